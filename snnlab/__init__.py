@@ -1,0 +1,9 @@
+"""snnlab: an interactive lab for spiking neural networks.
+
+The core (``snnlab.network``, ``snnlab.learning``, ``snnlab.encoding``) is a
+clock-driven simulator in PyTorch that speaks BindsNET's language. Importing
+``snnlab`` loads torch and numpy only; plotting and widgets live in
+``snnlab.analysis.plotting`` and ``snnlab.lab``.
+"""
+
+__version__ = "0.1.0"
