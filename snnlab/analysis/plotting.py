@@ -604,6 +604,7 @@ def voltage_figure(
     neurons: Optional[Sequence[int]] = None,
     thresh: Optional[float] = None,
     reset: Optional[float] = None,
+    labels: Optional[Sequence[str]] = None,
     title: Optional[str] = None,
     figsize: Optional[tuple[float, float]] = None,
 ) -> Figure:
@@ -623,6 +624,8 @@ def voltage_figure(
         Which neurons to draw (default: up to the first 5).
     thresh, reset : float, optional
         Threshold and reset voltages in mV, drawn as dashed / dotted lines.
+    labels : sequence of str, optional
+        Legend label of each drawn neuron (default ``"neuron i"``).
     title : str, optional
         Figure title.
     figsize : (float, float), optional
@@ -648,11 +651,15 @@ def voltage_figure(
     bad = [i for i in neurons if not 0 <= i < v.shape[1]]
     if bad:
         raise ValueError(f"neurons: indices {bad} out of range for {v.shape[1]} recorded neurons")
+    if labels is None:
+        labels = [f"neuron {i}" for i in neurons]
+    elif len(labels) != len(neurons):
+        raise ValueError(f"labels: {len(labels)} labels for {len(neurons)} neurons; expected one per neuron")
     times = _times(v.shape[0], dt, t, "voltages")
     with publication_style():
         fig, (ax,) = _new_figure(1, figsize or (_WIDE, 2.4), 2.4)
-        for i in neurons:
-            ax.plot(times, v[:, i], linewidth=0.8, label=f"neuron {i}")
+        for i, label in zip(neurons, labels):
+            ax.plot(times, v[:, i], linewidth=0.8, label=str(label))
         if thresh is not None:
             ax.axhline(float(thresh), color="r", linestyle="--", linewidth=0.8, label="threshold")
         if reset is not None:
@@ -759,7 +766,9 @@ def rate_figure(
         fig, (ax,) = _new_figure(1, figsize or (_WIDE, 2.2), 2.2)
         for name, s in layers.items():
             t_ms, rate = population_rate(s, dt=dt, bin_ms=bin_ms)
-            ax.plot(t_ms + t0, rate, drawstyle="steps-mid", label=name or None)
+            width = 2 * t_ms[0] if len(t_ms) else 0.0  # t_ms are bin centres
+            edges = t0 + np.arange(len(rate) + 1) * width
+            ax.stairs(rate, edges, label=name or None, linewidth=1.0)
         ax.set_xlabel("Time (ms)")
         ax.set_ylabel("Population rate (Hz)")
         ax.set_ylim(bottom=0)

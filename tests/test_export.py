@@ -1,0 +1,138 @@
+"""Tests for snnlab.export: figure and data files of a lab run, browser downloads."""
+
+import base64
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from snnlab.config import LabConfig, Recording
+from snnlab.export import (
+    FIGURE_NAMES,
+    download_links,
+    export_figures,
+    export_recording,
+    load_recording_arrays,
+    recording_figures,
+    save_recording,
+)
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def make_recording(steps=120, n_input=20, n_output=30, traced=(0, 3, 7), seed=0, completed=True):
+    """A Recording with random activity, shaped as the lab makes them."""
+    cfg = LabConfig(n_input=n_input, n_output=n_output, time=float(max(steps, 1)), traced=traced, seed=seed)
+    rng = np.random.default_rng(seed)
+    out = rng.random((steps, n_output)) < 0.03
+    return Recording(
+        config=cfg,
+        input_spikes=rng.random((steps, n_input)) < 0.1,
+        output_spikes=out,
+        voltages=(-65 + 13 * rng.random((steps, len(traced)))).astype(np.float32),
+        traced=np.asarray(traced, dtype=np.int32),
+        population_rate=(out.sum(1) / (n_output * 1e-3)).astype(np.float32),
+        dt=1.0,
+        threshold=-52.0,
+        completed=completed,
+        wall_time=0.25,
+        changes=[(40, "input_rate", 50.0), (80, "inhibition", 0.1)],
+    )
+
+
+def check_file(path):
+    data = path.read_bytes()
+    if path.suffix == ".png":
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), path
+    elif path.suffix == ".pdf":
+        assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF"), path
+        assert b"/Subtype /Image" not in data, f"{path} has a raster image: not pure vector"
+    elif path.suffix == ".svg":
+        root = ET.fromstring(data)
+        assert root.tag == f"{SVG_NS}svg"
+        assert root.find(f".//{SVG_NS}image") is None, f"{path} has a raster image"
+        assert "Time (ms)" in "".join(t.text or "" for t in root.iter(f"{SVG_NS}text"))
+
+
+def test_export_recording_writes_every_file_and_they_open(tmp_path):
+    rec = make_recording()
+    written = export_recording(rec, tmp_path / "out")
+    names = sorted(p.name for p in written)
+    expected = sorted([f"{n}.{f}" for n in FIGURE_NAMES for f in ("png", "svg", "pdf")] + ["recording.npz", "config.json"])
+    assert names == expected
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == expected  # no temp files left
+    for p in written:
+        if p.suffix in (".png", ".svg", ".pdf"):
+            check_file(p)
+
+    data = load_recording_arrays(tmp_path / "out" / "recording.npz")
+    np.testing.assert_array_equal(data["input_spikes"], rec.input_spikes)
+    np.testing.assert_array_equal(data["output_spikes"], rec.output_spikes)
+    np.testing.assert_array_equal(data["voltages"], rec.voltages)
+    np.testing.assert_array_equal(data["traced"], rec.traced)
+    np.testing.assert_array_equal(data["population_rate"], rec.population_rate)
+    np.testing.assert_array_equal(data["times"], np.arange(120, dtype=np.float32))
+    assert data["output_spikes"].dtype == bool and data["voltages"].dtype == np.float32
+    assert float(data["dt"]) == 1.0 and float(data["threshold"]) == -52.0 and bool(data["completed"])
+    assert data["change_fields"].tolist() == ["input_rate", "inhibition"]
+    np.testing.assert_array_equal(data["change_steps"], [40, 80])
+    assert LabConfig.from_json(str(data["config_json"])) == rec.config
+
+    loaded = LabConfig.from_json((tmp_path / "out" / "config.json").read_text())
+    assert loaded == rec.config
+
+
+def test_npz_needs_no_pickle(tmp_path):
+    path = save_recording(make_recording(), tmp_path / "r.npz")
+    with np.load(path, allow_pickle=False) as d:  # raises if any array were an object array
+        assert all(d[k].dtype != object for k in d.files)
+
+
+def test_figures_show_the_recording():
+    rec = make_recording()
+    figs = recording_figures(rec)
+    assert list(figs) == list(FIGURE_NAMES)
+    raster_axes = figs["raster"].axes
+    assert [ax.get_ylabel() for ax in raster_axes] == ["A neuron", "B neuron"]
+    assert len(raster_axes[1].collections[0].get_offsets()) == int(rec.output_spikes.sum())
+    voltage_ax = figs["voltage"].axes[0]
+    labels = [line.get_label() for line in voltage_ax.get_lines()]
+    assert labels[:3] == ["B[0]", "B[3]", "B[7]"] and "threshold" in labels
+    np.testing.assert_allclose(voltage_ax.get_lines()[1].get_ydata(), rec.voltages[:, 1])
+    assert figs["rate"].axes[0].get_ylabel() == "Population rate (Hz)"
+
+
+def test_export_figures_subset_and_stopped_run(tmp_path):
+    rec = make_recording(steps=37, traced=(), completed=False)  # stopped early, nothing traced
+    written = export_figures(rec, tmp_path, formats="svg")
+    assert [p.name for p in written] == ["raster.svg", "voltage.svg", "rate.svg"]
+    for p in written:
+        check_file(p)
+
+
+def test_bad_arguments_write_nothing(tmp_path):
+    rec = make_recording()
+    with pytest.raises(ValueError, match="formats"):
+        export_recording(rec, tmp_path / "a", formats=["png", "jpeg"])
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(TypeError, match="Recording"):
+        export_recording({"spikes": 1}, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a folder"):
+        export_recording(rec, tmp_path / "file")
+    with pytest.raises(ValueError, match=".npz"):
+        save_recording(rec, tmp_path / "r.pickle")
+
+
+def test_download_links_carry_the_files(tmp_path):
+    pytest.importorskip("ipywidgets")
+    written = export_recording(make_recording(), tmp_path, formats=["png"])
+    widget = download_links(written)
+    links = re.findall(r"<a download='([^']+)' href='data:([^;]+);base64,([^']+)'", widget.value)
+    assert [name for name, _, _ in links] == [p.name for p in written]
+    for (name, mime, data), path in zip(links, written):
+        assert base64.b64decode(data) == path.read_bytes()
+    assert dict((n, m) for n, m, _ in links)["raster.png"] == "image/png"
+    assert "nothing exported" in download_links([]).value
