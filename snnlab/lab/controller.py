@@ -52,17 +52,27 @@ IDLE, BUILDING, RUNNING, PAUSED, STOPPING, DONE, STOPPED, ERROR = (
 ACTIVE_STATES = (BUILDING, RUNNING, PAUSED, STOPPING)
 
 
-def choose_chunk_steps(config: LabConfig, step_cost_s: Optional[float] = None, target_s: float = 0.02) -> int:
+#: Torch threads of the worker: one. The kernel's own threads, the comm
+#: traffic and (on the same machine) the browser share the cores, and
+#: OpenMP's spin-waiting threads collapse when oversubscribed: on a busy
+#: 2-core machine a small product took 40x longer with 2 threads than with 1,
+#: and the seed's run ran 3-8x faster with 1. Set per thread, so the
+#: user's own torch settings are untouched.
+WORKER_TORCH_THREADS = 1
+
+
+def choose_chunk_steps(config: LabConfig, step_cost_s: Optional[float] = None, target_s: float = 0.015) -> int:
     """Steps per chunk so that one chunk takes about ``target_s`` seconds.
 
     Stop and Pause act between chunks, so a chunk must stay short (the issue
-    asks for 100 ms). ``step_cost_s`` is a measured wall time per step; without
-    one, a cost model of the dense propagation (about 5e8 multiply-adds per
-    second per step, plus 40 us of overhead) is used.
+    asks for 100 ms), but not so short that per-chunk overhead dominates.
+    ``step_cost_s`` is a known wall time per step; without one, a cost model
+    fitted to the engine on one thread (50 us + 0.1 ns per weight: 0.15 ms a
+    step for the seed network, 10 ms for 10,000 neurons) is used.
     """
     if step_cost_s is None:
-        macs = config.n_input * config.n_output + config.n_output * config.n_output
-        step_cost_s = 4e-5 + macs / 5e8
+        weights = config.n_input * config.n_output + config.n_output * config.n_output
+        step_cost_s = 5e-5 + weights * 1e-10
     steps = int(target_s / max(step_cost_s, 1e-7))
     return int(min(max(steps, 1), 200, config.n_steps))
 
@@ -172,7 +182,8 @@ def _store_chunk(data: RunData, chunk) -> None:
 def run_config(config: LabConfig, *, chunk_steps: Optional[int] = None) -> Recording:
     """Run ``config`` headless, to the end, with the lab's own loop; return the Recording.
 
-    The same network, input stream and chunked loop as the lab, without frames.
+    The same network, input stream and chunked loop as the lab, without frames
+    or threads (torch's thread count is the caller's).
     """
     config.validate()
     data = RunData.allocate(config)
@@ -207,6 +218,9 @@ class Controller:
         Least time between two frames, seconds (1/25: about 25 frames/s).
     chunk_steps : int, optional
         Steps per chunk; default from ``choose_chunk_steps``.
+    torch_threads : int, optional
+        Torch threads of the worker thread (default ``WORKER_TORCH_THREADS``);
+        ``None`` keeps torch's default.
 
     Notes
     -----
@@ -224,7 +238,9 @@ class Controller:
         on_state: Optional[Callable[[str, str], None]] = None,
         frame_interval: float = 1 / 25,
         chunk_steps: Optional[int] = None,
+        torch_threads: Optional[int] = WORKER_TORCH_THREADS,
     ) -> None:
+        self.torch_threads = torch_threads
         self.config = (config or LabConfig()).validate()
         self.on_frame = on_frame
         self.on_state = on_state
@@ -388,6 +404,10 @@ class Controller:
         data = None
         gen = None
         try:
+            if self.torch_threads is not None:
+                import torch
+
+                torch.set_num_threads(self.torch_threads)  # this thread only (OpenMP)
             data = RunData.allocate(config)
             self.data = data
             self._recording = None

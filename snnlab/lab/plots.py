@@ -69,7 +69,7 @@ def _empty_png() -> bytes:
 
 def _figure(marks, x_scale, y_scale, x_label, y_label, title, height="220px", legend=False):
     ax_x = bq.Axis(scale=x_scale, label=x_label, num_ticks=6)
-    ax_y = bq.Axis(scale=y_scale, label=y_label, orientation="vertical", num_ticks=5)
+    ax_y = bq.Axis(scale=y_scale, label=y_label, side="left", num_ticks=5)
     return bq.Figure(
         marks=marks,
         axes=[ax_x, ax_y],

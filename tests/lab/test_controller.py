@@ -1,0 +1,230 @@
+"""The controller: runs, determinism, stop, pause, live parameters, failures."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from snnlab.config import LabConfig
+from snnlab.lab.controller import Controller, choose_chunk_steps, run_config
+
+SMALL = LabConfig(n_input=50, n_output=200, time=200.0, input_rate=200.0, weight_scale=3.0)
+
+
+def long_config(**kw):
+    # Long enough that a stop always comes mid-run (seconds of wall time).
+    return SMALL.replace(time=200_000.0, **kw)
+
+
+def wait_until(cond, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_run_config_records_the_seed_network():
+    rec = run_config(LabConfig())
+    assert rec.completed and rec.steps_done == 500 and rec.duration == 500.0
+    assert rec.input_spikes.shape == (500, 100) and rec.input_spikes.dtype == bool
+    assert rec.output_spikes.shape == (500, 1000)
+    assert rec.voltages.shape == (500, 5) and rec.voltages.dtype == np.float32
+    assert rec.input_spikes.mean() == pytest.approx(0.1, abs=0.01)  # Bernoulli(0.1)
+    assert rec.output_spikes.sum() > 0
+    # recorded after reset: a LIF voltage never reaches the threshold
+    assert rec.voltages.max() < rec.threshold
+    np.testing.assert_allclose(rec.population_rate, rec.output_spikes.sum(1) / (1000 * 1e-3))
+
+
+def test_same_seed_same_spikes_whatever_the_chunks():
+    a = run_config(SMALL, chunk_steps=7)
+    b = run_config(SMALL, chunk_steps=64)
+    assert np.array_equal(a.input_spikes, b.input_spikes)
+    assert np.array_equal(a.output_spikes, b.output_spikes)
+    assert np.array_equal(a.voltages, b.voltages)
+    c = run_config(SMALL.replace(seed=1), chunk_steps=7)
+    assert not np.array_equal(a.output_spikes, c.output_spikes)
+
+
+def test_chunks_stay_short():
+    assert choose_chunk_steps(LabConfig(n_output=10_000, time=1000.0)) == 1
+    assert 10 <= choose_chunk_steps(LabConfig()) <= 200
+
+
+def test_controller_run_streams_frames_and_matches_headless():
+    frames = []
+    states = []
+    ctl = Controller(SMALL, on_frame=lambda d, final: frames.append((d.steps_done, final)),
+                     on_state=lambda s, m: states.append(s), frame_interval=0.0, chunk_steps=10)
+    assert ctl.start()
+    assert ctl.join(30)
+    assert ctl.state == "done" and states[0] == "building" and states[-1] == "done"
+    steps = [s for s, final in frames]
+    assert steps == sorted(steps) and steps[-1] == SMALL.n_steps and frames[-1][1] is True
+    assert len(frames) >= 10  # intermediate frames, not only the last
+    rec = ctl.recording
+    ref = run_config(SMALL)
+    assert rec.completed and np.array_equal(rec.output_spikes, ref.output_spikes)
+    # a second run of the same config gives the same spikes
+    assert ctl.start() and ctl.join(30)
+    assert np.array_equal(ctl.recording.output_spikes, ref.output_spikes)
+
+
+def test_frames_are_throttled():
+    frames = []
+    ctl = Controller(SMALL.replace(time=2000.0), on_frame=lambda d, f: frames.append(time.perf_counter()),
+                     frame_interval=0.05, chunk_steps=1)
+    ctl.start()
+    ctl.join(60)
+    gaps = np.diff(frames[:-1])  # the final frame comes whenever the run ends
+    assert len(gaps) == 0 or gaps.min() >= 0.05
+
+
+def test_only_one_run_at_a_time():
+    ctl = Controller(long_config())
+    assert ctl.start()
+    assert not ctl.start()  # a second Run does not start a second run
+    assert threading.active_count() >= 2
+    names = [t.name for t in threading.enumerate()]
+    assert names.count("snnlab-lab-run") == 1
+    ctl.stop(wait=10)
+    assert ctl.state == "stopped"
+
+
+def test_stop_mid_run_is_fast_and_keeps_the_data():
+    ctl = Controller(long_config())
+    ctl.start()
+    assert wait_until(lambda: ctl.data is not None and ctl.data.steps_done >= 300)
+    t0 = time.perf_counter()
+    ctl.stop()
+    assert ctl.join(10)
+    latency = time.perf_counter() - t0
+    assert latency < 0.5  # the issue asks for 100 ms; a busy 2-core CI gets slack
+    assert ctl.state == "stopped" and "stopped at" in ctl.message
+    rec = ctl.recording
+    assert not rec.completed and 300 <= rec.steps_done < long_config().n_steps
+    # what was kept is exactly the start of the full run
+    ref = run_config(SMALL.replace(time=rec.steps_done * SMALL.dt))
+    assert np.array_equal(rec.output_spikes, ref.output_spikes)
+    assert np.array_equal(rec.voltages, ref.voltages)
+
+
+def test_pause_and_resume():
+    ctl = Controller(long_config())
+    ctl.start()
+    assert wait_until(lambda: ctl.state == "running")
+    ctl.pause()
+    assert wait_until(lambda: ctl.state == "paused", 5)
+    held = ctl.data.steps_done
+    time.sleep(0.3)
+    assert ctl.data.steps_done == held
+    ctl.resume()
+    assert wait_until(lambda: ctl.data.steps_done > held, 5)
+    ctl.pause()
+    assert wait_until(lambda: ctl.state == "paused", 5)
+    ctl.stop(wait=10)  # stopping a paused run works
+    assert ctl.state == "stopped"
+
+
+def test_live_parameters_apply_at_the_next_chunk():
+    ctl = Controller(long_config(input_rate=300.0), chunk_steps=5)
+    ctl.start()
+    assert wait_until(lambda: ctl.data is not None and ctl.data.steps_done >= 100)
+    ctl.update(input_rate=0.0)
+    assert ctl.config.input_rate == 0.0
+    assert wait_until(lambda: ctl.data.changes)
+    step, name, value = ctl.data.changes[0]
+    assert (name, value) == ("input_rate", 0.0)
+    assert wait_until(lambda: ctl.data.steps_done >= step + 50)
+    ctl.stop(wait=10)
+    rec = ctl.recording
+    assert rec.input_spikes[:step].mean() > 0.2
+    assert not rec.input_spikes[step:].any()  # no input after the change
+    assert rec.changes[0] == (step, "input_rate", 0.0)
+
+
+def test_other_parameters_wait_for_the_next_run():
+    ctl = Controller(long_config())
+    ctl.start()
+    assert wait_until(lambda: ctl.state == "running")
+    ctl.update(n_output=120, thresh=-55.0)
+    assert set(ctl.pending_fields()) == {"n_output", "thresh"}
+    assert ctl.run_config.n_output == 200
+    ctl.stop(wait=10)
+    assert ctl.recording.output_spikes.shape[1] == 200
+    ctl.update(time=50.0)
+    ctl.start()
+    ctl.join(30)
+    assert ctl.recording.output_spikes.shape == (50, 120)
+
+
+def test_bad_values_change_nothing():
+    ctl = Controller(SMALL)
+    with pytest.raises(ValueError, match="n_output"):
+        ctl.update(n_output=0)
+    with pytest.raises(ValueError, match="whole number of steps"):
+        ctl.update(dt=0.3)
+    assert ctl.config == SMALL
+    ctl.start()
+    ctl.join(30)
+    assert ctl.state == "done"
+
+
+def test_live_value_bad_for_the_running_dt_is_refused():
+    ctl = Controller(long_config())
+    ctl.start()
+    assert wait_until(lambda: ctl.state == "running")
+    ctl.update(dt=2.0)  # for the next run; the running one keeps dt=1
+    with pytest.raises(ValueError, match="input_rate"):
+        ctl.update(input_rate=700.0)  # p = 1.4 at dt=2
+    ctl.stop(wait=10)
+
+
+def test_an_exception_in_a_run_ends_it_with_a_message():
+    def bad_frame(data, final):
+        if data.steps_done >= 50:
+            raise RuntimeError("plot exploded")
+
+    ctl = Controller(SMALL, on_frame=bad_frame, frame_interval=0.0, chunk_steps=10)
+    ctl.start()
+    assert ctl.join(30)
+    assert ctl.state == "error"
+    assert "RuntimeError: plot exploded" in ctl.message and "kept" in ctl.message
+    assert ctl.recording.steps_done == 50
+    ctl.on_frame = None
+    assert ctl.start() and ctl.join(30) and ctl.state == "done"  # not dead
+
+
+def test_runaway_activity_can_be_stopped():
+    # threshold below rest and no refractory period: every neuron, every step
+    cfg = long_config(thresh=-70.0, refrac=0.0, inhibition=0.0)
+    ctl = Controller(cfg)
+    ctl.start()
+    assert wait_until(lambda: ctl.data is not None and ctl.data.steps_done >= 50)
+    t0 = time.perf_counter()
+    ctl.stop()
+    assert ctl.join(10) and time.perf_counter() - t0 < 0.5
+    rec = ctl.recording
+    assert rec.output_spikes.all()
+
+
+def test_reset_clears_the_run():
+    ctl = Controller(long_config())
+    ctl.start()
+    assert wait_until(lambda: ctl.state == "running")
+    ctl.reset()
+    assert not ctl.running and ctl.state == "idle"
+    assert ctl.recording is None and ctl.data is None
+
+
+def test_worker_thread_count_leaves_the_callers_alone():
+    import torch
+
+    before = torch.get_num_threads()
+    ctl = Controller(SMALL, torch_threads=1)
+    ctl.start()
+    ctl.join(30)
+    assert torch.get_num_threads() == before
