@@ -1,0 +1,183 @@
+"""Saving and loading networks in a safe format.
+
+A saved network is a ``torch.save`` archive holding only plain data: a
+JSON-like description of the layers and connections (class names from a
+fixed list, constructor parameters as numbers, strings and lists) and a dict
+of tensors (weights and every state variable). Loading uses
+``torch.load(weights_only=True)`` and builds objects only from the fixed
+list, so a file can never run code. Monitors and their recordings are not
+saved.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+from typing import Any, Dict
+
+import torch
+
+from . import nodes as _nodes
+from . import topology as _topology
+from .. import learning as _learning
+
+FORMAT = "snnlab.network"
+VERSION = 1
+
+_LAYERS = {name: getattr(_nodes, name) for name in _nodes.__all__ if name != "Nodes"}
+_CONNECTIONS = {"Connection": _topology.Connection, "SparseConnection": _topology.SparseConnection}
+_RULES = {name: getattr(_learning, name) for name in _learning.__all__ if name != "LearningRule"}
+_REDUCTIONS = {None: None, "sum": torch.sum, "mean": torch.mean}
+
+
+def _encode(owner: str, name: str, value: Any, tensors: Dict[str, torch.Tensor]):
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return {"float": repr(value)} if not math.isfinite(value) else value
+    if isinstance(value, (tuple, list)) and all(isinstance(v, (int, float)) for v in value):
+        return {"tuple": [_encode(owner, name, v, tensors) for v in value]}
+    if isinstance(value, torch.Tensor):
+        key = f"{owner}/{name}"
+        tensors[key] = value.detach().cpu().clone()
+        return {"tensor": key}
+    raise TypeError(f"cannot save {owner} parameter {name!r} of type {type(value).__name__}")
+
+
+def _decode(value: Any, tensors: Dict[str, torch.Tensor]):
+    if isinstance(value, dict):
+        if set(value) == {"tensor"}:
+            return tensors[value["tensor"]]
+        if set(value) == {"float"}:
+            return float(value["float"])
+        if set(value) == {"tuple"}:
+            return tuple(_decode(v, tensors) for v in value["tuple"])
+        raise ValueError(f"unexpected value in saved network: {value!r}")
+    return value
+
+
+def _params(obj, owner: str, tensors, skip=()) -> Dict[str, Any]:
+    out = {}
+    for pname in inspect.signature(type(obj).__init__).parameters:
+        if pname in ("self", "source", "target") or pname in skip:
+            continue
+        if pname == "n":
+            continue
+        if pname == "shape":
+            out["shape"] = list(obj.shape)
+            continue
+        if not hasattr(obj, pname):
+            continue
+        out[pname] = _encode(owner, pname, getattr(obj, pname), tensors)
+    return out
+
+
+def save(network, path: "str | os.PathLike") -> None:
+    """Write ``network`` (structure, weights, state) to ``path``."""
+    tensors: Dict[str, torch.Tensor] = {}
+    layers = []
+    for name, layer in network.layers.items():
+        owner = f"layer/{name}"
+        layers.append({"name": name, "class": type(layer).__name__, "params": _params(layer, owner, tensors)})
+        for attr, value in list(layer._buffers.items()) + [
+            (k, v) for k, v in layer.__dict__.items() if isinstance(v, torch.Tensor)
+        ]:
+            if value is not None:
+                tensors[f"state/{name}/{attr}"] = value.detach().cpu().clone()
+    connections = []
+    for (src, tgt), conn in network.connections.items():
+        owner = f"conn/{src}/{tgt}"
+        skip = ("w", "b", "update_rule", "reduction", "sparsity", "nu")
+        entry = {
+            "source": src,
+            "target": tgt,
+            "class": type(conn).__name__,
+            "params": _params(conn, owner, tensors, skip=skip),
+            "nu": list(conn.nu),
+            "rule": type(conn.update_rule).__name__,
+            "reduction": {torch.sum: "sum", torch.mean: "mean", None: None}.get(conn.reduction, "unsupported"),
+        }
+        if entry["reduction"] == "unsupported":
+            raise TypeError(f"cannot save connection {src!r}->{tgt!r}: reduction must be None, torch.sum or torch.mean")
+        if isinstance(conn, _topology.SparseConnection):
+            tensors[f"{owner}/rows"] = conn.rows.cpu().clone()
+            tensors[f"{owner}/cols"] = conn.cols.cpu().clone()
+            tensors[f"{owner}/values"] = conn.values.detach().cpu().clone()
+        else:
+            tensors[f"{owner}/w"] = conn.w.detach().cpu().clone()
+            if conn.b is not None:
+                tensors[f"{owner}/b"] = conn.b.detach().cpu().clone()
+        connections.append(entry)
+    spec = {
+        "format": FORMAT,
+        "version": VERSION,
+        "dt": network.dt,
+        "batch_size": network.batch_size,
+        "learning": network.learning,
+        "layers": layers,
+        "connections": connections,
+    }
+    torch.save({"spec": spec, "tensors": tensors}, os.fspath(path))
+
+
+def load(path: "str | os.PathLike", map_location=None, learning=None):
+    """Read a network written by :meth:`Network.save`.
+
+    Raises ValueError for a file that is not a saved snnlab network.
+    """
+    from .network import Network
+
+    try:
+        archive = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as ex:  # pickle errors, truncated files, foreign objects
+        raise ValueError(f"{os.fspath(path)!r} is not a saved snnlab network ({type(ex).__name__}: {ex})") from ex
+    if not isinstance(archive, dict) or not isinstance(archive.get("spec"), dict) or archive["spec"].get("format") != FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not a saved snnlab network (no '{FORMAT}' header)")
+    spec, tensors = archive["spec"], archive["tensors"]
+    if spec.get("version") != VERSION:
+        raise ValueError(f"{os.fspath(path)!r} has format version {spec.get('version')!r}; this snnlab reads {VERSION}")
+    net = Network(dt=spec["dt"], batch_size=spec["batch_size"], learning=spec["learning"] if learning is None else learning)
+    for entry in spec["layers"]:
+        cls = _LAYERS.get(entry["class"])
+        if cls is None:
+            raise ValueError(f"saved layer {entry['name']!r} has unknown class {entry['class']!r}")
+        params = {k: _decode(v, tensors) for k, v in entry["params"].items()}
+        layer = cls(**params)
+        net.add_layer(layer, entry["name"])
+        # Restore the saved state (add_layer made a fresh one for the batch size).
+        prefix = f"state/{entry['name']}/"
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                attr = key[len(prefix):]
+                if attr in layer._buffers:
+                    layer._buffers[attr] = value.clone()
+                else:
+                    layer.__dict__[attr] = value.clone()
+    for entry in spec["connections"]:
+        cls = _CONNECTIONS.get(entry["class"])
+        rule = _RULES.get(entry["rule"])
+        if cls is None or rule is None:
+            raise ValueError(f"saved connection {entry['source']!r}->{entry['target']!r} has unknown class or rule")
+        src, tgt = entry["source"], entry["target"]
+        owner = f"conn/{src}/{tgt}"
+        params = {k: _decode(v, tensors) for k, v in entry["params"].items()}
+        if cls is _topology.SparseConnection:
+            n_in, n_out = net.layers[src].n, net.layers[tgt].n
+            params["w"] = torch.sparse_coo_tensor(
+                torch.stack([tensors[f"{owner}/rows"], tensors[f"{owner}/cols"]]), tensors[f"{owner}/values"], (n_in, n_out)
+            )
+        else:
+            params["w"] = tensors[f"{owner}/w"]
+            if f"{owner}/b" in tensors:
+                params["b"] = tensors[f"{owner}/b"]
+        conn = cls(
+            net.layers[src], net.layers[tgt], nu=tuple(entry["nu"]), update_rule=rule,
+            reduction=_REDUCTIONS[entry["reduction"]], **params,
+        )
+        net.add_connection(conn, src, tgt)
+    if map_location is not None:
+        net.to(map_location)
+    return net

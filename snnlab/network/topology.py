@@ -1,0 +1,429 @@
+"""Connections between layers.
+
+A connection turns the source layer's spikes of one step into a voltage
+input to the target layer: ``s.float().view(B, -1) @ w (+ b)``. Where few
+neurons spike (the usual case in a spiking network), :class:`Connection`
+sums only the weight rows of the neurons that spiked, which costs a few per
+cent of a dense matrix product; where many spike it uses the dense product.
+:class:`SparseConnection` keeps only the existing synapses (CSR).
+
+Learning rules act on a connection through three primitives that both kinds
+implement: :meth:`outer_sum` / :meth:`outer` (pre x post products in the shape
+of the stored weights) and :meth:`add_to_weights`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+
+from ._checks import check_finite_tensor, check_real, describe
+from .nodes import Nodes
+
+__all__ = ["AbstractConnection", "Connection", "SparseConnection"]
+
+# Fraction of the source layer spiking below which only the spiking rows are summed.
+EVENT_DRIVEN_MAX_FRACTION = 0.125
+_ZERO_OFFSET = torch.zeros(1, dtype=torch.long)
+
+
+def _check_layer(name: str, layer) -> None:
+    if not isinstance(layer, Nodes):
+        raise TypeError(f"{name} must be a layer (an snnlab Nodes object), got {describe(layer)}")
+
+
+def _as_nu(nu) -> tuple[float, float]:
+    if nu is None:
+        return (0.0, 0.0)
+    if isinstance(nu, torch.Tensor):
+        nu = nu.tolist()
+    if isinstance(nu, (int, float)) and not isinstance(nu, bool):
+        return (float(nu), float(nu))
+    if isinstance(nu, Sequence) and len(nu) == 2:
+        return (check_real("nu[0]", nu[0], allow_tensor=False), check_real("nu[1]", nu[1], allow_tensor=False))
+    raise TypeError(f"nu must be a number or a pair of numbers (pre, post), got {describe(nu)}")
+
+
+class AbstractConnection(torch.nn.Module):
+    """What every connection shares: endpoints, bounds, learning rule, norm.
+
+    Parameters
+    ----------
+    source, target : Nodes
+        The layers it connects.
+    nu : float or (float, float), optional
+        Learning rates (pre-synaptic, post-synaptic).
+    reduction : callable, optional
+        How a rule combines per-sample updates over the batch (``torch.sum``
+        when None; ``torch.mean`` is the other common choice).
+    weight_decay : float
+        After each learning step ``w *= 1 - weight_decay``.
+    update_rule : class, optional
+        A learning rule class from :mod:`snnlab.learning` (NoOp when None).
+    wmin, wmax : float
+        Bounds the weights are clamped to after each learning step.
+    norm : float, optional
+        If set, after each run the columns are rescaled so that the sum of
+        ``|w|`` into every target neuron equals ``norm``.
+    """
+
+    def __init__(
+        self,
+        source: Nodes,
+        target: Nodes,
+        nu=None,
+        reduction: Optional[Callable] = None,
+        weight_decay: float = 0.0,
+        update_rule=None,
+        wmin: float = -math.inf,
+        wmax: float = math.inf,
+        norm: Optional[float] = None,
+    ) -> None:
+        super().__init__()
+        _check_layer("source", source)
+        _check_layer("target", target)
+        self.source = source
+        self.target = target
+        self.nu = _as_nu(nu)
+        if reduction is not None and not callable(reduction):
+            raise TypeError(f"reduction must be callable (e.g. torch.sum), got {describe(reduction)}")
+        self.reduction = reduction
+        self.weight_decay = check_real("weight_decay", weight_decay, allow_tensor=False)
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise ValueError(f"weight_decay must be in [0, 1), got {self.weight_decay}")
+        self.wmin = check_real("wmin", wmin, allow_inf=True, allow_tensor=False)
+        self.wmax = check_real("wmax", wmax, allow_inf=True, allow_tensor=False)
+        if self.wmin > self.wmax:
+            raise ValueError(f"wmin ({self.wmin}) must not exceed wmax ({self.wmax})")
+        self.norm = check_real("norm", norm, allow_none=True, positive=True, allow_tensor=False)
+        from ..learning import LearningRule, NoOp  # learning imports topology's names lazily
+
+        rule_cls = NoOp if update_rule is None else update_rule
+        if not (isinstance(rule_cls, type) and issubclass(rule_cls, LearningRule)):
+            raise TypeError(
+                f"update_rule must be a learning rule class from snnlab.learning (e.g. PostPre), got {describe(update_rule)}"
+            )
+        self._rule_cls = rule_cls
+        self.update_rule = None  # made once the weights exist (subclass __init__)
+        self.dt = 1.0
+
+    @property
+    def bounded(self) -> bool:
+        return self.wmin != -math.inf or self.wmax != math.inf
+
+    def _make_rule(self) -> None:
+        self.update_rule = self._rule_cls(
+            connection=self, nu=self.nu, reduction=self.reduction, weight_decay=self.weight_decay
+        )
+
+    def update(self, *, learning: bool = True, mask: Optional[torch.Tensor] = None, reward=None) -> None:
+        """One learning step (rule, decay, bounds), then the mask."""
+        if learning:
+            self.update_rule.update(reward=reward)
+        if mask is not None:
+            self.apply_mask(mask)
+
+    def reset_state_variables(self) -> None:
+        self.update_rule.reset_state_variables()
+
+    def compute_decays(self, dt: float) -> None:
+        self.dt = float(dt)
+        self.update_rule.compute_decays(self.dt)
+
+
+class Connection(AbstractConnection):
+    """Dense, all-to-all connection with weights ``w`` of shape ``(source.n, target.n)``.
+
+    Parameters
+    ----------
+    w : Tensor, optional
+        Initial weights (copied; the caller's tensor is never changed). When
+        None: ``U(0, 1)``, or ``wmin + U(0, 1) * (wmax - wmin)`` when both bounds
+        are finite. Clamped to ``[wmin, wmax]``.
+    b : Tensor, optional
+        Bias added to the target's input, shape ``(target.n,)``.
+    (others as :class:`AbstractConnection`)
+
+    Examples
+    --------
+    >>> from snnlab.network.nodes import Input, LIFNodes
+    >>> c = Connection(Input(n=2), LIFNodes(n=3), w=torch.ones(2, 3))
+    >>> c.compute(torch.tensor([[True, False]])).tolist()
+    [[1.0, 1.0, 1.0]]
+    """
+
+    def __init__(
+        self,
+        source: Nodes,
+        target: Nodes,
+        nu=None,
+        reduction: Optional[Callable] = None,
+        weight_decay: float = 0.0,
+        update_rule=None,
+        *,
+        w: Optional[torch.Tensor] = None,
+        b: Optional[torch.Tensor] = None,
+        wmin: float = -math.inf,
+        wmax: float = math.inf,
+        norm: Optional[float] = None,
+    ) -> None:
+        super().__init__(source, target, nu, reduction, weight_decay, update_rule, wmin, wmax, norm)
+        expected = (source.n, target.n)
+        if w is None:
+            if self.wmin != -math.inf and self.wmax != math.inf:
+                w = self.wmin + torch.rand(*expected) * (self.wmax - self.wmin)
+            else:
+                w = torch.rand(*expected)
+        else:
+            w = self._checked_weights(w, "w")
+        if self.bounded:
+            w = w.clamp(self.wmin, self.wmax)
+        self.w = torch.nn.Parameter(w, requires_grad=False)
+        if b is not None:
+            if not isinstance(b, torch.Tensor):
+                raise TypeError(f"b must be a tensor of shape ({target.n},), got {describe(b)}")
+            if b.numel() != target.n:
+                raise ValueError(f"b has shape {tuple(b.shape)}, expected ({target.n},) for a target of {target.n} neurons")
+            b = b.detach().to(torch.float32).reshape(target.n).clone()
+            check_finite_tensor("b", b)
+            self.b = torch.nn.Parameter(b, requires_grad=False)
+        else:
+            self.b = None
+        self._make_rule()
+
+    def __setattr__(self, name, value):
+        # `conn.w = tensor` is checked and copied, like the constructor's w.
+        if name == "w" and "w" in self._parameters and not isinstance(value, torch.nn.Parameter):
+            w = self._checked_weights(value, "w")
+            value = torch.nn.Parameter(w.to(self._parameters["w"].device), requires_grad=False)
+        super().__setattr__(name, value)
+
+    def _checked_weights(self, w, name: str) -> torch.Tensor:
+        expected = (self.source.n, self.target.n)
+        if not isinstance(w, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor of shape {expected}, got {describe(w)}")
+        if w.is_complex() or w.dtype == torch.bool:
+            raise TypeError(f"{name} must be a real tensor, got dtype {w.dtype}")
+        if tuple(w.shape) != expected:
+            raise ValueError(
+                f"{name} has shape {tuple(w.shape)}, expected {expected} (source.n, target.n)"
+            )
+        w = w.detach().to(torch.float32).clone()
+        check_finite_tensor(name, w)
+        return w
+
+    # ----------------------------------------------------------- propagation
+    def compute(self, s: torch.Tensor) -> Optional[torch.Tensor]:
+        """Input to the target, ``[B, target.n]``, from source spikes ``s``.
+
+        Returns None when nothing spiked and there is no bias (no input).
+        """
+        w = self.w
+        batch = s.shape[0]
+        flat = s.view(batch, -1)
+        if not w.is_cuda:
+            # Event-driven: sum the weight rows of the neurons that spiked
+            # (embedding_bag sums rows without copying them out).
+            nz = flat.nonzero()
+            k = nz.shape[0]
+            if k == 0:
+                return None if self.b is None else self.b.expand(batch, -1)
+            if k <= EVENT_DRIVEN_MAX_FRACTION * flat.numel():
+                if batch == 1:
+                    offsets = _ZERO_OFFSET
+                else:
+                    counts = torch.bincount(nz[:, 0], minlength=batch)
+                    offsets = torch.cat([_ZERO_OFFSET, counts.cumsum(0)[:-1]])
+                out = torch.nn.functional.embedding_bag(nz[:, 1], w, offsets, mode="sum")
+                return out if self.b is None else out + self.b
+        out = flat.to(w.dtype) @ w
+        return out if self.b is None else out + self.b
+
+    def compute_many(self, s_seq: torch.Tensor) -> torch.Tensor:
+        """Inputs for a sequence of spike tensors ``[T, B, *shape]`` in one product."""
+        T, B = s_seq.shape[0], s_seq.shape[1]
+        out = torch.matmul(s_seq.reshape(T, B, -1).to(self.w.dtype), self.w)
+        return out if self.b is None else out + self.b
+
+    # ------------------------------------------------------ learning support
+    def outer_sum(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+        """``sum_b outer(pre[b], post[b])`` in the weights' shape (or with
+        ``reduction`` when one was given)."""
+        pre = pre.reshape(pre.shape[0], -1).to(torch.float32)
+        post = post.reshape(post.shape[0], -1).to(torch.float32)
+        if self.reduction is not None:
+            return self.reduction(torch.bmm(pre.unsqueeze(2), post.unsqueeze(1)), dim=0)
+        return pre.t() @ post
+
+    def outer(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
+        """Per-sample ``outer(pre[b], post[b])``: ``[B, n_in, n_out]``."""
+        pre = pre.reshape(pre.shape[0], -1).to(torch.float32)
+        post = post.reshape(post.shape[0], -1).to(torch.float32)
+        return torch.bmm(pre.unsqueeze(2), post.unsqueeze(1))
+
+    def reduce(self, per_sample: torch.Tensor) -> torch.Tensor:
+        return per_sample.sum(0) if self.reduction is None else self.reduction(per_sample, dim=0)
+
+    def weights(self) -> torch.Tensor:
+        """The stored weights (``[n_in, n_out]``)."""
+        return self.w
+
+    def add_to_weights(self, delta: torch.Tensor) -> None:
+        self.w.add_(delta)
+
+    def decay_and_clamp(self) -> None:
+        if self.weight_decay:
+            self.w.mul_(1.0 - self.weight_decay)
+        if self.bounded:
+            self.w.clamp_(self.wmin, self.wmax)
+
+    def apply_mask(self, mask: torch.Tensor) -> None:
+        self.w.masked_fill_(mask, 0.0)
+
+    def normalize(self) -> None:
+        """Rescale columns so that ``sum(|w|)`` into each target equals ``norm``."""
+        if self.norm is None:
+            return
+        col = self.w.abs().sum(0)
+        col[col == 0] = 1.0
+        self.w.mul_(self.norm / col)
+
+    def dense_weights(self) -> torch.Tensor:
+        return self.w
+
+
+class SparseConnection(AbstractConnection):
+    """Connection that stores only existing synapses (CSR, float32).
+
+    For large, sparsely connected networks: memory and propagation cost grow
+    with the number of synapses, not with ``source.n * target.n``.
+
+    Parameters
+    ----------
+    w : Tensor, optional
+        Weights as a dense ``(source.n, target.n)`` tensor (zeros are absent
+        synapses) or a torch sparse tensor of that shape.
+    sparsity : float, optional
+        With ``w=None``: fraction of absent synapses, in [0, 1); present
+        synapses get ``U(wmin, wmax)`` weights (``U(0, 1)`` with infinite bounds).
+    (others as :class:`AbstractConnection`)
+    """
+
+    def __init__(
+        self,
+        source: Nodes,
+        target: Nodes,
+        nu=None,
+        reduction: Optional[Callable] = None,
+        weight_decay: float = 0.0,
+        update_rule=None,
+        *,
+        w: Optional[torch.Tensor] = None,
+        sparsity: Optional[float] = None,
+        wmin: float = -math.inf,
+        wmax: float = math.inf,
+        norm: Optional[float] = None,
+    ) -> None:
+        super().__init__(source, target, nu, reduction, weight_decay, update_rule, wmin, wmax, norm)
+        shape = (source.n, target.n)
+        if w is None:
+            if sparsity is None:
+                raise ValueError("SparseConnection needs w or sparsity (fraction of absent synapses in [0, 1))")
+            sparsity = check_real("sparsity", sparsity, allow_tensor=False)
+            if not 0.0 <= sparsity < 1.0:
+                raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+            present = torch.rand(shape) >= sparsity
+            lo = 0.0 if self.wmin == -math.inf else self.wmin
+            hi = 1.0 if self.wmax == math.inf else self.wmax
+            dense = torch.where(present, lo + torch.rand(shape) * (hi - lo), torch.zeros(shape))
+            coo = dense.to_sparse_coo()
+        else:
+            if sparsity is not None:
+                raise ValueError("give SparseConnection either w or sparsity, not both")
+            if not isinstance(w, torch.Tensor):
+                raise TypeError(f"w must be a tensor of shape {shape}, got {describe(w)}")
+            if tuple(w.shape) != shape:
+                raise ValueError(f"w has shape {tuple(w.shape)}, expected {shape} (source.n, target.n)")
+            coo = (w.detach().to_sparse_coo() if not w.is_sparse else w.detach()).coalesce()
+            coo = torch.sparse_coo_tensor(
+                coo.indices(), coo.values().to(torch.float32).clone(), shape, check_invariants=True
+            ).coalesce()
+            check_finite_tensor("w", coo.values())
+        coo = coo.coalesce()
+        rows, cols = coo.indices()
+        values = coo.values().clone()
+        if self.bounded:
+            values.clamp_(self.wmin, self.wmax)
+        # Kept sorted by (row, col): rows give CSR offsets for event-driven propagation.
+        self.register_buffer("rows", rows.clone())
+        self.register_buffer("cols", cols.clone())
+        self.values = torch.nn.Parameter(values, requires_grad=False)
+        counts = torch.bincount(rows, minlength=source.n)
+        self.register_buffer("row_ptr", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]))
+        self._make_rule()
+
+    @property
+    def w(self) -> torch.Tensor:
+        """The weights as a torch sparse COO tensor (a new tensor each time)."""
+        return torch.sparse_coo_tensor(
+            torch.stack([self.rows, self.cols]), self.values.detach(), (self.source.n, self.target.n),
+            check_invariants=False, is_coalesced=True,
+        )
+
+    def compute(self, s: torch.Tensor) -> Optional[torch.Tensor]:
+        batch = s.shape[0]
+        flat = s.view(batch, -1).to(torch.float32)
+        n_out = self.target.n
+        if not flat.any():
+            return None
+        # Contribution of every synapse: pre spike (0/1) times weight.
+        contrib = flat[:, self.rows] * self.values
+        out = torch.zeros(batch, n_out, dtype=torch.float32, device=flat.device)
+        out.index_add_(1, self.cols, contrib)
+        return out
+
+    def compute_many(self, s_seq: torch.Tensor) -> torch.Tensor:
+        T, B = s_seq.shape[0], s_seq.shape[1]
+        flat = s_seq.reshape(T * B, -1)
+        out = [self.compute(flat[i : i + 1]) for i in range(T * B)]
+        zeros = torch.zeros(1, self.target.n, device=flat.device)
+        return torch.cat([zeros if o is None else o for o in out]).view(T, B, -1)
+
+    def outer(self, pre, post):
+        pre = pre.reshape(pre.shape[0], -1).to(torch.float32)
+        post = post.reshape(post.shape[0], -1).to(torch.float32)
+        return pre[:, self.rows] * post[:, self.cols]
+
+    def outer_sum(self, pre, post):
+        return self.reduce(self.outer(pre, post))
+
+    def reduce(self, per_sample):
+        return per_sample.sum(0) if self.reduction is None else self.reduction(per_sample, dim=0)
+
+    def weights(self) -> torch.Tensor:
+        return self.values
+
+    def add_to_weights(self, delta: torch.Tensor) -> None:
+        self.values.add_(delta)
+
+    def decay_and_clamp(self) -> None:
+        if self.weight_decay:
+            self.values.mul_(1.0 - self.weight_decay)
+        if self.bounded:
+            self.values.clamp_(self.wmin, self.wmax)
+
+    def apply_mask(self, mask: torch.Tensor) -> None:
+        self.values.masked_fill_(mask[self.rows, self.cols], 0.0)
+
+    def normalize(self) -> None:
+        if self.norm is None:
+            return
+        col = torch.zeros(self.target.n, device=self.values.device)
+        col.index_add_(0, self.cols, self.values.abs())
+        col[col == 0] = 1.0
+        self.values.mul_(self.norm / col[self.cols])
+
+    def dense_weights(self) -> torch.Tensor:
+        return self.w.to_dense()
