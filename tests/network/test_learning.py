@@ -26,12 +26,12 @@ from .conftest import np_
 E3 = math.exp(-3 / 20)  # a trace 3 ms after its spike
 
 
-def pair(rule, *, t_pre, t_post, T=8, w0=0.0, B=1, reward=None, **conn_kw):
+def pair(rule, *, t_pre, t_post, T=8, w0=0.0, B=1, reward=None, dt=1.0, **conn_kw):
     """Run pre -> post with one pre spike at ``t_pre`` and one post spike at ``t_post``.
 
     Returns the final weight (float) and the connection.
     """
-    net = Network()
+    net = Network(dt=dt)
     pre, post = Input(n=1, traces=True), LIFNodes(n=1, traces=True)
     net.add_layer(pre, name="pre")
     net.add_layer(post, name="post")
@@ -46,7 +46,7 @@ def pair(rule, *, t_pre, t_post, T=8, w0=0.0, B=1, reward=None, **conn_kw):
     if t_post is not None:
         xp[t_post] = 20.0
     kw = {} if reward is None else {"reward": reward}
-    net.run(inputs={"pre": xs, "post": xp}, time=T, **kw)
+    net.run(inputs={"pre": xs, "post": xp}, time=T * dt, **kw)
     # the post neuron fired exactly when intended (the weight never pushed it)
     post_steps = np.flatnonzero(np_(mon.get("s"))[:, 0, 0]).tolist()
     assert post_steps == ([] if t_post is None else [t_post])
@@ -76,6 +76,12 @@ def test_postpre_pre_then_post_potentiates_0_17214():
     w, _ = pair(PostPre, t_pre=0, t_post=3, nu=(0.1, 0.2))
     assert w == pytest.approx(0.2 * E3, abs=1e-6)
     assert w == pytest.approx(0.17214, abs=1e-5)
+
+
+def test_postpre_with_dt_half_depends_on_ms_not_steps():
+    # dt = 0.5 ms: the post spike 3 ms after the pre spike is 6 steps later; same 0.17214
+    w, _ = pair(PostPre, t_pre=0, t_post=6, T=10, dt=0.5, nu=(0.1, 0.2))
+    assert w == pytest.approx(0.2 * E3, abs=1e-6)
 
 
 def test_postpre_post_then_pre_depresses():
@@ -194,6 +200,17 @@ def test_mstdpet_eligibility_trace_golden():
     assert w == pytest.approx(expected, rel=1e-4)
     w_neg, _ = pair(MSTDPET, t_pre=3, t_post=0, T=T, nu=nu, reward=1.0)
     assert w_neg == pytest.approx(-expected, rel=1e-4)
+
+
+def test_mstdp_and_mstdpet_with_dt_half():
+    # MSTDP: p+ decays by exp(-dt/20) per step, so 6 steps of 0.5 ms -> exp(-3/20)
+    w, _ = pair(MSTDP, t_pre=0, t_post=6, T=10, dt=0.5, nu=0.5, reward=1.0)
+    assert w == pytest.approx(0.5 * E3, abs=1e-6)
+    # MSTDPET: E decays by exp(-0.5/25) per step; w += nu * dt * reward * E
+    T, dt, nu = 14, 0.5, 0.5
+    w, _ = pair(MSTDPET, t_pre=0, t_post=6, T=T, dt=dt, nu=nu, reward=1.0)
+    expected = sum(nu * dt * (E3 / 25) * math.exp(-j * dt / 25) for j in range(T - 7))
+    assert w == pytest.approx(expected, rel=1e-4)
 
 
 # --------------------------------------------------------------------------- decay, bounds, norm

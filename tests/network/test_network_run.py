@@ -451,3 +451,15 @@ def test_seeded_run_is_repeatable():
     assert s1.any()
     assert torch.equal(s1, s2) and torch.equal(v1, v2)
     assert not torch.equal(s1, s3)
+
+
+def test_progress_bar_is_honoured(capsys):
+    # BindsNET fault not to copy: progress_bar was documented but ignored.
+    # Assumption: the bar is written to stderr (or stdout), and nothing is written without it.
+    net, m = chain()
+    net.run(inputs={"A": torch.zeros(50, 1)}, time=50)
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == ""
+    net.run(inputs={"A": torch.zeros(50, 1)}, time=50, progress_bar=True)
+    shown = capsys.readouterr()
+    assert (shown.err + shown.out).strip() != ""
