@@ -50,12 +50,14 @@ def build(api, wl, w_fwd, device):
             connection=Connection(source=target_layer, target=target_layer,
                                   w=C.REC_W * (torch.eye(wl.n_out) - 1)),
             source="B", target="B")
+    # On a GPU the recordings stay on the GPU (both packages' Monitor takes device=).
+    mkw = {} if device == "cpu" else {"device": device}
     monitors = {}
     if wl.monitor == "full":
-        monitors["A"] = Monitor(obj=source_layer, state_vars=("s",), time=wl.steps)
-        monitors["B"] = Monitor(obj=target_layer, state_vars=("s", "v"), time=wl.steps)
+        monitors["A"] = Monitor(obj=source_layer, state_vars=("s",), time=wl.steps, **mkw)
+        monitors["B"] = Monitor(obj=target_layer, state_vars=("s", "v"), time=wl.steps, **mkw)
     else:
-        monitors["B"] = Monitor(obj=target_layer, state_vars=("s",), time=wl.steps)
+        monitors["B"] = Monitor(obj=target_layer, state_vars=("s",), time=wl.steps, **mkw)
     for name, m in monitors.items():
         network.add_monitor(monitor=m, name=name)
     if device != "cpu":
@@ -67,6 +69,52 @@ def sync(device):
     if device.startswith("cuda"):
         import torch
         torch.cuda.synchronize()
+
+
+def measure(package, wl, data_dir=C.DEFAULT_DATA_DIR, repeats=3, warmup=0, device="cpu",
+            save_spikes=None):
+    """Build and run ``wl`` with ``package``'s API ``warmup + repeats`` times.
+
+    Returns the result record (see ``common.summarize``): medians of the timed
+    repeats, spike counts, memory.
+    """
+    import torch
+
+    base = C.rss_mb()
+    api = load_api(package)
+    inputs_np, w_fwd = C.load_data(wl, data_dir)
+    builds, runs, so, si = [], [], [], []
+    for rep in range(warmup + repeats):
+        # A fresh copy every time: BindsNET writes into the caller's input tensor.
+        inputs = {"A": torch.from_numpy(inputs_np).clone().to(device)}
+        with C.Timer() as tb:
+            network, monitors = build(api, wl, w_fwd, device)
+            sync(device)
+        with C.Timer() as tr:
+            network.run(inputs=inputs, time=wl.steps)
+            sync(device)
+        spikes_b = monitors["B"].get("s")
+        if rep < warmup:
+            continue
+        builds.append(tb.s)
+        runs.append(tr.s)
+        so.append(int(spikes_b.sum()))
+        si.append(int(monitors["A"].get("s").sum()) if "A" in monitors else int(inputs_np.sum()))
+        if wl.monitor == "full":
+            v = monitors["B"].get("v")
+            if v.shape[0] != wl.steps or v.shape[-1] != wl.n_out:
+                raise RuntimeError(f"{package}: voltage record has shape {tuple(v.shape)}, "
+                                   f"expected [{wl.steps}, 1, {wl.n_out}]")
+    if save_spikes:
+        np.save(save_spikes, spikes_b.reshape(wl.steps, -1).to("cpu").numpy().astype(np.uint8))
+    pkg = importlib.import_module(package)
+    extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": device,
+             "version": getattr(pkg, "__version__", "0.3.4" if package == "bindsnet" else "?")}
+    if device.startswith("cuda"):
+        extra["gpu"] = torch.cuda.get_device_name()
+        extra["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    name = package if device == "cpu" else f"{package}-{device}"
+    return C.summarize(name, wl, builds, runs, so, si, base, **extra)
 
 
 def main(argv=None):
@@ -81,38 +129,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     wl = C.get_workload(args.workload, args.steps)
-    base = C.rss_mb()
-    api = load_api(args.package)
-    inputs_np, w_fwd = C.load_data(wl, args.data)
-    builds, runs, so, si = [], [], [], []
-    for rep in range(args.warmup + args.repeats):
-        # A fresh copy every time: BindsNET writes into the caller's input tensor.
-        inputs = {"A": torch.from_numpy(inputs_np).clone().to(args.device)}
-        with C.Timer() as tb:
-            network, monitors = build(api, wl, w_fwd, args.device)
-            sync(args.device)
-        with C.Timer() as tr:
-            network.run(inputs=inputs, time=wl.steps)
-            sync(args.device)
-        spikes_b = monitors["B"].get("s")
-        if rep < args.warmup:
-            continue
-        builds.append(tb.s)
-        runs.append(tr.s)
-        so.append(int(spikes_b.sum()))
-        si.append(int(monitors["A"].get("s").sum()) if "A" in monitors else int(inputs_np.sum()))
-        if wl.monitor == "full":
-            v = monitors["B"].get("v")
-            assert tuple(v.shape[-1:]) == (wl.n_out,) and v.shape[0] == wl.steps, v.shape
-    if args.save_spikes:
-        np.save(args.save_spikes, spikes_b.reshape(wl.steps, -1).to("cpu").numpy().astype(np.uint8))
-    pkg = importlib.import_module(args.package)
-    extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
-             "version": getattr(pkg, "__version__", "0.3.4" if args.package == "bindsnet" else "?")}
-    if args.device.startswith("cuda"):
-        extra["gpu"] = torch.cuda.get_device_name()
-        extra["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    C.emit(C.summarize(args.package, wl, builds, runs, so, si, base, **extra))
+    C.emit(measure(args.package, wl, args.data, args.repeats, args.warmup, args.device, args.save_spikes))
 
 
 if __name__ == "__main__":

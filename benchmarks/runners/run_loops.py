@@ -82,30 +82,43 @@ def run_numpy(inputs, w_fwd, w_rec, wl, event):
     return rec_s, rec_a
 
 
-def run_torch(inputs, w_fwd, w_rec, wl):
+def torch_setup(inputs, w_fwd, w_rec, device="cpu"):
+    """Move the inputs and weights to ``device`` as float32 tensors (not timed as run)."""
     import torch
 
-    T, n_in = inputs.shape
-    n = w_fwd.shape[1]
-    decay = torch.tensor(math.exp(-C.DT / C.TC_DECAY), dtype=torch.float32).item()
+    dev = torch.device(device)
+    return {
+        "inp": torch.from_numpy(inputs).to(device=dev, dtype=torch.float32),
+        "wf": torch.from_numpy(w_fwd).to(dev),
+        "wr": torch.from_numpy(w_rec).to(dev) if w_rec is not None else None,
+    }
+
+
+def torch_loop(tensors, wl):
+    """The dense loop on the device of ``tensors``; returns B's and A's spikes as numpy."""
+    import torch
+
+    inp, wf, wr = tensors["inp"], tensors["wf"], tensors["wr"]
+    dev = inp.device
+    T, n_in = inp.shape
+    n = wf.shape[1]
+    decay = float(torch.tensor(math.exp(-C.DT / C.TC_DECAY), dtype=torch.float32))
     full = wl.monitor == "full"
     with torch.no_grad():
-        inp = torch.from_numpy(inputs).to(torch.float32)
-        wf = torch.from_numpy(w_fwd)
         wft = wf.t()  # a view: mv with the transposed BLAS flag, no copy
-        wr = torch.from_numpy(w_rec) if w_rec is not None else None
-        rec_a = torch.zeros((T, n_in), dtype=torch.bool) if full else None
-        rec_s = torch.zeros((T, n), dtype=torch.bool)
-        rec_v = torch.zeros((T, n), dtype=torch.float32) if full else None
-        v = torch.full((n,), C.REST, dtype=torch.float32)
-        refrac = torch.zeros(n, dtype=torch.float32)
-        a_prev = torch.zeros(n_in, dtype=torch.float32)
-        s_prev = torch.zeros(n, dtype=torch.float32)
-        x = torch.empty(n, dtype=torch.float32)
+        wrt = wr.t() if wr is not None else None
+        rec_a = torch.zeros((T, n_in), dtype=torch.bool, device=dev) if full else None
+        rec_s = torch.zeros((T, n), dtype=torch.bool, device=dev)
+        rec_v = torch.zeros((T, n), dtype=torch.float32, device=dev) if full else None
+        v = torch.full((n,), C.REST, dtype=torch.float32, device=dev)
+        refrac = torch.zeros(n, dtype=torch.float32, device=dev)
+        a_prev = torch.zeros(n_in, dtype=torch.float32, device=dev)
+        s_prev = torch.zeros(n, dtype=torch.float32, device=dev)
+        x = torch.empty(n, dtype=torch.float32, device=dev)
         for t in range(T):
             torch.mv(wft, a_prev, out=x)
-            if wr is not None:
-                x.addmv_(wr.t(), s_prev)
+            if wrt is not None:
+                x.addmv_(wrt, s_prev)
             a = inp[t]
             v.sub_(C.REST).mul_(decay).add_(C.REST)
             x.masked_fill_(refrac > 0, 0.0)
@@ -120,7 +133,44 @@ def run_torch(inputs, w_fwd, w_rec, wl):
                 rec_v[t] = v
             a_prev = a
             s_prev = s.to(torch.float32)
-    return rec_s.numpy(), (rec_a.numpy() if full else None)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+    return rec_s.cpu().numpy(), (rec_a.cpu().numpy() if full else None)
+
+
+def run_torch(inputs, w_fwd, w_rec, wl, device="cpu"):
+    return torch_loop(torch_setup(inputs, w_fwd, w_rec, device), wl)
+
+
+def measure(impl, wl, data_dir=C.DEFAULT_DATA_DIR, repeats=3, save_spikes=None):
+    """Run the hand loop ``impl`` on ``wl`` ``repeats`` times; return the result record."""
+    if impl not in ("numpy", "numpy-event", "torch"):
+        raise ValueError(f"impl must be 'numpy', 'numpy-event' or 'torch', got {impl!r}")
+    if impl == "torch":
+        import torch
+        extra = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    else:
+        extra = {"numpy": np.__version__}
+    base = C.rss_mb()
+    builds, runs, so, si = [], [], [], []
+    for _ in range(repeats):
+        with C.Timer() as tb:
+            inputs, w_fwd = C.load_data(wl, data_dir)
+            w_rec = C.recurrent_weights(wl.n_out) if wl.recurrent else None
+            if impl == "torch":
+                tensors = torch_setup(inputs, w_fwd, w_rec)
+        with C.Timer() as tr:
+            if impl == "torch":
+                rec_s, rec_a = torch_loop(tensors, wl)
+            else:
+                rec_s, rec_a = run_numpy(inputs, w_fwd, w_rec, wl, event=impl == "numpy-event")
+        builds.append(tb.s)
+        runs.append(tr.s)
+        so.append(int(rec_s.sum()))
+        si.append(int(rec_a.sum()) if rec_a is not None else int(inputs.sum()))
+    if save_spikes:
+        np.save(save_spikes, rec_s.astype(np.uint8))
+    return C.summarize(impl, wl, builds, runs, so, si, base, **extra)
 
 
 def main(argv=None):
@@ -128,30 +178,7 @@ def main(argv=None):
     p.add_argument("--impl", required=True, choices=["numpy", "numpy-event", "torch"])
     args = p.parse_args(argv)
     wl = C.get_workload(args.workload, args.steps)
-    extra = {}
-    if args.impl == "torch":
-        import torch
-        extra = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-    else:
-        extra = {"numpy": np.__version__}
-    base = C.rss_mb()
-    builds, runs, so, si = [], [], [], []
-    for _ in range(args.repeats):
-        with C.Timer() as tb:
-            inputs, w_fwd = C.load_data(wl, args.data)
-            w_rec = C.recurrent_weights(wl.n_out) if wl.recurrent else None
-        with C.Timer() as tr:
-            if args.impl == "torch":
-                rec_s, rec_a = run_torch(inputs, w_fwd, w_rec, wl)
-            else:
-                rec_s, rec_a = run_numpy(inputs, w_fwd, w_rec, wl, event=args.impl == "numpy-event")
-        builds.append(tb.s)
-        runs.append(tr.s)
-        so.append(int(rec_s.sum()))
-        si.append(int(rec_a.sum()) if rec_a is not None else int(inputs.sum()))
-    if args.save_spikes:
-        np.save(args.save_spikes, rec_s.astype(np.uint8))
-    C.emit(C.summarize(args.impl, wl, builds, runs, so, si, base, **extra))
+    C.emit(measure(args.impl, wl, args.data, args.repeats, args.save_spikes))
 
 
 if __name__ == "__main__":
