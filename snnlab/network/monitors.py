@@ -50,14 +50,24 @@ def _unpack(packed: torch.Tensor, shape: tuple) -> torch.Tensor:
 class _Recorder:
     """Storage of one recorded variable: staging buffer + window or growing store."""
 
-    def __init__(self, sample: torch.Tensor, window: Optional[int], device: torch.device) -> None:
+    def __init__(
+        self, sample: torch.Tensor, window: Optional[int], device: torch.device, stage: Optional[torch.Tensor] = None
+    ) -> None:
         self.shape = tuple(sample.shape)
         self.dtype = sample.dtype
         self.packed = sample.dtype == torch.bool
         self.window = window
         self.device = device
         stage_rows = STAGE_ROWS if window is None else min(STAGE_ROWS, window)
-        self.stage = torch.empty((stage_rows, *self.shape), dtype=self.dtype, device=sample.device)
+        if (
+            stage is not None
+            and stage.shape == (stage_rows, *self.shape)
+            and stage.dtype == self.dtype
+            and stage.device == sample.device
+        ):
+            self.stage = stage  # reused: its address stays fixed across resets
+        else:
+            self.stage = torch.empty((stage_rows, *self.shape), dtype=self.dtype, device=sample.device)
         self.stage_n = 0
         self.total = 0  # rows recorded since reset (staged + stored)
         self.stored = 0  # rows moved to the store
@@ -214,6 +224,8 @@ class Monitor(AbstractMonitor):
     # --------------------------------------------------------------- network
     def reset_state_variables(self) -> None:
         """Drop the recording."""
+        old = getattr(self, "_recorders", {})
+        self._stages = {var: rec.stage for var, rec in old.items()} or getattr(self, "_stages", {})
         self._recorders: Dict[str, _Recorder] = {}
         self._tick = 0  # steps seen since reset
 
@@ -228,7 +240,8 @@ class Monitor(AbstractMonitor):
             value = getattr(obj, var)
             rec = recs.get(var)
             if rec is None or rec.shape != tuple(value.shape):
-                rec = recs[var] = _Recorder(value, self.time, (self.device if self.device is not None else value.device))
+                device = self.device if self.device is not None else value.device
+                rec = recs[var] = _Recorder(value, self.time, device, self._stages.get(var))
             rec.record(value)
 
     # ---------------------------------------------------------------- access

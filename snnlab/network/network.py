@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ._checks import check_positive_int, check_real, describe, steps_from_time
+from . import graphs
 from .monitors import AbstractMonitor, Monitor, NetworkMonitor
 from .nodes import Input, Nodes
 from .topology import AbstractConnection
@@ -137,6 +138,10 @@ class Network(torch.nn.Module):
             raise TypeError(f"reward_fn must have a compute(**kwargs) method, got {describe(reward_fn)}")
         self.reward_fn = reward_fn
         self._stop = threading.Event()
+        #: "auto": replay blocks of steps from CUDA graphs on a GPU where a run
+        #: allows it (see snnlab.network.graphs); False: never. ("emulate" runs
+        #: the graph path's code without capture, on any device, for tests.)
+        self.cuda_graphs: Union[str, bool] = "auto"
 
     # ------------------------------------------------------------ structure
     @property
@@ -387,6 +392,7 @@ class Network(torch.nn.Module):
             self._checked_weight_masks(masks),
         )
         reward = self._checked_reward(reward, batch)
+        self._checked_weights()
         if self.reward_fn is not None:
             reward = self.reward_fn.compute(
                 inputs=inputs, time=time, reward=reward, clamp=clamp, unclamp=unclamp, masks=masks
@@ -585,6 +591,16 @@ class Network(torch.nn.Module):
         return reward
 
     # -------------------------------------------------------------- planning
+    def _checked_weights(self) -> None:
+        """Weights may be set between runs (conn.w[...] = x): refuse NaN/inf before simulating."""
+        for (src, tgt), conn in self.connections.items():
+            w = conn.weights()
+            # One cheap reduction first; the exact test only if it is not finite.
+            if not torch.isfinite(w.sum()) and not torch.isfinite(w).all():
+                raise ValueError(
+                    f"connection {src!r}->{tgt!r} has NaN or inf weights; expected finite numbers"
+                )
+
     def _plan(self, inputs, steps, batch, one_step, clamps, unclamps, injects, masks):
         names = list(self.layers)
         incoming = {name: [] for name in names}
@@ -628,9 +644,10 @@ class Network(torch.nn.Module):
             st.block_conns = [(s, c) for s, c in st.pre_conns if id(c) not in changing]
         monitors = list(self.monitors.values())
         batch = self.batch_size
-        for b0 in range(start, stop, BLOCK_STEPS):
-            b1 = min(stop, b0 + BLOCK_STEPS)
-            fixed = self._fixed_inputs(plan, ext, start, b0, b1)
+        runner = self._graph_runner(plan, updates)
+        block = graphs.BLOCK if runner is not None else BLOCK_STEPS
+        for b0 in range(start, stop, block):
+            b1 = min(stop, b0 + block)
             ext_block = {}
             for st in steppers:
                 v = ext.get(st.name)
@@ -641,6 +658,9 @@ class Network(torch.nn.Module):
                     elif v.is_floating_point() and v.dtype != torch.float32:
                         v = v.to(torch.float32)
                 ext_block[st.name] = v
+            if runner is not None and b1 - b0 == block and runner.run_block(plan, ext_block):
+                continue
+            fixed = self._fixed_inputs(plan, ext, start, b0, b1)
             # One intra-op thread for the step loop: its tensors are small, and
             # thread hand-offs cost more than they save (6x slower on a busy 2-core machine).
             threads = torch.get_num_threads()
@@ -651,6 +671,19 @@ class Network(torch.nn.Module):
             finally:
                 if torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
+
+    def _graph_runner(self, plan, updates):
+        """The CUDA-graph block runner for this run, or None for the eager path."""
+        mode = self.cuda_graphs
+        device = self._device()
+        if mode is False or device is None or (mode == "auto" and device.type != "cuda"):
+            return None
+        if not graphs.eligible(self, plan, updates):
+            return None
+        runner = getattr(self, "_runner", None)
+        if runner is None:
+            runner = self._runner = graphs.GraphRunner(self, capture=mode != "emulate")
+        return None if runner.failed else runner
 
     def _steps(self, steppers, updates, monitors, ext_block, fixed, b0, b1, batch, one_step, reward) -> None:
         """The step loop over [b0, b1): see the module docstring for the order."""

@@ -121,7 +121,18 @@ class Nodes(torch.nn.Module):
     def _set_state(self, name: str, value: torch.Tensor) -> None:
         # State lives in the instance dict, not in nn.Module buffers: the step
         # reads it every time and Module.__getattr__ is slow. _apply moves it.
-        self.__dict__[name] = value
+        # Reuse the tensor in place when it fits, so that its address stays
+        # fixed across resets (captured CUDA graphs read it).
+        old = self.__dict__.get(name)
+        if (
+            isinstance(old, torch.Tensor)
+            and old.shape == value.shape
+            and old.dtype == value.dtype
+            and old.device == value.device
+        ):
+            old.copy_(value)
+        else:
+            self.__dict__[name] = value
 
     def _make_state(self) -> None:
         """(Re)allocate the state for the current batch size, at rest."""
@@ -685,9 +696,9 @@ class IzhikevichNodes(Nodes):
         shape = self.shape
         a = self.a.view(shape)
         b = self.b.view(shape)
-        if s_prev.any():
-            _set_where(v, s_prev, self.c.view(shape).expand_as(v))
-            u.add_(self.d.view(shape) * s_prev)
+        # Reset of last step's spikes, without a data-dependent branch (no host sync).
+        _set_where(v, s_prev, self.c.view(shape).expand_as(v))
+        u.add_(self.d.view(shape) * s_prev)
         coupling = (s_prev.view(self.batch_size, -1).to(torch.float32) @ self.S.t()).view_as(v)
         x = coupling if x is None else x + coupling
         for _ in range(2):

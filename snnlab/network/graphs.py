@@ -1,0 +1,262 @@
+"""CUDA-graph replay of blocks of steps (the GPU fast path).
+
+On a GPU a step of a small network is a few dozen tiny kernels, and launching
+them from Python costs far more than running them. So, where a run allows it,
+the network captures a block of ``BLOCK`` steps once as a CUDA graph and
+replays it: one launch per block.
+
+A graph cannot depend on data known only on the device, such as how many
+neurons spiked. Propagation therefore uses a fixed capacity: the indices of
+up to ``capacity`` spiking neurons are compacted on the device (cumsum +
+scatter) and their weight rows summed with ``embedding_bag`` (padding slots
+weigh 0). A step with more spikes than that sets an overflow flag; after the
+block the flag is read (the only host sync of a block) and, if set, the state
+is restored from a snapshot and the block is run again by the exact eager
+path, with dense products. Results are those of the eager path up to
+float32 summation order.
+
+Eligible runs: CUDA tensors; no weight changes during the block (no learning
+rule that changes weights, no masks); no clamp, unclamp or injects_v; dense
+connections; deterministic node models; monitors recording every step with a
+window of at least ``BLOCK`` rows.
+
+The same code runs without capture on any device (``capture=False``), which is
+how its logic is tested on machines without a GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .nodes import DiehlAndCookNodes, Input, Nodes, SRM0Nodes
+from .monitors import Monitor, NetworkMonitor
+from .topology import Connection
+
+BLOCK = 64
+
+
+def _capacity(n: int) -> int:
+    """Spikes per step and sample that the compacted path can hold."""
+    return min(n, max(64, n // 8))
+
+
+class _Propagator:
+    """Fixed-shape event-driven ``s @ w`` for one connection."""
+
+    def __init__(self, conn: Connection, batch: int) -> None:
+        self.conn = conn
+        n = conn.source.n
+        self.n = n
+        self.k = _capacity(n)
+        dev = conn.w.device
+        self.arange = torch.arange(n, device=dev).expand(batch, n)
+        self.slots = torch.zeros(batch, self.k + 1, dtype=torch.long, device=dev)
+        self.slot_range = torch.arange(self.k, device=dev)
+
+    def __call__(self, s: torch.Tensor, overflow: torch.Tensor) -> torch.Tensor:
+        batch = s.shape[0]
+        flat = s.view(batch, -1)
+        count = flat.sum(1, keepdim=True)  # [B, 1]
+        overflow.logical_or_((count > self.k).any())
+        pos = flat.cumsum(1) - 1
+        # Spiking neuron j goes to slot pos[j] (< k); everything else to slot k (discarded).
+        pos = torch.where(flat & (pos < self.k), pos, self.k)
+        self.slots.zero_()
+        self.slots.scatter_(1, pos, self.arange)
+        idx = self.slots[:, : self.k]
+        weights = (self.slot_range < count).to(self.conn.w.dtype)  # padding slots weigh 0
+        out = F.embedding_bag(idx, self.conn.w, per_sample_weights=weights, mode="sum")
+        return out if self.conn.b is None else out + self.conn.b
+
+
+def eligible(network, plan, updates) -> bool:
+    """Whether this run's blocks can be replayed from a graph."""
+    if any(st.clamp is not None or st.unclamp is not None or st.inject is not None for st in plan["steppers"]):
+        return False
+    if updates:  # weights change (learning or masks)
+        return False
+    for layer in network.layers.values():
+        if isinstance(layer, SRM0Nodes) or (isinstance(layer, DiehlAndCookNodes) and layer.one_spike):
+            return False  # random draws inside a step
+    for conn in network.connections.values():
+        if type(conn) is not Connection:
+            return False
+    for monitor in network.monitors.values():
+        for m in monitor.monitors.values() if isinstance(monitor, NetworkMonitor) else [monitor]:
+            if not isinstance(m, Monitor) or m.every != 1 or (m.time is not None and m.time < BLOCK):
+                return False
+    return True
+
+
+class GraphRunner:
+    """Captures and replays blocks of ``BLOCK`` steps for one network."""
+
+    def __init__(self, network, capture: bool = True) -> None:
+        self.network = network
+        self.capture = capture
+        self._key = None
+        self._graph = None
+        self.failed: Optional[str] = None  # why the graph path was given up, if it was
+
+    # ------------------------------------------------------------- structure
+    def _monitors(self) -> List[Monitor]:
+        out = []
+        for monitor in self.network.monitors.values():
+            out.extend(monitor.monitors.values() if isinstance(monitor, NetworkMonitor) else [monitor])
+        return out
+
+    def _state_tensors(self) -> List[torch.Tensor]:
+        tensors = []
+        for layer in self.network.layers.values():
+            for name, value in sorted(layer.__dict__.items()):
+                if isinstance(value, torch.Tensor):
+                    tensors.append(value)
+            if "theta" in layer._buffers:
+                tensors.append(layer._buffers["theta"])
+        return tensors
+
+    def _setup(self, plan, ext_block: Dict[str, torch.Tensor]) -> None:
+        """(Re)build static buffers and the graph when anything they read moved."""
+        net = self.network
+        # Recorders must exist (with their staging buffers) before capture.
+        records = []
+        for m in self._monitors():
+            for var in m.state_vars:
+                value = getattr(m.obj, var)
+                rec = m._recorders.get(var)
+                if rec is None or rec.shape != tuple(value.shape):
+                    from .monitors import _Recorder
+
+                    device = m.device if m.device is not None else value.device
+                    rec = m._recorders[var] = _Recorder(value, m.time, device, m._stages.get(var))
+                records.append((m, var, rec))
+        ext_specs = tuple((k, tuple(v.shape[1:]), v.dtype) for k, v in sorted(ext_block.items()) if v is not None)
+        structure = tuple(
+            (st.name, id(st.layer), tuple(id(c) for _, c in st.step_conns), tuple(id(c) for _, c in st.block_conns))
+            for st in plan["steppers"]
+        )
+        key = (
+            structure,
+            plan["one_step"],
+            net.batch_size,
+            ext_specs,
+            tuple(t.data_ptr() for t in self._state_tensors()),
+            tuple(c.w.data_ptr() for c in net.connections.values()),
+            tuple(rec.stage.data_ptr() for _, _, rec in records),
+        )
+        if key == self._key:
+            return
+        self._key = key
+        self.records = records
+        self.ext_static = {
+            name: torch.zeros((BLOCK, *shape), dtype=dtype, device=net._device()) for name, shape, dtype in ext_specs
+        }
+        self.overflow = torch.zeros((), dtype=torch.bool, device=net._device())
+        self.props = {
+            id(conn): _Propagator(conn, net.batch_size)
+            for st in plan["steppers"]
+            for _, conn in st.step_conns
+        }
+        self.plan = plan
+        self._graph = None
+        if self.capture:
+            self._capture()
+
+    def _capture(self) -> None:
+        if True:
+            snapshot = self._snapshot()
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                self._body()  # warm-up (allocations, cuBLAS handles) outside capture
+            torch.cuda.current_stream().wait_stream(stream)
+            self._restore(snapshot)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._body()
+            self._graph = graph
+
+    def _snapshot(self) -> List[torch.Tensor]:
+        return [t.clone() for t in self._state_tensors()]
+
+    def _restore(self, snapshot: List[torch.Tensor]) -> None:
+        for t, saved in zip(self._state_tensors(), snapshot):
+            t.copy_(saved)
+
+    # ------------------------------------------------------------------ body
+    def _body(self) -> None:
+        """BLOCK steps reading the static inputs, writing the monitors' staging rows."""
+        net = self.network
+        plan = self.plan
+        steppers = plan["steppers"]
+        one_step = plan["one_step"]
+        batch = net.batch_size
+        ext = self.ext_static
+        fixed = net._fixed_inputs(plan, ext, 0, 0, BLOCK)
+        self.overflow.zero_()
+        for j in range(BLOCK):
+            if not one_step:
+                drives = [self._drive(st, ext, fixed, j, batch) for st in steppers]
+            for i, st in enumerate(steppers):
+                x = drives[i] if not one_step else self._drive(st, ext, fixed, j, batch)
+                st.layer.forward(x, None, None)
+            for m, var, rec in self.records:
+                rec.stage[j].copy_(getattr(m.obj, var))
+
+    def _drive(self, st, ext, fixed, j: int, batch: int) -> Optional[torch.Tensor]:
+        x = None
+        for _, conn in st.step_conns:
+            c = self.props[id(conn)](conn.source.s, self.overflow)
+            x = c if x is None else x + c
+        f = fixed.get(st.name)
+        if f is not None:
+            x = f[j] if x is None else x + f[j]
+        if x is not None and len(st.layer.shape) > 1:
+            x = x.view(batch, *st.layer.shape)
+        e = ext.get(st.name)
+        if e is not None:
+            e = e[j]
+            if not isinstance(st.layer, Input) and not e.is_floating_point():
+                e = e.to(torch.float32)
+            x = e if x is None else x + e
+        return x
+
+    # ------------------------------------------------------------------- run
+    def run_block(self, plan, ext_block: Dict[str, torch.Tensor]) -> bool:
+        """Simulate one block of BLOCK steps.
+
+        Returns False, with the state as before, if the block must be run by
+        the eager path instead (a step overflowed the capacity, or capture
+        failed: then the runner stays off for this network).
+        """
+        if self.failed:
+            return False
+        for m in self._monitors():
+            for rec in m._recorders.values():
+                rec.flush()  # staging rows start at 0 in the graph
+        try:
+            self._setup(plan, ext_block)
+        except Exception as ex:  # capture is best-effort: the eager path is always right
+            self.failed = f"{type(ex).__name__}: {ex}"
+            self._key = None
+            return False
+        for name, buf in self.ext_static.items():
+            buf.copy_(ext_block[name])
+        snapshot = self._snapshot()
+        if self._graph is not None:
+            self._graph.replay()
+        else:
+            self._body()
+        if bool(self.overflow):  # the block's one host sync
+            self._restore(snapshot)
+            return False
+        for m in self._monitors():
+            m._tick += BLOCK
+        for _, _, rec in self.records:
+            rec.stage_n = BLOCK
+            rec.total += BLOCK
+            rec.flush()
+        return True

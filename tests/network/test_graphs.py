@@ -1,0 +1,114 @@
+"""The GPU fast path (snnlab.network.graphs), run without capture on the CPU.
+
+``cuda_graphs="emulate"`` executes exactly the code that is captured on a GPU
+(fixed-capacity event-driven propagation, staging writes, overflow rollback),
+so these tests check its results against the eager path. Capture itself is
+checked by the CUDA test at the end, which needs a GPU.
+"""
+
+import pytest
+import torch
+
+from snnlab.network import Network
+from snnlab.network import graphs
+from snnlab.network.monitors import Monitor, NetworkMonitor
+from snnlab.network.nodes import AdaptiveLIFNodes, Input, IzhikevichNodes, LIFNodes
+from snnlab.network.topology import Connection
+from snnlab.learning import PostPre
+
+
+def build(n_in=60, n_out=300, layer=LIFNodes, window=None, seed=0, device="cpu"):
+    torch.manual_seed(seed)
+    net = Network()
+    a = Input(n=n_in)
+    b = layer(n=n_out)
+    net.add_layer(a, "A")
+    net.add_layer(b, "B")
+    net.add_connection(Connection(a, b, w=0.05 + 0.1 * torch.randn(n_in, n_out)), "A", "B")
+    net.add_connection(Connection(b, b, w=0.025 * (torch.eye(n_out) - 1)), "B", "B")
+    net.add_monitor(Monitor(a, ("s",), time=window), "A")
+    net.add_monitor(Monitor(b, ("s", "v"), time=window), "B")
+    return net.to(device)
+
+
+def run(net, mode, inputs, time):
+    net.cuda_graphs = mode
+    net.run(inputs=inputs, time=time)
+    return {(k, v): m.get(v) for k, m in net.monitors.items() for v in m.state_vars}, net
+
+
+def inputs(T, n, p, batch=None, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    shape = (T, n) if batch is None else (T, batch, n)
+    return {"A": torch.rand(shape, generator=g) < p}
+
+
+@pytest.mark.parametrize("p", [0.05, 0.3])
+def test_graph_path_matches_eager(p):
+    x = inputs(200, 60, p)
+    eager, _ = run(build(), False, x, 200)
+    emulated, net = run(build(), "emulate", x, 200)
+    assert net._runner.failed is None
+    assert eager["B", "s"].sum() > 0
+    for k in eager:
+        assert torch.equal(eager[k], emulated[k]), k
+
+
+def test_overflow_rolls_back_and_matches_eager():
+    # Strong input: every output neuron fires together, far above the capacity.
+    n_out = 200
+    assert graphs._capacity(n_out) < n_out
+    x = inputs(130, 60, 0.9)
+    def strong():
+        net = build(n_out=n_out)
+        with torch.no_grad():
+            net.connections[("A", "B")].w.fill_(1.0)
+            net.connections[("B", "B")].w.fill_(0.0)
+        return net
+    eager, _ = run(strong(), False, x, 130)
+    emulated, net = run(strong(), "emulate", x, 130)
+    assert eager["B", "s"].sum(2).max() > graphs._capacity(n_out)  # the case really overflows
+    for k in eager:
+        assert torch.equal(eager[k], emulated[k]), k
+
+
+def test_batches_windows_and_chunks_match_eager():
+    x = inputs(150, 60, 0.2, batch=3)
+    eager, _ = run(build(window=100), False, x, 150)
+    net = build(window=100)
+    net.cuda_graphs = "emulate"
+    rows = [c.records["B"]["s"] for c in net.run_chunks(x, time=150, chunk_steps=70)]
+    assert torch.equal(torch.cat(rows)[-100:], eager["B", "s"])
+    assert torch.equal(net.monitors["B"].get("s"), eager["B", "s"])
+    assert net.monitors["B"].get("s").shape == (100, 3, 300)
+
+
+@pytest.mark.parametrize("layer", [AdaptiveLIFNodes, IzhikevichNodes])
+def test_other_models_match_eager(layer):
+    x = inputs(128, 60, 0.2)
+    eager, _ = run(build(layer=layer), False, x, 128)
+    emulated, _ = run(build(layer=layer), "emulate", x, 128)
+    for k in eager:
+        assert torch.equal(eager[k], emulated[k]), k
+
+
+def test_runs_that_change_weights_use_the_eager_path():
+    net = Network()
+    a, b = Input(n=10, traces=True), LIFNodes(n=10, traces=True)
+    net.add_layer(a, "A"); net.add_layer(b, "B")
+    net.add_connection(Connection(a, b, update_rule=PostPre, nu=(0.01, 0.01)), "A", "B")
+    net.cuda_graphs = "emulate"
+    net.run(inputs={"A": torch.ones(64, 10)}, time=64)
+    assert getattr(net, "_runner", None) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_captured_graph_matches_eager_on_cuda():
+    x = {k: v.cuda() for k, v in inputs(256, 60, 0.1).items()}
+    eager, _ = run(build(device="cuda"), False, x, 256)
+    graphed, net = run(build(device="cuda"), "auto", x, 256)
+    assert net._runner.failed is None
+    # Same spikes; voltages equal up to float32 summation order.
+    assert (eager["B", "s"] != graphed["B", "s"]).float().mean() < 1e-3
+    dv = (eager["B", "v"] - graphed["B", "v"]).abs()
+    assert dv.median() < 1e-4
