@@ -29,8 +29,8 @@ from snnlab.lab.plots import LabPlots
 
 __all__ = ["Lab", "parse_traced"]
 
-_LABEL_STYLE = {"description_width": "190px"}
-_WIDE = widgets.Layout(width="330px")
+_LABEL_STYLE = {"description_width": "200px"}
+_WIDE = widgets.Layout(width="380px")
 
 
 def parse_traced(text: str) -> tuple[int, ...]:
@@ -107,7 +107,7 @@ class Lab(widgets.AppLayout):
         view_box = widgets.VBox([widgets.HTML("<b>View</b>"), self.controls["traced"]])
         sidebar = widgets.VBox(
             [network_box, live_box, view_box, self.files_box],
-            layout=widgets.Layout(width="350px", overflow="auto"),
+            layout=widgets.Layout(width="395px", overflow="auto"),
         )
         header = widgets.VBox([
             widgets.HTML("<h3 style='margin:4px 0'>snnlab: live spiking-network lab</h3>"),
@@ -118,7 +118,7 @@ class Lab(widgets.AppLayout):
         center = widgets.VBox(self.plots.figures, layout=widgets.Layout(width="100%"))
         super().__init__(
             header=header, left_sidebar=sidebar, center=center, footer=footer,
-            pane_widths=["360px", 1, 0], pane_heights=["80px", 1, "70px"],
+            pane_widths=["400px", 1, 0], pane_heights=["80px", 1, "90px"],
             layout=widgets.Layout(height="980px"),
         )
         self.add_class("snnlab-lab")
@@ -144,7 +144,7 @@ class Lab(widgets.AppLayout):
             "thresh": num(widgets.FloatText, "thresh", "threshold (mV)"),
             "rest": num(widgets.FloatText, "rest", "rest (mV)"),
             "reset": num(widgets.FloatText, "reset", "reset (mV)"),
-            "tc_decay": num(widgets.FloatText, "tc_decay", "membrane time constant (ms)"),
+            "tc_decay": num(widgets.FloatText, "tc_decay", "membrane tau (ms)"),
             "refrac": num(widgets.FloatText, "refrac", "refractory period (ms)"),
             "input_rate": widgets.FloatSlider(value=cfg.input_rate, min=0.0, max=1000.0, step=10.0,
                                               description="input rate (Hz)", style=_LABEL_STYLE,
@@ -204,7 +204,7 @@ class Lab(widgets.AppLayout):
         self.save_button = widgets.Button(description="Save config", icon="save")
         self.load_button = widgets.Button(description="Load config", icon="folder-open")
         for b in (self.export_button, self.save_button, self.load_button):
-            b.layout = widgets.Layout(width="110px")
+            b.layout = widgets.Layout(width="135px")
         self.export_button.add_class("snnlab-export")
         self.export_button.on_click(lambda _: self.export())
         self.save_button.on_click(lambda _: self.save_config())
@@ -272,12 +272,14 @@ class Lab(widgets.AppLayout):
     # -- messages and status ------------------------------------------------------
 
     def _info(self, text: str) -> None:
-        self.message.value = f"<span style='color:#333'>{html.escape(text)}</span>" if text else ""
+        self.message.value = (f"<div style='color:#333; white-space:normal'>{html.escape(text)}</div>"
+                              if text else "")
 
     def _error(self, text: str) -> None:
-        self.message.value = f"<span class='snnlab-error' style='color:#b00020'>&#9888; {html.escape(text)}</span>"
+        self.message.value = (f"<div class='snnlab-error' style='color:#b00020; white-space:normal'>"
+                              f"&#9888; {html.escape(text)}</div>")
 
-    def _show_status(self, data: Optional[RunData]) -> None:
+    def _show_status(self, data: Optional[RunData], frames: Optional[int] = None) -> None:
         state = self.controller.state
         if data is None:
             cfg = self.controller.config
@@ -291,7 +293,7 @@ class Lab(widgets.AppLayout):
             f"<b>{state}</b> &middot; t = {data.t:g} / {data.config.time:g} ms &middot; "
             f"wall {wall:.2f} s &middot; real-time factor {sim_s / wall:.2f}&times; &middot; "
             f"{spikes / wall:,.0f} spikes/s (output, per wall second) &middot; "
-            f"{self.plots.frames} frames drawn"
+            f"{data.frames if frames is None else frames} frames drawn"
         )
 
     # -- controller callbacks (worker thread) ---------------------------------------
@@ -300,7 +302,7 @@ class Lab(widgets.AppLayout):
         with self._ui_lock:
             self.plots.update(data)
             self.progress.value = data.steps_done / max(data.n_steps, 1)
-            self._show_status(data)
+            self._show_status(data, frames=data.frames + 1)  # counting this one
 
     def _on_state(self, state: str, message: str) -> None:
         with self._ui_lock:

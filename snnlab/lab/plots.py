@@ -67,10 +67,12 @@ def _empty_png() -> bytes:
     return _EMPTY_PNG
 
 
-def _figure(marks, x_scale, y_scale, x_label, y_label, title, height="220px", legend=False):
-    ax_x = bq.Axis(scale=x_scale, label=x_label, num_ticks=6)
-    ax_y = bq.Axis(scale=y_scale, label=y_label, side="left", num_ticks=5)
+def _figure(marks, x_scale, y_scale, x_label, y_label, title, height="220px", legend=False, y_format=".0f"):
+    ax_x = bq.Axis(scale=x_scale, label=x_label, num_ticks=6, tick_format="d")
+    ax_y = bq.Axis(scale=y_scale, label=y_label, side="left", num_ticks=5, tick_format=y_format)
     return bq.Figure(
+        padding_x=0.0,
+        padding_y=0.0,
         marks=marks,
         axes=[ax_x, ax_y],
         title=title,
@@ -109,7 +111,8 @@ class RasterImage:
             y=np.array([0.0, 1.0], dtype=np.float32),
             scales={"x": self.x_scale, "y": self.y_scale},
         )
-        self.figure = _figure([self.mark], self.x_scale, self.y_scale, "time (ms)", "neuron", title, height)
+        self.figure = _figure([self.mark], self.x_scale, self.y_scale, "time (ms)", "neuron", title, height,
+                              y_format="d")
         self.frames = 0
         self.reset(1, 1, 1.0)
 
@@ -130,9 +133,10 @@ class RasterImage:
         t_end = self.n_steps * self.dt
         with self.mark.hold_sync():
             self.x_scale.min, self.x_scale.max = 0.0, float(t_end)
-            self.y_scale.min, self.y_scale.max = -0.5, float(self.n_neurons) - 0.5
+            # Row i spans [i, i + 1): the axis reads 0 .. n, like a neuron count.
+            self.y_scale.min, self.y_scale.max = 0.0, float(self.n_neurons)
             self.mark.x = np.array([0.0, t_end], dtype=np.float32)
-            self.mark.y = np.array([-0.5, self.n_neurons - 0.5], dtype=np.float32)
+            self.mark.y = np.array([0.0, self.n_neurons], dtype=np.float32)
         self._show(_empty_png())
 
     def add(self, spikes: np.ndarray, start: int) -> None:
@@ -171,8 +175,10 @@ class VoltagePlot:
     def __init__(self, *, max_points: int = 2000, height: str = "220px") -> None:
         self.max_points = int(max_points)
         self.x_scale = bq.LinearScale(min=0.0, max=1.0)
-        self.y_scale = bq.LinearScale()
+        # Limits set from the data here: steadier than the page's autoscale.
+        self.y_scale = bq.LinearScale(min=-70.0, max=-50.0)
         scales = {"x": self.x_scale, "y": self.y_scale}
+        self.thresh = -52.0
         self.traces = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros((1, 0), np.float32),
                                scales=scales, colors=TRACE_COLORS, stroke_width=1.2,
                                display_legend=True, labels=[])
@@ -184,6 +190,7 @@ class VoltagePlot:
 
     def reset(self, n_steps: int, dt: float, thresh: float) -> None:
         t_end = float(n_steps * dt)
+        self.thresh = float(thresh)
         with self.threshold.hold_sync():
             self.threshold.x = np.array([0.0, t_end], dtype=np.float32)
             self.threshold.y = np.array([thresh, thresh], dtype=np.float32)
@@ -203,10 +210,15 @@ class VoltagePlot:
         else:
             y = np.zeros((1, 0), np.float32)
             x = np.zeros(0, np.float32)
+        lo, hi = self.thresh, self.thresh
+        if y.size:
+            lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
+        margin = max(1.0, 0.05 * (hi - lo))
         with self.traces.hold_sync():
             self.traces.x = x
             self.traces.y = y
             self.traces.labels = [f"neuron {i}" for i in traced]
+            self.y_scale.min, self.y_scale.max = lo - margin, hi + margin
 
 
 class RatePlot:
@@ -215,7 +227,7 @@ class RatePlot:
     def __init__(self, *, max_bins: int = 250, height: str = "180px") -> None:
         self.max_bins = int(max_bins)
         self.x_scale = bq.LinearScale(min=0.0, max=1.0)
-        self.y_scale = bq.LinearScale(min=0.0)
+        self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.line = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros(0, np.float32),
                              scales={"x": self.x_scale, "y": self.y_scale}, colors=["#2ca02c"],
                              stroke_width=1.5)
@@ -227,6 +239,7 @@ class RatePlot:
         self.bin_steps = max(1, -(-n_steps // self.max_bins))
         with self.line.hold_sync():
             self.x_scale.min, self.x_scale.max = 0.0, float(n_steps * dt)
+            self.y_scale.max = 1.0
             self.line.x = np.zeros(0, np.float32)
             self.line.y = np.zeros(0, np.float32)
 
@@ -250,6 +263,7 @@ class RatePlot:
         with self.line.hold_sync():
             self.line.x = x
             self.line.y = y
+            self.y_scale.max = max(1.0, float(y.max()) * 1.1) if y.size else 1.0
 
 
 class LabPlots:
@@ -262,6 +276,10 @@ class LabPlots:
                                          max_cols=max_cols, height="260px")
         self.voltage = VoltagePlot()
         self.rate = RatePlot()
+        # Classes for pages and tests to find each plot.
+        for view, cls in ((self.input_raster, "input-raster"), (self.output_raster, "output-raster"),
+                          (self.voltage, "voltage"), (self.rate, "rate")):
+            view.figure.add_class(f"snnlab-{cls}")
         self.frames = 0
         self.traced: list[int] = []
         self._data = None

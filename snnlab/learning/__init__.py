@@ -91,9 +91,9 @@ class PostPre(LearningRule):
         c = self.connection
         nu_pre, nu_post = self.nu
         if nu_pre and self.source.s.any():
-            c.add_to_weights(-nu_pre * c.outer_sum(self.source.s, self.target.x))
+            c.add_outer(self.source.s, self.target.x, -nu_pre)
         if nu_post and self.target.s.any():
-            c.add_to_weights(nu_post * c.outer_sum(self.source.x, self.target.s))
+            c.add_outer(self.source.x, self.target.s, nu_post)
 
 
 class WeightDependentPostPre(LearningRule):
@@ -135,9 +135,9 @@ class Hebbian(LearningRule):
         c = self.connection
         nu_pre, nu_post = self.nu
         if nu_pre and self.source.s.any():
-            c.add_to_weights(nu_pre * c.outer_sum(self.source.s, self.target.x))
+            c.add_outer(self.source.s, self.target.x, nu_pre)
         if nu_post and self.target.s.any():
-            c.add_to_weights(nu_post * c.outer_sum(self.source.x, self.target.s))
+            c.add_outer(self.source.x, self.target.s, nu_post)
 
 
 def _reward_tensor(rule: str, reward, batch: int, like: torch.Tensor) -> torch.Tensor:

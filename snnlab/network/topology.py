@@ -257,6 +257,24 @@ class Connection(AbstractConnection):
             return self.reduction(torch.bmm(pre.unsqueeze(2), post.unsqueeze(1)), dim=0)
         return pre.t() @ post
 
+    def add_outer(self, pre: torch.Tensor, post: torch.Tensor, scale: float) -> None:
+        """``w += scale * sum_b outer(pre[b], post[b])``.
+
+        When one side is a spike tensor of one sample, only the rows (or
+        columns) of the neurons that spiked change, and only those are touched.
+        """
+        if self.reduction is None and pre.shape[0] == 1:
+            for spikes, other, dim in ((pre, post, 0), (post, pre, 1)):
+                if spikes.dtype == torch.bool:
+                    idx = spikes.reshape(-1).nonzero().view(-1)
+                    if idx.numel() <= EVENT_DRIVEN_MAX_FRACTION * spikes.numel():
+                        row = scale * other.reshape(-1).to(self.w.dtype)
+                        k = idx.numel()
+                        src = row.expand(k, -1) if dim == 0 else row.view(-1, 1).expand(-1, k)
+                        self.w.index_add_(dim, idx, src)
+                        return
+        self.w.add_(scale * self.outer_sum(pre, post))
+
     def outer(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
         """Per-sample ``outer(pre[b], post[b])``: ``[B, n_in, n_out]``."""
         pre = pre.reshape(pre.shape[0], -1).to(torch.float32)
@@ -398,6 +416,9 @@ class SparseConnection(AbstractConnection):
 
     def outer_sum(self, pre, post):
         return self.reduce(self.outer(pre, post))
+
+    def add_outer(self, pre, post, scale: float) -> None:
+        self.values.add_(scale * self.outer_sum(pre, post))
 
     def reduce(self, per_sample):
         return per_sample.sum(0) if self.reduction is None else self.reduction(per_sample, dim=0)
