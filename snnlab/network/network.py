@@ -19,6 +19,7 @@ weight rows of neurons that spiked. Stop and chunked runs use
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time as _time
@@ -141,7 +142,8 @@ class Network(torch.nn.Module):
         #: "auto": replay blocks of steps from CUDA graphs on a GPU where a run
         #: allows it (see snnlab.network.graphs); False: never. ("emulate" runs
         #: the graph path's code without capture, on any device, for tests.)
-        self.cuda_graphs: Union[str, bool] = "auto"
+        #: The environment variable SNNLAB_CUDA_GRAPHS=0 turns the default off.
+        self.cuda_graphs: Union[str, bool] = "auto" if os.environ.get("SNNLAB_CUDA_GRAPHS", "1") != "0" else False
 
     # ------------------------------------------------------------ structure
     @property
