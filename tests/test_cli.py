@@ -63,7 +63,7 @@ def test_run_formats_and_no_figures(tmp_path, capsys):
     cfg_path.write_text(SMALL.replace(time=20.0).to_json())
     assert main(["run", str(cfg_path), "--out", str(tmp_path / "a"), "-f", "svg", "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "config.json", "rate.svg", "raster.svg", "recording.npz", "voltage.svg",
+        "config.json", "raster.svg", "rate.svg", "recording.npz", "voltage.svg",
     ]
     assert "[" not in capsys.readouterr().err.split("snnlab run:")[0]  # --quiet: no bar
     assert main(["run", str(cfg_path), "--out", str(tmp_path / "b"), "--no-figures", "-q"]) == 0

@@ -563,7 +563,8 @@ def raster_figure(
     figsize : (float, float), optional
         Size in inches; default 6.5 wide, 2.2 high per layer.
     marker_size : float
-        Tick area in points^2.
+        Largest tick area in points^2; ticks are made shorter for layers with
+        many neurons, so that each stays within its row.
 
     Returns
     -------
@@ -584,7 +585,10 @@ def raster_figure(
         for ax, (name, s) in zip(axes, layers.items()):
             times = _times(s.shape[0], dt, t, "spikes")
             rows, neurons = np.nonzero(s)
-            ax.scatter(times[rows], neurons, s=marker_size, c="k", marker="|", linewidths=0.6)
+            # A tick no taller than a neuron's row, so large populations do not smear.
+            row_pt = fig.get_figheight() * 72 * 0.75 / len(layers) / max(1, s.shape[1])
+            length = float(np.clip(row_pt, 0.6, np.sqrt(marker_size)))
+            ax.scatter(times[rows], neurons, s=length**2, c="k", marker="|", linewidths=0.6)
             ax.set_ylim(-0.5, s.shape[1] - 0.5)
             if s.shape[0]:
                 ax.set_xlim(times[0], times[-1] + dt)
