@@ -204,3 +204,67 @@ def run_layer(layer, x, *, dt=1.0, state_vars=("v", "s"), name="L", **run_kwargs
     net.add_monitor(mon, name="mon")
     net.run(inputs={name: x}, time=steps * dt, **run_kwargs)
     return {v: np_(mon.get(v)) for v in state_vars}
+
+
+def exact_weights(shape, seed, lo=-2, hi=6):
+    """Weights that are multiples of 1/8 mV, so every sum of them is exact in float32.
+
+    With such weights any summation order (dense matmul, event-driven row sums,
+    GPU reductions) gives bit-identical input, and a network run can be compared
+    spike for spike with a plain reference loop.
+    """
+    g = np.random.default_rng(seed)
+    return (g.integers(lo * 8, hi * 8 + 1, size=shape) / 8.0).astype(F32)
+
+
+def ref_input_lif_net(x, w_in, w_rec, *, thresh=-52.0, rest=-65.0, reset=-65.0, refrac=5.0,
+                      tc_decay=100.0, dt=1.0):
+    """Plain reference loop: Input -> LIF with a recurrent LIF -> LIF connection.
+
+    ``x``: [T, B, n_in] 0/1. Synchronous mode: step t sees the spikes of step t-1
+    of both sources. Returns the LIF spikes [T, B, n_out] and voltages.
+    """
+    x = np.asarray(x, dtype=F32)
+    T, B, _ = x.shape
+    n = w_in.shape[1]
+    d = decay_of(dt, tc_decay)
+    rest, reset, thresh = F32(rest), F32(reset), F32(thresh)
+    v = np.full((B, n), rest, F32)
+    rc = np.zeros((B, n), F32)
+    s_in_prev = np.zeros((B, w_in.shape[0]), F32)
+    s_prev = np.zeros((B, n), F32)
+    S = np.zeros((T, B, n), bool)
+    V = np.zeros((T, B, n), F32)
+    for t in range(T):
+        inp = (s_in_prev @ w_in + s_prev @ w_rec).astype(F32)
+        v = d * (v - rest) + rest
+        inp = np.where(rc > 0, F32(0), inp).astype(F32)
+        rc = (rc - F32(dt)).astype(F32)
+        v = (v + inp).astype(F32)
+        s = v >= thresh
+        rc = np.where(s, F32(refrac), rc).astype(F32)
+        v = np.where(s, reset, v).astype(F32)
+        S[t], V[t] = s, v
+        s_in_prev = x[t]
+        s_prev = s.astype(F32)
+    return S, V
+
+
+def build_input_lif_net(w_in, w_rec, *, batch_window=None, every=1, device="cpu"):
+    """The snnlab network matching ``ref_input_lif_net``, with a monitor "B" on (s, v)."""
+    from snnlab.network import Network
+    from snnlab.network.monitors import Monitor
+    from snnlab.network.nodes import Input, LIFNodes
+    from snnlab.network.topology import Connection
+
+    net = Network()
+    a, b = Input(n=w_in.shape[0]), LIFNodes(n=w_in.shape[1])
+    net.add_layer(a, name="A")
+    net.add_layer(b, name="B")
+    net.add_connection(Connection(a, b, w=torch.tensor(w_in)), source="A", target="B")
+    net.add_connection(Connection(b, b, w=torch.tensor(w_rec)), source="B", target="B")
+    mon = Monitor(b, state_vars=("s", "v"), time=batch_window, every=every)
+    net.add_monitor(mon, name="B")
+    if device != "cpu":
+        net.to(device)
+    return net, mon

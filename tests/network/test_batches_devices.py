@@ -7,7 +7,7 @@ import torch
 from snnlab.learning import PostPre
 from snnlab.network import Network
 from snnlab.network.monitors import Monitor
-from snnlab.network.nodes import Input, LIFNodes
+from snnlab.network.nodes import AdaptiveLIFNodes, Input, LIFNodes
 from snnlab.network.topology import Connection
 
 from .conftest import np_, ref_lif
@@ -146,3 +146,90 @@ def test_cuda_clamp_and_chunks():
     chunks = list(gpu.run_chunks({"A": x.cuda()}, time=20, chunk_steps=7, clamp={"B": clamp}))
     assert [c.stop for c in chunks] == [7, 14, 20]
     assert bool(mg.get("s")[5, 1, 2])
+
+
+# --------------------------------------------------------------------------- long runs on the GPU
+# Long enough to cross any internal blocking of steps (e.g. CUDA-graph blocks).
+
+@cuda
+def test_cuda_long_run_matches_plain_loop():
+    from .conftest import build_input_lif_net, exact_weights, ref_input_lif_net
+
+    T, B = 700, 2
+    w_in = exact_weights((40, 60), 1, lo=0, hi=4)
+    w_rec = exact_weights((60, 60), 2, lo=-1, hi=0)
+    g = np.random.default_rng(3)
+    x = (g.random((T, B, 40)) < 0.08).astype(np.float32)
+    S_ref, V_ref = ref_input_lif_net(x, w_in, w_rec)
+    net, mon = build_input_lif_net(w_in, w_rec, device="cuda")
+    net.run(inputs={"A": torch.tensor(x).cuda()}, time=T)
+    s = mon.get("s").cpu().numpy()
+    assert s.shape == S_ref.shape
+    assert (s == S_ref).all(), f"{int((s != S_ref).sum())} spikes differ on cuda"
+    np.testing.assert_allclose(mon.get("v").cpu().numpy(), V_ref, atol=1e-3)
+    # window and decimation on the GPU; chunks of an odd size
+    net2, win = build_input_lif_net(w_in, w_rec, batch_window=100, device="cuda")
+    dec = Monitor(net2.layers["B"], state_vars=("s",), every=3)
+    net2.add_monitor(dec, name="dec")
+    steps = []
+    for c in net2.run_chunks({"A": torch.tensor(x).cuda()}, time=T, chunk_steps=97):
+        steps.append(c.record_steps["dec"].cpu())
+    assert (win.get("s").cpu().numpy() == S_ref[-100:]).all()
+    steps = torch.cat(steps).numpy()
+    assert (dec.get("s").cpu().numpy() == S_ref[steps]).all()
+
+
+@cuda
+def test_cuda_learning_and_adaptive_long_run_close_to_cpu():
+    def make(device):
+        torch.manual_seed(21)
+        net = Network()
+        a = Input(n=50, traces=True)
+        b = AdaptiveLIFNodes(n=30, traces=True, theta_plus=0.2, tc_theta_decay=200.0)
+        net.add_layer(a, name="A")
+        net.add_layer(b, name="B")
+        conn = Connection(a, b, w=torch.rand(50, 30) * 2.0, update_rule=PostPre, nu=(1e-3, 2e-3),
+                          wmin=0.0, wmax=3.0)
+        net.add_connection(conn, source="A", target="B")
+        net.add_connection(Connection(b, b, w=-0.5 * (1 - torch.eye(30))), source="B", target="B")
+        mon = Monitor(b, state_vars=("s", "theta"))
+        net.add_monitor(mon, name="B")
+        if device != "cpu":
+            net.to(device)
+        return net, mon, conn
+
+    g = torch.Generator().manual_seed(4)
+    x = (torch.rand(400, 50, generator=g) < 0.1).float()
+    cpu, mc, cc = make("cpu")
+    cpu.run(inputs={"A": x}, time=400)
+    gpu, mg, cg = make("cuda")
+    gpu.run(inputs={"A": x.cuda()}, time=400)
+    sc, sg = mc.get("s"), mg.get("s").cpu()
+    assert sc.sum() > 50
+    assert (sc != sg).float().mean() < 1e-3
+    assert torch.allclose(cg.w.cpu(), cc.w, atol=1e-3)
+    assert torch.allclose(mg.get("theta").cpu(), mc.get("theta"), atol=1e-3)
+
+
+@cuda
+def test_cuda_options_long_run_match_cpu():
+    from .conftest import build_input_lif_net, exact_weights
+
+    T = 300
+    w_in = exact_weights((20, 25), 5, lo=0, hi=4)
+    w_rec = exact_weights((25, 25), 6, lo=-1, hi=0)
+    g = torch.Generator().manual_seed(6)
+    x = (torch.rand(T, 20, generator=g) < 0.1).float()
+    clamp = torch.rand(T, 25, generator=g) < 0.01
+    unclamp = torch.zeros(25, dtype=torch.bool)
+    unclamp[3] = True
+    inj = torch.zeros(T, 25)
+    inj[::50, 7] = 15.0
+    res = []
+    for device in ("cpu", "cuda"):
+        net, mon = build_input_lif_net(w_in, w_rec, device=device)
+        net.run(inputs={"A": x.to(device)}, time=T, clamp={"B": clamp.to(device)},
+                unclamp={"B": unclamp.to(device)}, injects_v={"B": inj.to(device)})
+        res.append(mon.get("s").cpu())
+    assert res[0].any()
+    assert torch.equal(res[0], res[1])

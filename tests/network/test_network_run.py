@@ -61,12 +61,31 @@ def test_one_step_mode_has_no_delay():
     assert spikes(m["C"]) == [0]
 
 
+@pytest.mark.parametrize("source", ["Input", "LIF"])
+def test_one_step_from_a_layer_added_later_still_has_a_delay(source):
+    # one_step: spikes arrive without delay only from layers updated earlier in the step
+    net = Network()
+    b = LIFNodes(n=1)
+    a = Input(n=1) if source == "Input" else LIFNodes(n=1)
+    net.add_layer(b, name="B")  # B is updated first
+    net.add_layer(a, name="A")
+    net.add_connection(Connection(a, b, w=torch.full((1, 1), 20.0)), source="A", target="B")
+    mon = Monitor(b, state_vars=("s",))
+    net.add_monitor(mon, name="B")
+    xa = torch.zeros(4, 1)
+    xa[0, 0] = 1 if source == "Input" else 20.0
+    net.run(inputs={"A": xa}, time=4, one_step=True)
+    assert spikes(mon) == [1]
+
+
+@pytest.mark.parametrize("source", ["Input", "LIF"])
 @pytest.mark.parametrize("one_step", [False, True])
-def test_external_input_to_a_connected_layer_is_kept(one_step):
+def test_external_input_to_a_connected_layer_is_kept(one_step, source):
     # BindsNET fault not to copy: one_step=True dropped a layer's external input
     # when it also had incoming connections. 8 + 8 mV cross -52 from -65; 8 alone does not.
     net = Network()
-    a, b = Input(n=1), LIFNodes(n=1)
+    a = Input(n=1) if source == "Input" else LIFNodes(n=1)
+    b = LIFNodes(n=1)
     net.add_layer(a, name="A")
     net.add_layer(b, name="B")
     net.add_connection(Connection(a, b, w=torch.full((1, 1), 8.0)), source="A", target="B")
@@ -75,7 +94,7 @@ def test_external_input_to_a_connected_layer_is_kept(one_step):
     xa = torch.zeros(3, 1)
     xb = torch.zeros(3, 1)
     t_arrive = 0 if one_step else 1
-    xa[0, 0] = 1
+    xa[0, 0] = 1 if source == "Input" else 20.0  # A spikes at step 0
     xb[t_arrive, 0] = 8.0
     net.run(inputs={"A": xa, "B": xb}, time=3, one_step=one_step)
     assert spikes(mon) == [t_arrive]
@@ -463,3 +482,46 @@ def test_progress_bar_is_honoured(capsys):
     net.run(inputs={"A": torch.zeros(50, 1)}, time=50, progress_bar=True)
     shown = capsys.readouterr()
     assert (shown.err + shown.out).strip() != ""
+
+
+# --------------------------------------------------------------------------- whole network vs a plain loop
+
+def _exact_net_case(T=700, B=2, n_in=40, n_out=60):
+    from .conftest import exact_weights
+
+    w_in = exact_weights((n_in, n_out), 1, lo=0, hi=4)
+    w_rec = exact_weights((n_out, n_out), 2, lo=-1, hi=0)
+    g = np.random.default_rng(3)
+    x = (g.random((T, B, n_in)) < 0.08).astype(np.float32)
+    return w_in, w_rec, x
+
+
+def test_long_run_matches_plain_loop_spike_for_spike():
+    # 700 steps: long enough to cross any internal blocking of steps in the engine.
+    from .conftest import build_input_lif_net, ref_input_lif_net
+
+    w_in, w_rec, x = _exact_net_case()
+    S_ref, V_ref = ref_input_lif_net(x, w_in, w_rec)
+    assert 0.005 < S_ref.mean() < 0.3
+    net, mon = build_input_lif_net(w_in, w_rec)
+    net.run(inputs={"A": torch.tensor(x)}, time=x.shape[0])
+    s = np_(mon.get("s"))
+    bad = np.argwhere(s != S_ref)
+    assert len(bad) == 0, f"first mismatch at (step, sample, neuron) {bad[0].tolist()}"
+    np.testing.assert_allclose(np_(mon.get("v")), V_ref, atol=1e-4)
+
+
+def test_long_run_in_uneven_chunks_matches_plain_loop():
+    from .conftest import build_input_lif_net, ref_input_lif_net
+
+    w_in, w_rec, x = _exact_net_case(T=600, B=1)
+    S_ref, _ = ref_input_lif_net(x, w_in, w_rec)
+    net, mon = build_input_lif_net(w_in, w_rec)
+    for _ in net.run_chunks({"A": torch.tensor(x)}, time=600, chunk_steps=97):
+        pass
+    assert (np_(mon.get("s")) == S_ref).all()
+    # and as several runs of different lengths (state carried between runs)
+    net2, mon2 = build_input_lif_net(w_in, w_rec)
+    for a, b in ((0, 255), (255, 257), (257, 600)):
+        net2.run(inputs={"A": torch.tensor(x[a:b])}, time=b - a)
+    assert (np_(mon2.get("s")) == S_ref).all()
