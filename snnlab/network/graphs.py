@@ -138,6 +138,8 @@ class GraphRunner:
             (st.name, id(st.layer), tuple(id(c) for _, c in st.step_conns), tuple(id(c) for _, c in st.block_conns))
             for st in plan["steppers"]
         )
+        # Monitors are re-made by resets: always write into the current recorders.
+        self.records = records
         key = (
             structure,
             plan["one_step"],
@@ -150,7 +152,6 @@ class GraphRunner:
         if key == self._key:
             return
         self._key = key
-        self.records = records
         self.ext_static = {
             name: torch.zeros((BLOCK, *shape), dtype=dtype, device=net._device()) for name, shape, dtype in ext_specs
         }

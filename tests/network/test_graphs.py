@@ -112,3 +112,16 @@ def test_captured_graph_matches_eager_on_cuda():
     assert (eager["B", "s"] != graphed["B", "s"]).float().mean() < 1e-3
     dv = (eager["B", "v"] - graphed["B", "v"]).abs()
     assert dv.median() < 1e-4
+
+
+def test_repeated_runs_after_reset_record_every_block():
+    # The block runner is reused across runs; resets re-make the monitors' recorders.
+    x = inputs(200, 60, 0.1)
+    eager, _ = run(build(), False, x, 200)
+    net = build()
+    net.cuda_graphs = "emulate"
+    for _ in range(3):
+        net.reset_state_variables()
+        net.run(inputs=x, time=200)
+        assert torch.equal(net.monitors["B"].get("s"), eager["B", "s"])
+        assert torch.equal(net.monitors["B"].get("v"), eager["B", "v"])
