@@ -362,3 +362,66 @@ def test_mismatched_devices():
     conn = Connection(a, b, w=torch.ones(3, 2).cuda())
     with pytest.raises(ValueError):
         net2.add_connection(conn, source="A", target="B")
+
+
+# --------------------------------------------------------------------------- more misuse
+
+def test_monitor_get_of_unrecorded_variable():
+    net = build()
+    net.run(inputs=good_input(), time=T)
+    with pytest.raises((ValueError, KeyError)) as info:
+        net.monitors["B"].get("theta")
+    assert "theta" in str(info.value)
+
+
+def test_connection_endpoints_must_be_layers():
+    with pytest.raises(TypeError):
+        Connection("A", LIFNodes(n=2))
+    with pytest.raises(TypeError):
+        Connection(Input(n=2), None)
+    with pytest.raises(TypeError):
+        Monitor("B", state_vars=("v",))
+
+
+def test_add_layer_of_wrong_type_or_name():
+    net = build()
+    with pytest.raises(TypeError):
+        net.add_layer("not a layer", name="Z")
+    with pytest.raises((TypeError, ValueError)):
+        net.add_layer(LIFNodes(n=2), name=3)
+    assert list(net.layers) == ["A", "B", "C"]
+    check_unchanged(net)
+
+
+def test_same_layer_object_added_twice():
+    # Assumption: one layer object under two names would share state; refused.
+    net = build()
+    with pytest.raises(ValueError):
+        net.add_layer(net.layers["B"], name="B2")
+    assert list(net.layers) == ["A", "B", "C"]
+
+
+def test_reward_of_wrong_shape():
+    from snnlab.learning import MSTDP
+
+    net = Network()
+    a, b = Input(n=2), LIFNodes(n=2)
+    net.add_layer(a, name="A")
+    net.add_layer(b, name="B")
+    net.add_connection(Connection(a, b, w=torch.ones(2, 2), update_rule=MSTDP, nu=0.1), source="A", target="B")
+    with pytest.raises(ValueError) as info:
+        net.run(inputs={"A": torch.ones(5, 3, 2)}, time=5, reward=torch.ones(7))
+    assert "reward" in str(info.value).lower()
+
+
+def test_callable_chunk_inputs_of_wrong_shape():
+    net = build()
+
+    def inputs(start, stop):
+        return {"A": torch.zeros(stop - start, 1, 4)}
+
+    with pytest.raises(ValueError) as info:
+        list(net.run_chunks(inputs, time=T, chunk_steps=4))
+    assert "'A'" in str(info.value)
+    net.reset_state_variables()
+    check_unchanged(net)

@@ -290,3 +290,33 @@ def test_zero_nu_does_not_raise():
         warnings.simplefilter("ignore")
         w, _ = pair(PostPre, t_pre=0, t_post=3, nu=(0.0, 0.0))
     assert w == 0.0
+
+
+def test_mstdp_per_sample_reward_over_a_batch():
+    # two identical samples: reward [1, 1] doubles the change, [1, -1] cancels it
+    w, _ = pair(MSTDP, t_pre=0, t_post=3, B=2, nu=0.5, reward=torch.tensor([1.0, 1.0]))
+    assert w == pytest.approx(2 * 0.5 * E3, abs=1e-6)
+    w, _ = pair(MSTDP, t_pre=0, t_post=3, B=2, nu=0.5, reward=torch.tensor([1.0, -1.0]))
+    assert w == pytest.approx(0.0, abs=1e-6)
+    w, _ = pair(MSTDP, t_pre=0, t_post=3, B=2, nu=0.5, reward=torch.tensor([0.5, 0.0]))
+    assert w == pytest.approx(0.25 * E3, abs=1e-6)
+
+
+def test_reward_fn_of_network():
+    # Assumption: reward_fn follows BindsNET: an object whose compute(**kwargs) returns the reward.
+    class Constant:
+        def compute(self, **kwargs):
+            return 1.0
+
+    net = Network(reward_fn=Constant())
+    pre, post = Input(n=1, traces=True), LIFNodes(n=1, traces=True)
+    net.add_layer(pre, name="pre")
+    net.add_layer(post, name="post")
+    conn = Connection(pre, post, w=torch.zeros(1, 1), update_rule=MSTDP, nu=0.5)
+    net.add_connection(conn, source="pre", target="post")
+    xs = torch.zeros(6, 1)
+    xs[0] = 1
+    xp = torch.zeros(6, 1)
+    xp[3] = 20.0
+    net.run(inputs={"pre": xs, "post": xp}, time=6)
+    assert float(conn.w) == pytest.approx(0.5 * E3, abs=1e-6)

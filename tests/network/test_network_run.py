@@ -525,3 +525,73 @@ def test_long_run_in_uneven_chunks_matches_plain_loop():
     for a, b in ((0, 255), (255, 257), (257, 600)):
         net2.run(inputs={"A": torch.tensor(x[a:b])}, time=b - a)
     assert (np_(mon2.get("s")) == S_ref).all()
+
+
+# --------------------------------------------------------------------------- input dtypes, parameters
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.int64, torch.float32, torch.float64])
+def test_input_spike_dtypes_are_equivalent(dtype):
+    # the seed script passes uint8 (`.byte()`) spikes; bool, ints and floats mean the same
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(30, 1, generator=g) < 0.3
+    net, m = chain()
+    net.run(inputs={"A": x.to(dtype)}, time=30)
+    assert torch.equal(m["A"].get("s")[:, 0], x)
+    net2, m2 = chain()
+    net2.run(inputs={"A": x.float()}, time=30)
+    assert m2["B"].get("s").any()
+    assert torch.equal(m["B"].get("s"), m2["B"].get("s"))
+
+
+def test_mcculloch_pitts_driven_through_a_connection():
+    from snnlab.network.nodes import McCullochPitts
+
+    net = Network()
+    a, b = Input(n=2), McCullochPitts(n=1)
+    net.add_layer(a, name="A")
+    net.add_layer(b, name="B")
+    net.add_connection(Connection(a, b, w=torch.full((2, 1), 0.5)), source="A", target="B")
+    mon = Monitor(b, state_vars=("s", "v"))
+    net.add_monitor(mon, name="m")
+    x = torch.tensor([[1, 0], [1, 1], [0, 0], [0, 1]], dtype=torch.float32)
+    net.run(inputs={"A": x}, time=4)
+    np.testing.assert_allclose(np_(mon.get("v"))[:, 0, 0], [0.0, 0.5, 1.0, 0.0])
+    assert spikes(mon) == [2]
+
+
+def test_per_neuron_tensor_parameters():
+    thresh = torch.tensor([-60.0, -55.0, -50.0])
+    net = Network()
+    b = LIFNodes(n=3, thresh=thresh, refrac=torch.tensor([1, 2, 3]))
+    net.add_layer(b, name="B")
+    mon = Monitor(b, state_vars=("s", "v"))
+    net.add_monitor(mon, name="m")
+    net.run(inputs={"B": torch.full((20, 3), 8.0)}, time=20)
+    s = np_(mon.get("s"))[:, 0, :]
+    for i, (th, rf) in enumerate(((-60.0, 1), (-55.0, 2), (-50.0, 3))):
+        _, s_ref = ref_lif(np.full(20, 8.0), thresh=th, refrac=rf)
+        assert spike_steps(s[:, i]) == spike_steps(s_ref[:, 0]), i
+    assert torch.equal(thresh, torch.tensor([-60.0, -55.0, -50.0]))
+
+
+def test_parameter_changes_between_runs_take_effect():
+    # The lab changes parameters between chunks (docs/architecture.md). Assumption: the
+    # BindsNET attribute names (thresh, tc_decay) are the live parameters.
+    net = Network()
+    b = LIFNodes(n=1)
+    net.add_layer(b, name="B")
+    mon = Monitor(b, state_vars=("s", "v"))
+    net.add_monitor(mon, name="m")
+    net.run(inputs={"B": torch.full((3, 1), 10.0)}, time=3)  # -55, then spikes at 1
+    b.thresh = -70.0 if not isinstance(b.thresh, torch.Tensor) else torch.full_like(b.thresh, -70.0)
+    net.reset_state_variables()
+    net.run(inputs={"B": torch.zeros(1, 1)}, time=1)
+    assert spikes(mon) == [0]  # -65 >= -70
+    b.thresh = -52.0 if not isinstance(b.thresh, torch.Tensor) else torch.full_like(b.thresh, -52.0)
+    b.tc_decay = 10.0 if not isinstance(b.tc_decay, torch.Tensor) else torch.full_like(b.tc_decay, 10.0)
+    net.reset_state_variables()
+    x = torch.zeros(3, 1)
+    x[0] = 5.0
+    net.run(inputs={"B": x}, time=3)
+    d = math.exp(-1 / 10)
+    np.testing.assert_allclose(np_(mon.get("v"))[:, 0, 0], [-60.0, -65 + 5 * d, -65 + 5 * d * d], atol=1e-4)
