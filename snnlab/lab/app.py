@@ -290,7 +290,8 @@ class Lab(widgets.AppLayout):
         sim_s = data.t / 1000.0
         spikes = data.total_spikes
         self.status.value = (
-            f"<b>{state}</b> &middot; t = {data.t:g} / {data.config.time:g} ms &middot; "
+            f"<b>{state}</b> &middot; run {self.controller.runs} &middot; "
+            f"t = {data.t:g} / {data.config.time:g} ms &middot; "
             f"wall {wall:.2f} s &middot; real-time factor {sim_s / wall:.2f}&times; &middot; "
             f"{spikes / wall:,.0f} spikes/s (output, per wall second) &middot; "
             f"{data.frames if frames is None else frames} frames drawn"

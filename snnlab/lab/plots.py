@@ -203,10 +203,11 @@ class VoltagePlot:
         """Show ``voltages[:steps_done, traced]`` (``voltages``: ``[n_steps, n]`` mV)."""
         traced = list(traced)
         stride = max(1, -(-steps_done // self.max_points))
-        idx = np.arange(0, steps_done, stride)
-        x = (idx * dt).astype(np.float32)
+        x = (np.arange(0, steps_done, stride) * dt).astype(np.float32)
         if traced:
-            y = np.ascontiguousarray(voltages[idx][:, traced].T, dtype=np.float32)
+            # Rows by a slice (a view), then the few traced columns: never a
+            # copy of every neuron's voltage (40 MB at 10,000 x 1,000).
+            y = np.ascontiguousarray(voltages[0:steps_done:stride][:, traced].T, dtype=np.float32)
         else:
             y = np.zeros((1, 0), np.float32)
             x = np.zeros(0, np.float32)
