@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="3 repeats")
     p.add_argument("--workloads", nargs="+", default=["seed", "large"], choices=["seed", "seed_long", "large"])
     p.add_argument("--no-bindsnet", action="store_true", help="skip BindsNET even if its venv exists")
-    p.add_argument("--profile", action="store_true", help="print a cProfile of snnlab's seed run")
+    p.add_argument("--profile", action="store_true", help="print a cProfile of snnlab's run of each workload")
     p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
     p.add_argument("--json", type=Path, default=None, help="also write the records here")
     args = p.parse_args(argv)
@@ -127,8 +127,9 @@ def main(argv=None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": C.machine_info(), "records": records}, indent=1))
     if args.profile:
-        print("\ncProfile of snnlab, seed network, one run (top by own time):")
-        print(profile_snnlab(C.get_workload("seed"), args.data))
+        for name in args.workloads:
+            print(f"\ncProfile of snnlab, {C.get_workload(name).label}, one run (top by own time):")
+            print(profile_snnlab(C.get_workload(name), args.data))
     return 0 if ok_all else 1
 
 
