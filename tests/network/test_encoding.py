@@ -113,3 +113,11 @@ def test_encoders_reject_negative_input(enc):
 def test_poisson_time_not_whole_number_of_steps():
     with pytest.raises(ValueError, match="time"):
         poisson(torch.full((3,), 10.0), time=2.5, dt=1.0)
+
+
+@pytest.mark.parametrize("enc", ["poisson", "bernoulli"])
+def test_encoders_reject_misspelled_keywords(enc):
+    # house style: no catch-all **kwargs, typos fail loudly (e.g. max_prob misspelled)
+    f = {"poisson": poisson, "bernoulli": bernoulli}[enc]
+    with pytest.raises(TypeError):
+        f(torch.tensor([0.5]), time=10, dt=1.0, max_porb=0.5)

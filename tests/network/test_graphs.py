@@ -125,3 +125,46 @@ def test_repeated_runs_after_reset_record_every_block():
         net.run(inputs=x, time=200)
         assert torch.equal(net.monitors["B"].get("s"), eager["B", "s"])
         assert torch.equal(net.monitors["B"].get("v"), eager["B", "v"])
+
+
+def _have_triton():
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+TRITON_SCRIPT = r"""
+import torch
+from snnlab.network import graphs
+from network.test_graphs import build, inputs, run  # tests/ is on the path
+for p, batch in ((0.05, None), (0.9, 2)):
+    x = inputs(130, 60, p, batch=batch)
+    eager, _ = run(build(), False, x, 130)
+    net = build()
+    net._runner = graphs.GraphRunner(net, capture=False, propagator="triton")
+    emulated, net = run(net, "emulate", x, 130)
+    assert net._runner.failed is None, net._runner.failed
+    assert type(next(iter(net._runner.props.values()))).__name__ == "TritonPropagator"
+    for k in eager:
+        if k[1] == "s":  # spikes agree up to float32 summation order
+            assert (eager[k] != emulated[k]).float().mean() < 1e-3, k
+    dv = (eager["B", "v"] - emulated["B", "v"]).abs()
+    assert dv.median() < 1e-4, float(dv.median())
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not _have_triton(), reason="needs Triton (the GPU kernels run in its interpreter here)")
+def test_triton_kernels_in_the_graph_path_match_eager(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]))
+    done = subprocess.run([sys.executable, "-c", TRITON_SCRIPT], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")

@@ -211,3 +211,36 @@ def test_network_monitor_window():
     net.add_monitor(nm, name="net")
     net.run(inputs={"A": x}, time=30)
     assert torch.equal(nm.get()["B"]["v"].float(), full.get("v")[-5:])
+
+
+def test_network_monitor_defaults_record_everything_it_can():
+    net, full, _, x, conn = small_net()
+    nm = NetworkMonitor(net)  # all layers, all connections, ("v", "s", "w")
+    net.add_monitor(nm, name="net")
+    net.run(inputs={"A": x[:5]}, time=5)
+    rec = nm.get()
+    assert torch.equal(rec["B"]["v"].float(), full.get("v"))
+    assert rec["A"]["s"].shape == (5, 1, 4)
+    assert rec[("A", "B")]["w"].shape == (5, 4, 3)
+
+
+def test_monitor_reset_keeps_recording_afterwards():
+    net, full, win, x, _ = small_net(time=5)
+    net.run(inputs={"A": x[:10]}, time=10)
+    full.reset_state_variables()
+    net.run(inputs={"A": x[10:13]}, time=3)
+    assert full.get("v").shape[0] == 3
+    assert torch.equal(full.get("v"), win.get("v")[-3:])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_monitor_on_cpu_for_a_cuda_network():
+    net = Network()
+    b = LIFNodes(n=3)
+    net.add_layer(b, name="B")
+    mon = Monitor(b, state_vars=("s", "v"), device="cpu")
+    net.add_monitor(mon, name="m")
+    net.to("cuda")
+    net.run(inputs={"B": torch.full((4, 3), 20.0, device="cuda")}, time=4)
+    assert mon.get("v").device.type == "cpu"
+    assert mon.get("s")[0].all()

@@ -98,7 +98,7 @@ def test_malicious_file_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
-        pickle.dump({"network": _Evil(str(marker))}, f)
+        pickle.dump({"network": _Evil(str(marker))}, f, protocol=2)
     with pytest.raises(Exception):
         load(str(path))
     assert not marker.exists()
