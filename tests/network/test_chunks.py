@@ -62,6 +62,15 @@ def test_chunked_run_equals_one_run(chunk_steps):
     assert chunks[-1].t == pytest.approx(T * 1.0)
 
 
+def test_chunked_run_leaves_callers_tensors_alone():
+    net, ma, mb = build()
+    x = data()
+    xc = x.clone()
+    inputs = {"A": x}
+    list(net.run_chunks(inputs, time=T, chunk_steps=7))
+    assert inputs["A"] is x and torch.equal(x, xc)
+
+
 def test_chunk_records_are_the_new_rows():
     net, ma, mb = build()
     got_s, got_v, steps = [], [], []

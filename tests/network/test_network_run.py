@@ -411,15 +411,18 @@ def test_callers_inputs_and_clamps_are_never_modified():
     clampA = torch.tensor([False, True])  # clamping an Input layer must not write into x
     unclamp = torch.tensor([False, True])
     inj = torch.ones(5, 2)
+    wmask = torch.zeros(2, 2, dtype=torch.bool)
+    wmask[0, 1] = True
     inputs = {"A": x, "B": xb}
+    originals = dict(inputs)
     copies = {k: v.clone() for k, v in inputs.items()}
-    others = [clamp, clampA, unclamp, inj]
+    others = [clamp, clampA, unclamp, inj, wmask]
     other_copies = [t.clone() for t in others]
     net.run(inputs=inputs, time=5, clamp={"B": clamp, "A": clampA}, unclamp={"C": unclamp},
-            injects_v={"C": inj})
+            injects_v={"C": inj}, masks={("A", "B"): wmask})
     assert set(inputs) == {"A", "B"}
     for k in inputs:
-        assert inputs[k] is not copies[k]
+        assert inputs[k] is originals[k], f"input {k} replaced in the caller's dict"
         assert inputs[k].shape == copies[k].shape, f"input {k} reshaped in place"
         assert torch.equal(inputs[k], copies[k]), f"input {k} modified"
     for t, c in zip(others, other_copies):
