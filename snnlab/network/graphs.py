@@ -15,6 +15,10 @@ is restored from a snapshot and the block is run again by the exact eager
 path, with dense products. Results are those of the eager path up to
 float32 summation order.
 
+With Triton installed (as with PyTorch's CUDA builds), propagation uses the
+kernels of :mod:`snnlab.network.kernels` instead: they loop over the spike
+count read on the device, so nothing can overflow.
+
 Eligible runs: CUDA tensors; no weight changes during the block (no learning
 rule that changes weights, no masks); no clamp, unclamp or injects_v; dense
 connections; deterministic node models; monitors recording every step with a
@@ -41,6 +45,14 @@ BLOCK = 64
 def _capacity(n: int) -> int:
     """Spikes per step and sample that the compacted path can hold."""
     return min(n, max(64, n // 8))
+
+
+def _have_triton() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class _Propagator:
@@ -94,9 +106,10 @@ def eligible(network, plan, updates) -> bool:
 class GraphRunner:
     """Captures and replays blocks of ``BLOCK`` steps for one network."""
 
-    def __init__(self, network, capture: bool = True) -> None:
+    def __init__(self, network, capture: bool = True, propagator: str = "auto") -> None:
         self.network = network
         self.capture = capture
+        self.propagator = propagator  # "auto" (Triton on a GPU if installed), "triton" or "compact"
         self._key = None
         self._graph = None
         self.failed: Optional[str] = None  # why the graph path was given up, if it was
@@ -156,8 +169,9 @@ class GraphRunner:
             name: torch.zeros((BLOCK, *shape), dtype=dtype, device=net._device()) for name, shape, dtype in ext_specs
         }
         self.overflow = torch.zeros((), dtype=torch.bool, device=net._device())
+        make = self._propagator_class()
         self.props = {
-            id(conn): _Propagator(conn, net.batch_size)
+            id(conn): make(conn, net.batch_size)
             for st in plan["steppers"]
             for _, conn in st.step_conns
         }
@@ -179,6 +193,16 @@ class GraphRunner:
             with torch.cuda.graph(graph):
                 self._body()
             self._graph = graph
+
+    def _propagator_class(self):
+        want = self.propagator
+        if want == "auto":
+            want = "triton" if self.network._device().type == "cuda" and _have_triton() else "compact"
+        if want == "triton":
+            from .kernels import TritonPropagator
+
+            return TritonPropagator
+        return _Propagator
 
     def _snapshot(self) -> List[torch.Tensor]:
         return [t.clone() for t in self._state_tensors()]

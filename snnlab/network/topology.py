@@ -210,7 +210,7 @@ class Connection(AbstractConnection):
             raise ValueError(
                 f"{name} has shape {tuple(w.shape)}, expected {expected} (source.n, target.n)"
             )
-        w = w.detach().to(torch.float32).clone()
+        w = w.detach().to(torch.float32).clone(memory_format=torch.contiguous_format)
         check_finite_tensor(name, w)
         return w
 
