@@ -40,6 +40,7 @@ from .monitors import Monitor, NetworkMonitor
 from .topology import Connection
 
 BLOCK = 64
+MAX_GRAPHS = 4  # block lengths kept captured (a run's full blocks, its tail, a lab chunk)
 
 
 def _capacity(n: int) -> int:
@@ -122,13 +123,19 @@ class GraphRunner:
         return out
 
     def _state_tensors(self) -> List[torch.Tensor]:
+        """What a block changes: every layer's state (and adaptive theta)."""
         tensors = []
         for layer in self.network.layers.values():
-            for name, value in sorted(layer.__dict__.items()):
-                if isinstance(value, torch.Tensor):
-                    tensors.append(value)
+            tensors.extend(layer.__dict__[k] for k in sorted(layer.__dict__.get("_state_keys", ())))
             if "theta" in layer._buffers:
                 tensors.append(layer._buffers["theta"])
+        return tensors
+
+    def _read_tensors(self) -> List[torch.Tensor]:
+        """Everything a captured graph reads by address (state and per-neuron parameters)."""
+        tensors = self._state_tensors()
+        for layer in self.network.layers.values():
+            tensors.extend(v for _, v in sorted(layer.__dict__.items()) if isinstance(v, torch.Tensor))
         return tensors
 
     def _setup(self, plan, ext_block: Dict[str, torch.Tensor]) -> None:
@@ -158,7 +165,7 @@ class GraphRunner:
             plan["one_step"],
             net.batch_size,
             ext_specs,
-            tuple(t.data_ptr() for t in self._state_tensors()),
+            tuple(t.data_ptr() for t in self._read_tensors()),
             tuple(c.w.data_ptr() for c in net.connections.values()),
             tuple(rec.stage.data_ptr() for _, _, rec in records),
         )
@@ -176,23 +183,27 @@ class GraphRunner:
             for _, conn in st.step_conns
         }
         self.plan = plan
-        self._graph = None
-        if self.capture:
-            self._capture()
+        self.can_overflow = any(isinstance(p, _Propagator) for p in self.props.values())
+        self._graphs: Dict[int, "torch.cuda.CUDAGraph"] = {}
 
-    def _capture(self) -> None:
-        if True:
+    def _graph_for(self, steps: int):
+        """The captured graph of a block of ``steps`` steps (captured on first use)."""
+        graph = self._graphs.get(steps)
+        if graph is None:
+            if len(self._graphs) >= MAX_GRAPHS:
+                self._graphs.pop(next(iter(self._graphs)))
             snapshot = self._snapshot()
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
-                self._body()  # warm-up (allocations, cuBLAS handles) outside capture
+                self._body(steps)  # warm-up (allocations, kernel compilation) outside capture
             torch.cuda.current_stream().wait_stream(stream)
             self._restore(snapshot)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                self._body()
-            self._graph = graph
+                self._body(steps)
+            self._graphs[steps] = graph
+        return graph
 
     def _propagator_class(self):
         want = self.propagator
@@ -212,17 +223,17 @@ class GraphRunner:
             t.copy_(saved)
 
     # ------------------------------------------------------------------ body
-    def _body(self) -> None:
-        """BLOCK steps reading the static inputs, writing the monitors' staging rows."""
+    def _body(self, steps: int) -> None:
+        """``steps`` steps reading the static inputs, writing the monitors' staging rows."""
         net = self.network
         plan = self.plan
         steppers = plan["steppers"]
         one_step = plan["one_step"]
         batch = net.batch_size
         ext = self.ext_static
-        fixed = net._fixed_inputs(plan, ext, 0, 0, BLOCK)
+        fixed = net._fixed_inputs(plan, ext, 0, 0, steps)
         self.overflow.zero_()
-        for j in range(BLOCK):
+        for j in range(steps):
             if not one_step:
                 drives = [self._drive(st, ext, fixed, j, batch) for st in steppers]
             for i, st in enumerate(steppers):
@@ -250,38 +261,39 @@ class GraphRunner:
         return x
 
     # ------------------------------------------------------------------- run
-    def run_block(self, plan, ext_block: Dict[str, torch.Tensor]) -> bool:
-        """Simulate one block of BLOCK steps.
+    def run_block(self, plan, ext_block: Dict[str, torch.Tensor], steps: int) -> bool:
+        """Simulate one block of ``steps`` (<= BLOCK) steps.
 
         Returns False, with the state as before, if the block must be run by
         the eager path instead (a step overflowed the capacity, or capture
         failed: then the runner stays off for this network).
         """
-        if self.failed:
+        if self.failed or steps > BLOCK:
             return False
         for m in self._monitors():
             for rec in m._recorders.values():
                 rec.flush()  # staging rows start at 0 in the graph
         try:
             self._setup(plan, ext_block)
+            graph = self._graph_for(steps) if self.capture else None
         except Exception as ex:  # capture is best-effort: the eager path is always right
             self.failed = f"{type(ex).__name__}: {ex}"
             self._key = None
             return False
         for name, buf in self.ext_static.items():
-            buf.copy_(ext_block[name])
-        snapshot = self._snapshot()
-        if self._graph is not None:
-            self._graph.replay()
+            buf[:steps].copy_(ext_block[name])
+        snapshot = self._snapshot() if self.can_overflow else None
+        if graph is not None:
+            graph.replay()
         else:
-            self._body()
-        if bool(self.overflow):  # the block's one host sync
+            self._body(steps)
+        if self.can_overflow and bool(self.overflow):  # the block's one host sync
             self._restore(snapshot)
             return False
         for m in self._monitors():
-            m._tick += BLOCK
+            m._tick += steps
         for _, _, rec in self.records:
-            rec.stage_n = BLOCK
-            rec.total += BLOCK
+            rec.stage_n = steps
+            rec.total += steps
             rec.flush()
         return True

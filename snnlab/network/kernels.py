@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-COMPACT_BLOCK = 1024
+COMPACT_BLOCK = 4096
 ROWS_PER_ITER = 32  # spikes gathered per loop iteration (a [ROWS, COLS] tile)
 COLS = 64  # target neurons per program
 

@@ -660,7 +660,7 @@ class Network(torch.nn.Module):
                     elif v.is_floating_point() and v.dtype != torch.float32:
                         v = v.to(torch.float32)
                 ext_block[st.name] = v
-            if runner is not None and b1 - b0 == block and runner.run_block(plan, ext_block):
+            if runner is not None and runner.run_block(plan, ext_block, b1 - b0):
                 continue
             fixed = self._fixed_inputs(plan, ext, start, b0, b1)
             # One intra-op thread for the step loop: its tensors are small, and

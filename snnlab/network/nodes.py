@@ -123,6 +123,7 @@ class Nodes(torch.nn.Module):
         # reads it every time and Module.__getattr__ is slow. _apply moves it.
         # Reuse the tensor in place when it fits, so that its address stays
         # fixed across resets (captured CUDA graphs read it).
+        self.__dict__.setdefault("_state_keys", set()).add(name)
         old = self.__dict__.get(name)
         if (
             isinstance(old, torch.Tensor)

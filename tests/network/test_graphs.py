@@ -157,6 +157,7 @@ print("ok")
 
 
 @pytest.mark.skipif(not _have_triton(), reason="needs Triton (the GPU kernels run in its interpreter here)")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the compiled kernels are tested instead")
 def test_triton_kernels_in_the_graph_path_match_eager(tmp_path):
     import os
     import subprocess
@@ -168,3 +169,14 @@ def test_triton_kernels_in_the_graph_path_match_eager(tmp_path):
     done = subprocess.run([sys.executable, "-c", TRITON_SCRIPT], cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and _have_triton()), reason="needs a CUDA GPU and Triton")
+@pytest.mark.parametrize("batch,n_in,n_out,p", [(1, 10000, 1000, 0.02), (3, 2500, 130, 0.3), (2, 1030, 64, 1.0), (1, 50, 70, 0.0)])
+def test_triton_propagator_matches_dense_on_cuda(batch, n_in, n_out, p):
+    from snnlab.network.kernels import TritonPropagator
+
+    conn = Connection(Input(n=n_in), LIFNodes(n=n_out), w=torch.randn(n_in, n_out)).to("cuda")
+    s = torch.rand(batch, n_in, device="cuda") < p
+    out = TritonPropagator(conn, batch)(s, None)
+    assert torch.allclose(out, s.float() @ conn.w, atol=1e-3)
