@@ -288,13 +288,15 @@ class Lab(widgets.AppLayout):
             return
         wall = max(data.wall_time, 1e-9)
         sim_s = data.t / 1000.0
+        n_frames = data.frames if frames is None else frames
+        per_frame = f" ({1000 * data.frame_time / data.frames:.0f} ms each)" if data.frames else ""
         spikes = data.total_spikes
         self.status.value = (
             f"<b>{state}</b> &middot; run {self.controller.runs} &middot; "
             f"t = {data.t:g} / {data.config.time:g} ms &middot; "
             f"wall {wall:.2f} s &middot; real-time factor {sim_s / wall:.2f}&times; &middot; "
             f"{spikes / wall:,.0f} spikes/s (output, per wall second) &middot; "
-            f"{data.frames if frames is None else frames} frames drawn"
+            f"{n_frames} frames drawn{per_frame}"
         )
 
     # -- controller callbacks (worker thread) ---------------------------------------

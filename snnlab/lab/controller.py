@@ -103,6 +103,8 @@ class RunData:
         Seconds the run has taken (pauses excluded).
     frames : int
         Frames drawn so far (frame callbacks that completed).
+    frame_time : float
+        Seconds spent drawing those frames (part of ``wall_time``).
     changes : list of (int, str, float)
         Live parameter changes (first step that used it, field, value).
     """
@@ -116,6 +118,7 @@ class RunData:
     wall_start: float = 0.0
     wall_time: float = 0.0
     frames: int = 0
+    frame_time: float = 0.0
     chunks: int = 0
     changes: list = field(default_factory=list)
 
@@ -207,10 +210,12 @@ class Controller:
     config : LabConfig, optional
         The first config (default: the seed's network).
     on_frame : callable(RunData, final: bool), optional
-        Called from the worker thread at most every ``frame_interval`` seconds
-        during a run, and once at its end (``final=True``). It draws; its time
-        counts in the run's wall time. It must not raise (an exception ends the
-        run with a message).
+        Called from the worker thread during a run, between chunks, at most
+        every ``frame_interval`` seconds (from one frame's start to the next)
+        and at most half the time (a frame taking longer than half the
+        interval spaces the next ones out), and once at its end
+        (``final=True``). It draws; its time counts in the run's wall time. An
+        exception in it ends the run with a message.
     on_state : callable(state: str, message: str), optional
         Called on every change of state (``idle``, ``building``, ``running``,
         ``paused``, ``stopping``, ``done``, ``stopped``, ``error``) from
@@ -399,9 +404,11 @@ class Controller:
     # -- the worker ---------------------------------------------------------------
 
     def _frame(self, data: RunData, final: bool) -> None:
+        t0 = _time.perf_counter()
         if self.on_frame is not None:
             self.on_frame(data, final)
         data.frames += 1
+        data.frame_time += _time.perf_counter() - t0
 
     def _worker(self, config: LabConfig) -> None:
         data = None
@@ -421,14 +428,18 @@ class Controller:
             self._set_state(RUNNING, "")
             data.wall_start = _time.perf_counter()
             paused_s = 0.0
-            last_frame = -1.0
+            next_frame = 0.0
             for chunk in gen:
                 _store_chunk(data, chunk)
                 now = _time.perf_counter()
                 data.wall_time = now - data.wall_start - paused_s
-                if now - last_frame >= self.frame_interval and data.steps_done < data.n_steps:
+                if now >= next_frame and data.steps_done < data.n_steps:
                     self._frame(data, False)
-                    last_frame = _time.perf_counter()
+                    # A frame every frame_interval from the last one's start,
+                    # but drawing takes at most half the time: streaming
+                    # never more than doubles a run, however slow the page.
+                    cost = _time.perf_counter() - now
+                    next_frame = now + max(self.frame_interval, 2.0 * cost)
                 if self._stop.is_set():
                     break
                 if not self._resume.is_set():

@@ -67,7 +67,22 @@ def _empty_png() -> bytes:
     return _EMPTY_PNG
 
 
-def _figure(marks, x_scale, y_scale, x_label, y_label, title, height="220px", legend=False, y_format=".0f"):
+def time_ticks(t_end: float, most: int = 7) -> np.ndarray:
+    """Round tick positions (ms) from 0 to ``t_end``: steps of 1, 2 or 5 x 10^k."""
+    if t_end <= 0:
+        return np.zeros(1, np.float32)
+    raw = t_end / (most - 1)
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    return (np.arange(0.0, t_end + step * 1e-6, step)).astype(np.float32)
+
+
+def _set_time_axis(figure, t_end: float) -> None:
+    # Explicit ticks: the page's own pick may sit off the round numbers.
+    figure.axes[0].tick_values = time_ticks(t_end)
+
+
+def _figure(marks, x_scale, y_scale, x_label, y_label, title, height="220px", y_format=".0f"):
     ax_x = bq.Axis(scale=x_scale, label=x_label, num_ticks=6, tick_format="d")
     ax_y = bq.Axis(scale=y_scale, label=y_label, side="left", num_ticks=5, tick_format=y_format)
     return bq.Figure(
@@ -137,6 +152,7 @@ class RasterImage:
             self.y_scale.min, self.y_scale.max = 0.0, float(self.n_neurons)
             self.mark.x = np.array([0.0, t_end], dtype=np.float32)
             self.mark.y = np.array([0.0, self.n_neurons], dtype=np.float32)
+        _set_time_axis(self.figure, t_end)
         self._show(_empty_png())
 
     def add(self, spikes: np.ndarray, start: int) -> None:
@@ -172,7 +188,7 @@ class RasterImage:
 class VoltagePlot:
     """Voltage traces (mV) of chosen neurons, with the threshold as a dashed line."""
 
-    def __init__(self, *, max_points: int = 2000, height: str = "220px") -> None:
+    def __init__(self, *, max_points: int = 1000, height: str = "220px") -> None:
         self.max_points = int(max_points)
         self.x_scale = bq.LinearScale(min=0.0, max=1.0)
         # Limits set from the data here: steadier than the page's autoscale.
@@ -180,13 +196,13 @@ class VoltagePlot:
         scales = {"x": self.x_scale, "y": self.y_scale}
         self.thresh = -52.0
         self.traces = bq.Lines(x=np.zeros(0, np.float32), y=np.zeros((1, 0), np.float32),
-                               scales=scales, colors=TRACE_COLORS, stroke_width=1.2,
-                               display_legend=True, labels=[])
+                               scales=scales, colors=TRACE_COLORS, stroke_width=1.2, labels=[])
         self.threshold = bq.Lines(x=np.zeros(2, np.float32), y=np.zeros(2, np.float32), scales=scales,
                                   colors=["#d62728"], line_style="dashed", stroke_width=1.5,
-                                  display_legend=True, labels=["threshold"])
+                                  labels=["threshold"])
+        # The neurons are named in the title: a legend would cover the traces.
         self.figure = _figure([self.traces, self.threshold], self.x_scale, self.y_scale,
-                              "time (ms)", "voltage (mV)", "Output voltages", height, legend=True)
+                              "time (ms)", "voltage (mV)", "Output voltages", height)
 
     def reset(self, n_steps: int, dt: float, thresh: float) -> None:
         t_end = float(n_steps * dt)
@@ -198,6 +214,12 @@ class VoltagePlot:
             self.x_scale.min, self.x_scale.max = 0.0, t_end
             self.traces.x = np.zeros(0, np.float32)
             self.traces.y = np.zeros((1, 0), np.float32)
+        _set_time_axis(self.figure, t_end)
+
+    @staticmethod
+    def title(traced: Sequence[int]) -> str:
+        shown = ", ".join(str(i) for i in list(traced)[:8]) + (", ..." if len(traced) > 8 else "")
+        return f"Output voltages of neurons {shown} (dashed: threshold)" if traced else "Output voltages"
 
     def update(self, voltages: np.ndarray, steps_done: int, dt: float, traced: Sequence[int]) -> None:
         """Show ``voltages[:steps_done, traced]`` (``voltages``: ``[n_steps, n]`` mV)."""
@@ -219,6 +241,9 @@ class VoltagePlot:
             self.traces.x = x
             self.traces.y = y
             self.traces.labels = [f"neuron {i}" for i in traced]
+        title = self.title(traced)
+        if self.figure.title != title:
+            self.figure.title = title
             self.y_scale.min, self.y_scale.max = lo - margin, hi + margin
 
 
@@ -243,6 +268,7 @@ class RatePlot:
             self.y_scale.max = 1.0
             self.line.x = np.zeros(0, np.float32)
             self.line.y = np.zeros(0, np.float32)
+        _set_time_axis(self.figure, n_steps * dt)
 
     def rate(self, spike_counts: np.ndarray, steps_done: int, n_neurons: int, dt: float):
         """Bin centres (ms) and rates (Hz) of the complete bins so far (and the partial last one)."""

@@ -94,3 +94,11 @@ def test_lab_plots_follow_the_run_data():
     assert plots.frames == 3
     plots.set_traced([5])
     np.testing.assert_array_equal(np.atleast_2d(plots.voltage.traces.y), data.voltages[:, [5]].T)
+
+
+def test_time_axis_ticks_are_round():
+    from snnlab.lab.plots import time_ticks
+
+    assert time_ticks(500.0).tolist() == [0, 100, 200, 300, 400, 500]
+    assert time_ticks(30000.0).tolist() == [0, 5000, 10000, 15000, 20000, 25000, 30000]
+    assert len(time_ticks(7.0)) <= 7
