@@ -105,13 +105,16 @@ _FLOAT_FIELDS = (
 )
 
 
-def estimate_memory_bytes(n_input: int, n_output: int, n_steps: int) -> int:
+def estimate_memory_bytes(n_input: int, n_output: int, n_steps: int, neuron_model: str = "LIF") -> int:
     """Rough upper bound of the memory (bytes) one lab network and its run need.
 
-    Dense float32 weights (forward and recurrent), monitors (spikes of both
-    layers, voltages of every output neuron) and the lab's recording copies.
+    Dense float32 weights (forward and recurrent; for Izhikevich also the
+    layer's own coupling matrix), monitors (spikes of both layers, voltages
+    of every output neuron) and the lab's recording copies.
     """
     weights = 4 * (n_input * n_output + n_output * n_output)
+    if neuron_model == "Izhikevich":
+        weights += 4 * n_output * n_output
     monitors = n_steps * (n_input + n_output) + 4 * n_steps * n_output
     recording = 2 * n_steps * (n_input + n_output) + 4 * n_steps * n_output
     return weights + monitors + recording
@@ -284,7 +287,7 @@ class LabConfig:
                     f"LabConfig.traced: neuron {i} is not in the output layer; "
                     f"expected indices 0..{self.n_output - 1}"
                 )
-        need = estimate_memory_bytes(self.n_input, self.n_output, self.n_steps)
+        need = estimate_memory_bytes(self.n_input, self.n_output, self.n_steps, self.neuron_model)
         if need > MAX_NETWORK_BYTES:
             raise ValueError(
                 f"LabConfig: n_input={self.n_input}, n_output={self.n_output}, "

@@ -33,6 +33,15 @@ _LABEL_STYLE = {"description_width": "200px"}
 _WIDE = widgets.Layout(width="380px")
 
 
+#: Shown when a model is chosen: what to expect from it in this network.
+MODEL_HINTS = {
+    "Izhikevich": "Izhikevich: its input is a current, and the seed's weights barely move it "
+                  "(no spikes at weight scale 1); try weight scale 5 or more. Its recorded voltage "
+                  "peaks above threshold, as the reset comes on the next step.",
+    "IF": "IF: no leak, so rest and the membrane time constant are not used.",
+}
+
+
 def parse_traced(text: str) -> tuple[int, ...]:
     """Neuron indices from text such as ``"0, 5, 10-12"`` (ranges inclusive).
 
@@ -231,6 +240,9 @@ class Lab(widgets.AppLayout):
             # A new model brings its own default parameters.
             self._set_controls(MODEL_DEFAULTS[change["new"]])
             self._update_model_controls(change["new"])
+            if self.apply_controls(changed=name) is not None and change["new"] in MODEL_HINTS:
+                self._info(MODEL_HINTS[change["new"]])
+            return
         elif name == "n_output":
             traced = [i for i in self.controller.config.traced if i < max(change["new"], 0)]
             self._set_controls({"traced": _format_traced(traced)})

@@ -145,6 +145,7 @@ def test_model_choice_loads_its_defaults_and_greys_unused_parameters():
     lab = Lab(SMALL)
     lab.controls["neuron_model"].value = "Izhikevich"
     assert lab.controls["thresh"].value == 45.0
+    assert "weight scale 5" in lab.message.value
     assert lab.controls["tc_decay"].disabled and lab.controls["refrac"].disabled
     assert lab.controller.config.neuron_model == "Izhikevich" and lab.controller.config.thresh == 45.0
     run_to_end(lab)

@@ -245,3 +245,14 @@ def test_worker_thread_count_leaves_the_callers_alone():
     ctl.start()
     ctl.join(30)
     assert torch.get_num_threads() == before
+
+
+def test_controller_and_config_import_no_widgets():
+    import subprocess
+    import sys
+
+    code = ("import sys, snnlab.config, snnlab.lab, snnlab.lab.controller; "
+            "bad = [m for m in ('ipywidgets', 'bqplot', 'matplotlib', 'PIL') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
