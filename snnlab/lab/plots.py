@@ -143,6 +143,8 @@ class RasterImage:
                        np.bincount(self._col_of, minlength=self.cols))
         self._inv_capacity = (1.0 / cap).astype(np.float32)
         self.counts = np.zeros((self.rows, self.cols), dtype=np.int32)
+        self._levels = np.zeros((self.rows, self.cols), dtype=np.uint8)
+        self._dirty = None  # (first, last) column changed since the last levels()
         self.drawn_steps = 0
         self.spikes_added = 0
         t_end = self.n_steps * self.dt
@@ -158,20 +160,28 @@ class RasterImage:
     def add(self, spikes: np.ndarray, start: int) -> None:
         """Count ``spikes`` (bool ``[k, n_neurons]``, steps ``start .. start+k-1``)."""
         t, i = np.nonzero(spikes)
+        k = spikes.shape[0]
         if len(t):
-            flat = self._row_of[i] * self.cols + self._col_of[t + start]
-            self.counts += np.bincount(flat, minlength=self.rows * self.cols).reshape(
-                self.rows, self.cols).astype(np.int32)
+            # In place: a frame costs its new spikes, not the whole image.
+            np.add.at(self.counts.reshape(-1), self._row_of[i] * self.cols + self._col_of[t + start], 1)
             self.spikes_added += len(t)
-        self.drawn_steps = max(self.drawn_steps, start + spikes.shape[0])
+        if k:
+            first = self._col_of[start]
+            last = self._col_of[start + k - 1]
+            self._dirty = (first if self._dirty is None else min(self._dirty[0], first),
+                           last if self._dirty is None else max(self._dirty[1], last))
+        self.drawn_steps = max(self.drawn_steps, start + k)
 
     def levels(self) -> np.ndarray:
         """The raster as ``[rows, cols]`` uint8 palette indices (0: no spike, 255: all
         neuron-steps of the pixel spiked), neuron 0 at the bottom."""
-        frac = self.counts.astype(np.float32) * self._inv_capacity
-        # sqrt: a lone spike in a crowded pixel stays visible; >= 1 for any spike.
-        level = np.ceil(np.sqrt(np.minimum(frac, 1.0)) * 255.0).astype(np.uint8)
-        return level[::-1]
+        if self._dirty is not None:
+            a, b = self._dirty[0], self._dirty[1] + 1  # only the columns that changed
+            frac = self.counts[:, a:b].astype(np.float32) * self._inv_capacity[:, a:b]
+            # sqrt: a lone spike in a crowded pixel stays visible; >= 1 for any spike.
+            self._levels[:, a:b] = np.ceil(np.sqrt(np.minimum(frac, 1.0)) * 255.0)
+            self._dirty = None
+        return self._levels[::-1]
 
     def draw(self) -> None:
         """Send the current raster to the page (one PNG)."""

@@ -2,7 +2,8 @@
 
 Runs notebooks/02_lab.ipynb, clicks Run, proves that frames reached the page
 while the run went, moves the input-rate slider and sees the input raster
-change, stops a long run mid-way, and keeps screenshots in test-artifacts/.
+change (between runs, and live during a long run), stops the long run
+mid-way, and keeps screenshots in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from conftest import ARTIFACTS, REPO
 
 NOTEBOOK = REPO / "notebooks" / "02_lab.ipynb"
+TIME_MS = 3000.0  # the first run: long enough for many frames, short for CI
 
 # Records every redraw of a lab plot: bqplot's Image mark points its <image>
 # at a new blob URL for each frame the kernel sends.
@@ -41,7 +43,7 @@ FRAME_SPY = """
 }
 """
 
-# Opaque pixels and the last opaque column of a raster's current image.
+# Opaque pixels (in all, per column) and the last opaque column of a raster's image.
 RASTER_PIXELS = """
 async (cls) => {
   const el = document.querySelector('.' + cls + ' image');
@@ -54,10 +56,14 @@ async (cls) => {
   ctx.drawImage(img, 0, 0);
   const d = ctx.getImageData(0, 0, c.width, c.height).data;
   let n = 0, lastCol = -1;
+  const columns = new Array(c.width).fill(0);
   for (let i = 3; i < d.length; i += 4) {
-    if (d[i] > 0) { n++; lastCol = Math.max(lastCol, ((i - 3) / 4) % c.width); }
+    if (d[i] > 0) {
+      const col = ((i - 3) / 4) % c.width;
+      n++; columns[col]++; lastCol = Math.max(lastCol, col);
+    }
   }
-  return {opaque: n, width: c.width, height: c.height, lastCol: lastCol};
+  return {opaque: n, width: c.width, height: c.height, lastCol: lastCol, columns: columns};
 }
 """
 
@@ -103,14 +109,13 @@ def open_and_run_notebook(page, jupyterlab, name: str) -> None:
 
 
 def test_lab_notebook_streams_in_jupyterlab(page, jupyterlab, copy_nb, capsys):
-    # 3 s of simulated time: long enough for many frames, short for CI.
-    copy_nb(NOTEBOOK, jupyterlab.root, {"TIME_MS": 3000.0})
+    copy_nb(NOTEBOOK, jupyterlab.root, {"TIME_MS": TIME_MS})
     open_and_run_notebook(page, jupyterlab, NOTEBOOK.name)
     page.evaluate(FRAME_SPY)
 
     # 1. Run: frames reach the page while the run goes, not only the last one.
     page.locator(".snnlab-run").click()
-    wait_for_status(page, r"^\s*done . run 1 ", timeout=120)
+    done_text = wait_for_status(page, r"^\s*done . run 1 ", timeout=120)
     page.screenshot(path=str(ARTIFACTS / "lab_jupyterlab_run.png"), full_page=True)
     frames = page.evaluate("window.__snnlabFrames")
     out = [f for f in frames if f["plot"] == "output"]
@@ -151,6 +156,16 @@ def test_lab_notebook_streams_in_jupyterlab(page, jupyterlab, copy_nb, capsys):
     deadline = time.monotonic() + 60
     while sim_time(page) < 500 and time.monotonic() < deadline:
         page.wait_for_timeout(50)
+    # ... and mid-run, the input-rate slider to 0 Hz: live, from the next chunk on.
+    changed_near = sim_time(page)
+    handle.focus()
+    for _ in range(40):
+        handle.press("ArrowLeft")
+    page.locator(".snnlab-input-rate .widget-readout", has_text=re.compile(r"^\s*0\s*$")).wait_for()
+    page.locator(".snnlab-message", has_text="next chunk").wait_for(timeout=10_000)
+    deadline = time.monotonic() + 60
+    while sim_time(page) < changed_near + 3000 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     page.screenshot(path=str(ARTIFACTS / "lab_jupyterlab_long_run.png"), full_page=True)
     page.locator(".snnlab-stop").click()
     text = wait_for_status(page, r"^\s*stopped", timeout=10)
@@ -159,10 +174,21 @@ def test_lab_notebook_streams_in_jupyterlab(page, jupyterlab, copy_nb, capsys):
     assert "stopped at" in page.locator(".snnlab-message").inner_text()
     partial = page.evaluate(RASTER_PIXELS, "snnlab-output-raster")
     assert 0 <= partial["lastCol"] < partial["width"] // 2, partial
+    # The input raster (30 ms a column) has spikes before the slider moved and none
+    # from about a second after it (the keys, the message and a chunk take time).
+    cols = page.evaluate(RASTER_PIXELS, "snnlab-input-raster")["columns"]
+    ms_per_col = 30000 / len(cols)
+    early = cols[: int(changed_near / ms_per_col)]
+    late = cols[int((changed_near + 1500) / ms_per_col): int(stopped_at / ms_per_col) - 1]
+    assert early and min(early) > 0, early
+    assert late and max(late) == 0, (changed_near, stopped_at, late)
     assert page.locator(".snnlab-run").is_enabled()
     page.wait_for_timeout(500)
     assert sim_time(page) == stopped_at  # nothing runs on after Stop
 
+    wall = float(re.search(r"wall ([0-9.]+) s", done_text).group(1))
+    drawn = int(re.search(r"(\d+) frames drawn", done_text).group(1))
     with capsys.disabled():
-        print(f"\nbrowser: {len(out)} output-raster frames seen, {len(during)} during the run, "
-              f"{fps:.1f} frames/s seen in the page; stop at {stopped_at:g} ms")
+        print(f"\nbrowser: run of {TIME_MS:g} ms took {wall:.2f} s in the kernel, {drawn} frames drawn there "
+              f"({drawn / wall:.1f}/s); {len(out)} output-raster frames seen in the page, {len(during)} "
+              f"during the run: {fps:.1f} frames/s seen; stopped at {stopped_at:g} ms")
