@@ -168,18 +168,19 @@ class RunData:
         )
 
 
-def _store_chunk(data: RunData, chunk) -> None:
-    """Copy a chunk's monitor rows into the run's arrays."""
+def _store_chunk(data: RunData, chunk, base: int = 0) -> None:
+    """Copy a chunk's monitor rows into the run's arrays (``base``: first step of
+    the ``run_chunks`` call the chunk comes from)."""
     rec_a = chunk.records["A"]
     rec_b = chunk.records["B"]
-    steps_a = chunk.record_steps["A"].numpy()
-    steps_b = chunk.record_steps["B"].numpy()
+    steps_a = chunk.record_steps["A"].numpy() + base
+    steps_b = chunk.record_steps["B"].numpy() + base
     data.input_spikes[steps_a] = rec_a["s"][:, 0].reshape(len(steps_a), -1).numpy()
     out = rec_b["s"][:, 0].reshape(len(steps_b), -1).numpy()
     data.output_spikes[steps_b] = out
     data.voltages[steps_b] = rec_b["v"][:, 0].reshape(len(steps_b), -1).numpy()
     data.spike_counts[steps_b] = out.sum(axis=1, dtype=np.int32)
-    data.steps_done = int(chunk.stop)
+    data.steps_done = base + int(chunk.stop)
     data.chunks += 1
 
 
@@ -410,9 +411,57 @@ class Controller:
         data.frames += 1
         data.frame_time += _time.perf_counter() - t0
 
+    def _segments(self, net, inputs, config: LabConfig, data: RunData):
+        """Yield the run's chunks, re-planning the chunk size as the run goes.
+
+        ``Network.run_chunks`` fixes its chunk size for a run, but a step's
+        cost can change a hundredfold mid-run (runaway activity makes every
+        spike propagate). When the measured cost calls for a chunk size off by
+        more than 2x, the current segment is closed and the rest of the run
+        continues as a new ``run_chunks`` call with the new size. The network
+        keeps its state between calls (no reset), the input stream continues,
+        and the engine gives the same spikes however a run is split, so the
+        result is the one unbroken run would give; Stop stays within ~the
+        chunk target however slow the steps get.
+        """
+        fixed = self.chunk_steps
+        chunk_steps = fixed or choose_chunk_steps(config)
+        offset = 0
+        cost = None  # seconds per step, smoothed
+        while offset < config.n_steps:
+            base = offset
+            gen = net.run_chunks(
+                lambda a, b: inputs(base + a, base + b),
+                time=(config.n_steps - base) * config.dt,
+                chunk_steps=chunk_steps,
+            )
+            replan = False
+            try:
+                while True:
+                    t0 = _time.perf_counter()
+                    try:
+                        chunk = next(gen)
+                    except StopIteration:
+                        break
+                    elapsed = _time.perf_counter() - t0
+                    k = chunk.stop - chunk.start
+                    cost = elapsed / k if cost is None else 0.5 * cost + 0.5 * elapsed / k
+                    offset = base + chunk.stop
+                    yield base, chunk
+                    if fixed is None and offset < config.n_steps:
+                        want = choose_chunk_steps(config, step_cost_s=cost)
+                        if want * 2 < chunk_steps or want > 2 * chunk_steps:
+                            chunk_steps = want
+                            replan = True
+                            break
+            finally:
+                gen.close()
+            if not replan:
+                return
+
     def _worker(self, config: LabConfig) -> None:
         data = None
-        gen = None
+        segments = None
         try:
             if self.torch_threads is not None:
                 import torch
@@ -423,14 +472,13 @@ class Controller:
             self._recording = None
             net = build_network(config)
             inputs = BernoulliInput(config)
-            chunk_steps = self.chunk_steps or choose_chunk_steps(config)
-            gen = net.run_chunks(inputs, time=config.time, chunk_steps=chunk_steps)
+            segments = self._segments(net, inputs, config, data)
             self._set_state(RUNNING, "")
             data.wall_start = _time.perf_counter()
             paused_s = 0.0
             next_frame = 0.0
-            for chunk in gen:
-                _store_chunk(data, chunk)
+            for base, chunk in segments:
+                _store_chunk(data, chunk, base)
                 now = _time.perf_counter()
                 data.wall_time = now - data.wall_start - paused_s
                 if now >= next_frame and data.steps_done < data.n_steps:
@@ -460,7 +508,7 @@ class Controller:
                         if getattr(live, name) != getattr(self._run_config, name):
                             data.changes.append((data.steps_done, name, getattr(live, name)))
                     self._run_config = live
-            gen.close()
+            segments.close()
             data.wall_time = _time.perf_counter() - data.wall_start - paused_s
             completed = data.steps_done == data.n_steps
             self._frame(data, True)
@@ -470,8 +518,8 @@ class Controller:
             else:
                 self._set_state(STOPPED, f"stopped at {data.t:g} of {config.time:g} ms")
         except Exception as ex:  # the run ends with a message, never a dead UI
-            if gen is not None:
-                gen.close()
+            if segments is not None:
+                segments.close()
             detail = "".join(traceback.format_exception_only(type(ex), ex)).strip()
             if data is not None and data.steps_done:
                 self._recording = data.to_recording(completed=False)

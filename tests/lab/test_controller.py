@@ -256,3 +256,35 @@ def test_controller_and_config_import_no_widgets():
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_replanned_chunks_give_the_unbroken_run(monkeypatch):
+    # Force a new chunk size after every chunk: the run is then many
+    # run_chunks calls in a row, and must still be the one unbroken run.
+    import snnlab.lab.controller as controller
+
+    sizes = iter([3, 40, 5, 70, 2, 90] * 100)
+    monkeypatch.setattr(controller, "choose_chunk_steps", lambda cfg, step_cost_s=None, target_s=0.015: next(sizes))
+    ctl = Controller(SMALL)
+    ctl.start()
+    assert ctl.join(60) and ctl.state == "done"
+    assert ctl.data.chunks == 6  # 3 + 40 + 5 + 70 + 2 + the last 80: six run_chunks calls
+    ref = run_config(SMALL, chunk_steps=200)
+    rec = ctl.recording
+    assert np.array_equal(rec.input_spikes, ref.input_spikes)
+    assert np.array_equal(rec.output_spikes, ref.output_spikes)
+    assert np.array_equal(rec.voltages, ref.voltages)
+
+
+def test_chunks_shrink_when_steps_get_slow():
+    # Runaway activity in 3,000 neurons: every spike propagates, a step costs
+    # ~10x the model's guess; the chunks adapt and Stop stays quick.
+    cfg = LabConfig(n_output=3000, time=20_000.0, thresh=-70.0, refrac=0.0, inhibition=0.0)
+    ctl = Controller(cfg)
+    ctl.start()
+    assert wait_until(lambda: ctl.data is not None and ctl.data.steps_done >= 100, 60)
+    t0 = time.perf_counter()
+    ctl.stop()
+    assert ctl.join(10)
+    assert time.perf_counter() - t0 < 0.5
+    assert ctl.recording.output_spikes.all()
