@@ -271,7 +271,8 @@ class Lab(widgets.AppLayout):
             self._error(f"{ex}. The last good settings stay in use.")
             return None
         if "traced" in changes:
-            self.plots.set_traced(new.traced)
+            with self._ui_lock:  # the worker may be drawing a frame
+                self.plots.set_traced(new.traced)
         pending = self.controller.pending_fields()
         if self.controller.running and changed in LIVE_FIELDS:
             self._info(f"{changed} = {getattr(new, changed):g}: applied to the running network at the next chunk.")

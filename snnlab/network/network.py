@@ -597,11 +597,17 @@ class Network(torch.nn.Module):
         """Weights may be set between runs (conn.w[...] = x): refuse NaN/inf before simulating."""
         for (src, tgt), conn in self.connections.items():
             w = conn.weights()
-            # One cheap reduction first; the exact test only if it is not finite.
-            if not torch.isfinite(w.sum()) and not torch.isfinite(w).all():
+            # Only weights changed since the last check (tensor versions count in-place writes).
+            stamp = (w.data_ptr(), w._version)
+            if getattr(conn, "_checked_stamp", None) == stamp:
+                continue
+            with _one_thread():
+                finite = bool(torch.isfinite(w).all())
+            if not finite:
                 raise ValueError(
                     f"connection {src!r}->{tgt!r} has NaN or inf weights; expected finite numbers"
                 )
+            conn._checked_stamp = stamp
 
     def _plan(self, inputs, steps, batch, one_step, clamps, unclamps, injects, masks):
         names = list(self.layers)
@@ -631,6 +637,21 @@ class Network(torch.nn.Module):
     # ------------------------------------------------------------ simulating
     def _simulate(self, plan, ext, start: int, stop: int, reward) -> None:
         """Simulate steps [start, stop) of the run; ``ext`` holds rows from ``start``."""
+        device = self._device()
+        if device is None or device.type != "cpu" or torch.get_num_threads() == 1:
+            return self._simulate_blocks(plan, ext, start, stop, reward)
+        # One intra-op thread on the CPU: a step's tensors are small, and thread
+        # hand-offs cost more than they save (6x slower on a busy 2-core
+        # machine). Only large block products get the caller's threads back.
+        self._user_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._simulate_blocks(plan, ext, start, stop, reward)
+        finally:
+            torch.set_num_threads(self._user_threads)
+            self._user_threads = None
+
+    def _simulate_blocks(self, plan, ext, start: int, stop: int, reward) -> None:
         learning = self.learning
         steppers = plan["steppers"]
         one_step = plan["one_step"]
@@ -646,6 +667,7 @@ class Network(torch.nn.Module):
             st.block_conns = [(s, c) for s, c in st.pre_conns if id(c) not in changing]
         monitors = list(self.monitors.values())
         batch = self.batch_size
+        fixed_targets = {st.name for st in steppers if st.block_conns}
         runner = self._graph_runner(plan, updates)
         block = graphs.BLOCK if runner is not None else BLOCK_STEPS
         for b0 in range(start, stop, block):
@@ -655,24 +677,15 @@ class Network(torch.nn.Module):
                 v = ext.get(st.name)
                 if v is not None:
                     v = v[b0 - start : b1 - start]
-                    if not isinstance(st.layer, Input) and not v.is_floating_point():
-                        v = v.to(torch.float32)
-                    elif v.is_floating_point() and v.dtype != torch.float32:
+                    if isinstance(st.layer, Input) and not st.step_conns and st.name not in fixed_targets:
+                        v = v != 0  # an Input's spikes for the whole block, in one op
+                    elif not v.is_floating_point() or v.dtype != torch.float32:
                         v = v.to(torch.float32)
                 ext_block[st.name] = v
             if runner is not None and runner.run_block(plan, ext_block, b1 - b0):
                 continue
             fixed = self._fixed_inputs(plan, ext, start, b0, b1)
-            # One intra-op thread for the step loop: its tensors are small, and
-            # thread hand-offs cost more than they save (6x slower on a busy 2-core machine).
-            threads = torch.get_num_threads()
-            if threads > 1 and self._device() is not None and self._device().type == "cpu":
-                torch.set_num_threads(1)
-            try:
-                self._steps(steppers, updates, monitors, ext_block, fixed, b0, b1, batch, one_step, reward)
-            finally:
-                if torch.get_num_threads() != threads:
-                    torch.set_num_threads(threads)
+            self._steps(steppers, updates, monitors, ext_block, fixed, b0, b1, batch, one_step, reward)
 
     def _graph_runner(self, plan, updates):
         """The CUDA-graph block runner for this run, or None for the eager path."""
@@ -727,6 +740,18 @@ class Network(torch.nn.Module):
             x = e[j] if x is None else x + e[j]
         return x
 
+    def _block_product(self, conn, spikes: torch.Tensor) -> torch.Tensor:
+        """``conn.compute_many(spikes)``, with the caller's threads when it is large."""
+        threads = getattr(self, "_user_threads", None)
+        work = spikes.shape[0] * spikes.shape[1] * conn.source.n * conn.target.n
+        if not threads or threads == 1 or work < 50_000_000:
+            return conn.compute_many(spikes)
+        torch.set_num_threads(threads)
+        try:
+            return conn.compute_many(spikes)
+        finally:
+            torch.set_num_threads(1)
+
     def _fixed_inputs(self, plan, ext, start, b0, b1) -> Dict[str, torch.Tensor]:
         """Input from Input layers for steps [b0, b1), one product per connection."""
         one_step = plan["one_step"]
@@ -740,11 +765,24 @@ class Network(torch.nn.Module):
                     # step t sees the source's spikes of step t - 1
                     prev = conn.source.s.unsqueeze(0)
                     spikes = torch.cat([prev, spikes[:-1]]) if b1 - b0 > 1 else prev
-                c = conn.compute_many(spikes)
+                c = self._block_product(conn, spikes)
                 total = c if total is None else total + c
             if total is not None:
                 out[st.name] = total
         return out
+
+
+class _one_thread:
+    """Run a block on one intra-op thread (see Network._simulate for why)."""
+
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        if self.threads > 1:
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.threads > 1:
+            torch.set_num_threads(self.threads)
 
 
 def _print_progress(chunk: Chunk, elapsed: float) -> None:

@@ -221,6 +221,8 @@ class Input(Nodes):
     def _step(self, x):
         if x is None:
             self.s.zero_()
+        elif x.dtype == torch.bool:
+            self.s.copy_(x)
         else:
             torch.ne(x, 0, out=self.s)
 
