@@ -50,13 +50,14 @@ _out = []
 for _label, _cfg, _repeats in CASES:
     _lab = Lab(_cfg)
     display(_lab)
-    _head, _walls, _frames = [], [], []
+    _head, _walls, _frames, _ftime = [], [], [], []
     for _ in range(_repeats):
         _head.append(_timed(Controller(_cfg)))
         _w = _timed(_lab.controller)
         _walls.append(_w)
         _frames.append(_lab.controller.data.frames)
-    _out.append(dict(case=_label, headless=_head, lab=_walls, frames=_frames,
+        _ftime.append(_lab.controller.data.frame_time)
+    _out.append(dict(case=_label, headless=_head, lab=_walls, frames=_frames, frame_time=_ftime,
                      n_steps=_cfg.n_steps, spikes=int(_lab.recording.output_spikes.sum())))
 print("RESULT " + json.dumps(_out))
 """
@@ -106,16 +107,18 @@ def main(argv=None) -> int:
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"widget traffic to the front-end: {traffic['messages']} messages, "
           f"{traffic['bytes'] / 1e6:.1f} MB over {total:.0f} s\n")
-    head = f"| {'case':<32} | runs | headless (s) | lab, streaming (s) | ratio | frames | frames/s |"
+    head = (f"| {'case':<32} | runs | headless (s) | lab, streaming (s) | ratio | frames | frames/s "
+            f"| ms/frame |")
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for r in results:
         h, w = statistics.median(r["headless"]), statistics.median(r["lab"])
         frames = statistics.median(r["frames"])
         fps = statistics.median([f / x for f, x in zip(r["frames"], r["lab"])])
-        r.update(headless_median=h, lab_median=w, ratio=w / h, frames_per_s=fps)
+        ms = 1000 * sum(r["frame_time"]) / max(sum(r["frames"]), 1)
+        r.update(headless_median=h, lab_median=w, ratio=w / h, frames_per_s=fps, ms_per_frame=ms)
         print(f"| {r['case']:<32} | {len(r['lab']):>4} | {h:>12.3f} | {w:>18.3f} | {w / h:>5.2f} | "
-              f"{frames:>6.0f} | {fps:>8.1f} |")
+              f"{frames:>6.0f} | {fps:>8.1f} | {ms:>8.1f} |")
     print("\nTargets: ratio <= 1.5 at the seed size; >= 20 frames/s (seed), >= 10 frames/s (10,000 neurons).")
     if args.json:
         with open(args.json, "w") as f:

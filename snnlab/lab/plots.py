@@ -148,7 +148,7 @@ class RasterImage:
         self.drawn_steps = 0
         self.spikes_added = 0
         t_end = self.n_steps * self.dt
-        with self.mark.hold_sync():
+        with self.mark.hold_sync(), self.x_scale.hold_sync(), self.y_scale.hold_sync():
             self.x_scale.min, self.x_scale.max = 0.0, float(t_end)
             # Row i spans [i, i + 1): the axis reads 0 .. n, like a neuron count.
             self.y_scale.min, self.y_scale.max = 0.0, float(self.n_neurons)
@@ -247,7 +247,8 @@ class VoltagePlot:
         if y.size:
             lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
         margin = max(1.0, 0.05 * (hi - lo))
-        with self.traces.hold_sync():
+        # One message per widget: the mark's and the scale's changes each batched.
+        with self.traces.hold_sync(), self.y_scale.hold_sync():
             self.traces.x = x
             self.traces.y = y
             self.traces.labels = [f"neuron {i}" for i in traced]
@@ -297,7 +298,7 @@ class RatePlot:
 
     def update(self, spike_counts: np.ndarray, steps_done: int, n_neurons: int, dt: float) -> None:
         x, y = self.rate(spike_counts, steps_done, n_neurons, dt)
-        with self.line.hold_sync():
+        with self.line.hold_sync(), self.y_scale.hold_sync():
             self.line.x = x
             self.line.y = y
             self.y_scale.max = max(1.0, float(y.max()) * 1.1) if y.size else 1.0
