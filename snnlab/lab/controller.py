@@ -486,15 +486,21 @@ class Controller:
             self._recording = None
             net = build_network(config)
             inputs = BernoulliInput(config)
+            next_frame = 0.0
+
             def started():
-                # The run's wall time counts from the first step: building
-                # the network and the engine's checks show as "building".
-                data.wall_start = _time.perf_counter()
+                nonlocal next_frame
                 self._set_state(RUNNING, "")
+                # The run's wall time counts from the first step: building
+                # the network, the engine's checks and the UI's answer to
+                # "running" come before it.
+                data.wall_start = _time.perf_counter()
+                # First frame one interval in: a run shorter than that (the
+                # seed's takes ~50 ms) is drawn once, at its end.
+                next_frame = data.wall_start + self.frame_interval
 
             segments = self._segments(net, inputs, config, started)
             paused_s = 0.0
-            next_frame = 0.0
             for base, chunk in segments:
                 _store_chunk(data, chunk, base)
                 now = _time.perf_counter()

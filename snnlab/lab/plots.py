@@ -108,10 +108,11 @@ class RasterImage:
         Colour of the spikes.
     max_rows, max_cols : int
         Largest image size, pixels: neurons beyond ``max_rows`` share a row,
-        steps beyond ``max_cols`` share a column.
+        steps beyond ``max_cols`` share a column. 256 rows is more than the
+        plot's height on screen; encoding the PNG is most of a frame's cost.
     """
 
-    def __init__(self, title: str, rgb=OUTPUT_RGB, *, max_rows: int = 400, max_cols: int = 1000,
+    def __init__(self, title: str, rgb=OUTPUT_RGB, *, max_rows: int = 256, max_cols: int = 1000,
                  height: str = "220px") -> None:
         self.rgb = tuple(int(c) for c in rgb)
         self._palette = palette(self.rgb)
@@ -307,7 +308,7 @@ class RatePlot:
 class LabPlots:
     """All the lab's plots, fed from a run's data (``snnlab.lab.controller.RunData``)."""
 
-    def __init__(self, *, max_rows: int = 400, max_cols: int = 1000) -> None:
+    def __init__(self, *, max_rows: int = 256, max_cols: int = 1000) -> None:
         self.input_raster = RasterImage("Input layer A: spikes", INPUT_RGB, max_rows=max_rows,
                                         max_cols=max_cols, height="170px")
         self.output_raster = RasterImage("Output layer B: spikes", OUTPUT_RGB, max_rows=max_rows,
