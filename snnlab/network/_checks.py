@@ -80,9 +80,17 @@ def check_real(
     return value
 
 
+def all_finite(t: torch.Tensor) -> bool:
+    """Whether a tensor holds no NaN or inf (one reduction in the usual case)."""
+    if not t.is_floating_point() or t.numel() == 0:
+        return True
+    # A NaN or inf makes the sum non-finite; only then (or on overflow) test each element.
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
 def check_finite_tensor(name: str, t: torch.Tensor) -> None:
     """Raise if a floating tensor holds NaN or inf."""
-    if t.is_floating_point() and t.numel() and not torch.isfinite(t).all():
+    if not all_finite(t):
         raise ValueError(f"{name} contains NaN or inf values; expected finite numbers")
 
 

@@ -29,7 +29,7 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Union
 import numpy as np
 import torch
 
-from ._checks import check_positive_int, check_real, describe, steps_from_time
+from ._checks import all_finite, check_positive_int, check_real, describe, steps_from_time
 from . import graphs
 from .monitors import AbstractMonitor, Monitor, NetworkMonitor
 from .nodes import Input, Nodes
@@ -492,7 +492,7 @@ class Network(torch.nn.Module):
             batch = (name, v.shape[1])
             if device is not None and v.device != device:
                 raise ValueError(f"{what}[{name!r}] is on {v.device}, the network on {device}; move it with .to({str(device)!r})")
-            if v.is_floating_point() and not torch.isfinite(v[:steps]).all():
+            if not all_finite(v[:steps]):
                 raise ValueError(f"{what}[{name!r}] contains NaN or inf values; expected finite numbers")
             out[name] = v[:steps]
         return out
@@ -602,7 +602,7 @@ class Network(torch.nn.Module):
             if getattr(conn, "_checked_stamp", None) == stamp:
                 continue
             with _one_thread():
-                finite = bool(torch.isfinite(w).all())
+                finite = all_finite(w)
             if not finite:
                 raise ValueError(
                     f"connection {src!r}->{tgt!r} has NaN or inf weights; expected finite numbers"

@@ -679,11 +679,18 @@ class IzhikevichNodes(Nodes):
         self.a, self.b, self.c, self.d, self.S = a, b, c, d, S
         self._coupling_ready = True
         self._make_state()
+        self.compute_decays(self.dt)
 
     def __setattr__(self, name, value):
         if name in ("a", "b", "c", "d", "S") and not isinstance(value, torch.Tensor):
             raise TypeError(f"IzhikevichNodes.{name} must be a tensor, got {describe(value)}")
         super().__setattr__(name, value)
+
+    def compute_decays(self, dt):
+        super().compute_decays(dt)
+        # An all-zero coupling (a common choice) costs no product per step.
+        S = self.__dict__.get("S")
+        self._coupled = S is not None and bool(S.any())
 
     def _make_state(self):
         super()._make_state()
@@ -702,8 +709,11 @@ class IzhikevichNodes(Nodes):
         # Reset of last step's spikes, without a data-dependent branch (no host sync).
         _set_where(v, s_prev, self.c.view(shape).expand_as(v))
         u.add_(self.d.view(shape) * s_prev)
-        coupling = (s_prev.view(self.batch_size, -1).to(torch.float32) @ self.S.t()).view_as(v)
-        x = coupling if x is None else x + coupling
+        if self._coupled:
+            coupling = (s_prev.view(self.batch_size, -1).to(torch.float32) @ self.S.t()).view_as(v)
+            x = coupling if x is None else x + coupling
+        elif x is None:
+            x = 0.0
         for _ in range(2):
             v.add_(self.dt * 0.5 * (0.04 * v ** 2 + 5 * v + 140 - u + x))
         u.add_(self.dt * a * (b * v - u))
