@@ -49,14 +49,14 @@ SIMS = {
     "torch": (MAIN_PY, "run_loops.py", ["--impl", "torch"], "torch loop (dense)"),
 }
 SEED_SIMS = list(SIMS)
-SWEEP_SIMS = ["snnlab", "bindsnet", "brian2-cython", "nest-2t", "numpy-event", "torch"]
+SWEEP_SIMS = ["snnlab", "bindsnet", "brian2-cython", "nest-1t", "numpy-event", "torch"]
 REFERENCE = "numpy"  # exact step semantics in float32: the spike counts are compared with it
 
 # Heavy (simulator, workload) pairs: fewer repeats (or none) to keep the total near 15 min
 # on 2 cores. NEST builds 10^8 synapses for the 10k network (~20 s, 5 GB) and
 # simulates it in ~50 s; Brian2 builds them in ~10 s.
-HEAVY = {("nest-2t", "large"): 1, ("nest-1t", "large"): 0, ("brian2-cython", "large"): 1,
-         ("numpy", "large"): 1}
+HEAVY = {("nest-1t", "large"): 1, ("nest-2t", "large"): 0, ("nest-2t", "seed_long"): 0,
+         ("brian2-cython", "large"): 1, ("numpy", "large"): 1}
 
 WHY_DIFFER = {
     "brian2-cython": "float64 arithmetic: threshold ties resolve differently, then the network diverges",
@@ -69,6 +69,9 @@ WHY_DIFFER = {
 }
 
 
+THREAD_ENV: dict[str, str] = {}  # set from --threads: OMP/BLAS threads of every process
+
+
 def run_one(sim: str, wl: C.Workload, repeats: int, data: Path, timeout: float, log) -> dict:
     py, script, extra, _ = SIMS[sim]
     rec = {"simulator": sim, "workload": wl.name, "n_in": wl.n_in, "n_out": wl.n_out, "steps": wl.steps}
@@ -78,7 +81,7 @@ def run_one(sim: str, wl: C.Workload, repeats: int, data: Path, timeout: float, 
            "--repeats", str(repeats), "--data", str(data)]
     if sim in ("snnlab", "bindsnet") and wl.n_out * wl.steps <= 5_000_000:
         cmd += ["--warmup", "1"]  # both get an untimed first run when it is cheap
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **THREAD_ENV)
     t0 = time.perf_counter()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT))
@@ -107,7 +110,7 @@ def write_markdown(meta: dict, records: list[dict], memory: dict | None, workloa
          f"{meta['machine']['os']}; load average {meta['machine']['loadavg']} at the start, "
          f"{meta['end_loadavg']} at the end (the cores are shared: timings are noisy, read the ratios)",
          f"- Command: `{meta['command']}` ({meta['total_min']:.1f} min in all)",
-         f"- Versions: {meta['versions']}",
+         f"- Versions: {meta['versions']}; torch/BLAS threads per process: {meta['threads']}",
          "- Run time: median wall time of the run call (`Network.run`, `brian2.Network.run`, `nest.Simulate`, "
          "the loop), build excluded; `n` = timed repeats. Peak RSS: `ru_maxrss` of that simulator's process "
          "(interpreter and libraries included). `x snnlab`: the simulator's run time / snnlab's "
@@ -134,15 +137,14 @@ def write_markdown(meta: dict, records: list[dict], memory: dict | None, workloa
             if "spikes_out" in ref and sim != REFERENCE:
                 d = (r["spikes_out"] - ref["spikes_out"]) / max(ref["spikes_out"], 1) * 100
                 diff = f"{d:+.2f} %" if d else "0"
-                if d and sim in WHY_DIFFER and WHY_DIFFER[sim] not in notes:
-                    notes.append(WHY_DIFFER[sim])
+                if d and sim in WHY_DIFFER:
+                    notes.append(f"- {name}: {d:+.2f} %, {WHY_DIFFER[sim]}")
             rows.append(f"| {name} | {r['build_s']:.3f} | {fmt_s(r['run_s'])} | {r['repeats']} | {x} | "
                         f"{r['spikes_out']} | {diff} | {r['peak_rss_mb']:.0f} |")
         if notes:
-            rows.append("")
-            rows.append("Spike counts differ because of " + "; ".join(notes) + ". The rasters are identical "
-                        "spike for spike until the first such tie (checked on the seed network, where every "
-                        "simulator gives the same 500 x 1000 raster).")
+            rows += ["", "Why spike counts differ (every simulator gives the same raster, spike for spike, "
+                     "until the first threshold tie that rounding decides differently; on the seed network "
+                     "all rasters are identical):"] + notes
         return rows
 
     for wl in workloads:
@@ -266,9 +268,17 @@ def main(argv=None) -> int:
     p.add_argument("--sims", nargs="+", default=None, choices=list(SIMS), help="only these simulators")
     p.add_argument("--workloads", nargs="+", default=None, choices=["seed", "seed_long", "large"])
     p.add_argument("--timeout", type=float, default=240, help="seconds per simulator process")
+    p.add_argument("--threads", type=int, default=1,
+                   help="OMP/BLAS threads for torch and numpy in every process (default 1: on shared cores, "
+                        "OpenMP/BLAS spin barriers make 2-thread runs up to 20x slower whenever another "
+                        "process holds a core; 0 = the libraries' own default)")
     p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    if args.threads < 0:
+        raise ValueError(f"--threads must be 0 (library default) or a positive integer, got {args.threads}")
+    if args.threads:
+        THREAD_ENV.update({k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
 
     repeats = args.repeats or (3 if args.quick else 5)
     wl_names = args.workloads or (["seed", "large"] if args.quick else ["seed", "seed_long", "large"])
@@ -279,6 +289,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     meta = {"machine": C.machine_info(), "git": C.git_rev(), "versions": versions(),
+            "threads": args.threads or f"default ({os.cpu_count()})",
             "command": "python benchmarks/run_all.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     print(f"versions: {meta['versions']}", flush=True)
 
@@ -320,7 +331,7 @@ def main(argv=None) -> int:
         cmd = [str(MAIN_PY), str(HERE / "memory_check.py"), "--steps", str(mem_steps)]
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=max(args.timeout, 900),
-                                 env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=str(ROOT))
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT), **THREAD_ENV), cwd=str(ROOT))
             log.write(f"$ {' '.join(cmd)}\n{out.stdout}\n{out.stderr[-4000:]}\n")
             recs = C.parse_results(out.stdout)
             memory = recs[0] if recs else {"error": f"memory check failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}"}

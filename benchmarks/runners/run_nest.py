@@ -96,7 +96,7 @@ def main(argv=None):
         raster[k, np.asarray(ev["senders"]) - lif[0].global_id] = 1
         np.save(args.save_spikes, raster)
     C.emit(C.summarize(f"nest-{args.threads}t", wl, builds, runs, so, si, base,
-                       version=nest.__version__, threads=args.threads))
+                       version=nest.__version__, threads=nest.GetKernelStatus("local_num_threads")))
 
 
 if __name__ == "__main__":
