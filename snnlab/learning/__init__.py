@@ -14,7 +14,6 @@ spike and by a post-synaptic spike.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 

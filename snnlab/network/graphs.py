@@ -35,7 +35,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from .nodes import DiehlAndCookNodes, Input, Nodes, SRM0Nodes
+from .nodes import DiehlAndCookNodes, SRM0Nodes
 from .monitors import Monitor, NetworkMonitor
 from .topology import Connection
 
@@ -243,22 +243,10 @@ class GraphRunner:
                 rec.stage[j].copy_(getattr(m.obj, var))
 
     def _drive(self, st, ext, fixed, j: int, batch: int) -> Optional[torch.Tensor]:
-        x = None
-        for _, conn in st.step_conns:
-            c = self.props[id(conn)](conn.source.s, self.overflow)
-            x = c if x is None else x + c
-        f = fixed.get(st.name)
-        if f is not None:
-            x = f[j] if x is None else x + f[j]
-        if x is not None and len(st.layer.shape) > 1:
-            x = x.view(batch, *st.layer.shape)
-        e = ext.get(st.name)
-        if e is not None:
-            e = e[j]
-            if not isinstance(st.layer, Input) and not e.is_floating_point():
-                e = e.to(torch.float32)
-            x = e if x is None else x + e
-        return x
+        return self.network._drive(st, ext, fixed, j, batch, propagate=self._propagate)
+
+    def _propagate(self, conn) -> torch.Tensor:
+        return self.props[id(conn)](conn.source.s, self.overflow)
 
     # ------------------------------------------------------------------- run
     def run_block(self, plan, ext_block: Dict[str, torch.Tensor], steps: int) -> bool:

@@ -18,7 +18,6 @@ weight rows of neurons that spiked. Stop and chunked runs use
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import threading
@@ -31,7 +30,7 @@ import torch
 
 from ._checks import all_finite, check_positive_int, check_real, describe, steps_from_time
 from . import graphs
-from .monitors import AbstractMonitor, Monitor, NetworkMonitor
+from .monitors import AbstractMonitor, NetworkMonitor
 from .nodes import Input, Nodes
 from .topology import AbstractConnection
 
@@ -723,11 +722,14 @@ class Network(torch.nn.Module):
             for m in monitors:
                 m.record()
 
-    def _drive(self, st: _Stepper, ext_block, fixed, j: int, batch: int) -> Optional[torch.Tensor]:
-        """Total input of one layer for one step (None when there is none)."""
+    def _drive(self, st: _Stepper, ext_block, fixed, j: int, batch: int, propagate=None) -> Optional[torch.Tensor]:
+        """Total input of one layer for one step (None when there is none).
+
+        ``propagate(conn)`` replaces ``conn.compute(conn.source.s)`` (the graph path's kernels).
+        """
         x = None
         for _, conn in st.step_conns:
-            c = conn.compute(conn.source.s)
+            c = conn.compute(conn.source.s) if propagate is None else propagate(conn)
             if c is not None:
                 x = c if x is None else x + c
         f = fixed.get(st.name)

@@ -287,9 +287,13 @@ class _Spiking(Nodes):
     def _v0(self) -> Param:
         return self.rest
 
+    def _spiked(self, s: torch.Tensor) -> None:
+        """Hook between the spike check and the reset (adaptive thresholds)."""
+
     def _fire(self, v: torch.Tensor, threshold: Param) -> torch.Tensor:
         """Spike check, refractory start, reset, lower bound."""
         s = torch.ge(v, threshold, out=self.s)
+        self._spiked(s)
         _set_where(self.refrac_count, s, self.refrac)
         _set_where(v, s, self.reset)
         if self.lbound is not None:
@@ -418,7 +422,10 @@ class LIFNodes(_Spiking):
         self.refrac_count.sub_(self.dt)
         if x is not None:
             v.add_(x)
-        self._fire(v, self.thresh)
+        self._fire(v, self._threshold())
+
+    def _threshold(self) -> Param:
+        return self.thresh
 
 
 class CurrentLIFNodes(LIFNodes):
@@ -530,25 +537,11 @@ class AdaptiveLIFNodes(LIFNodes):
         super().compute_decays(dt)
         self._theta_decay = _decay(self.dt, self.tc_theta_decay)
 
-    def _step(self, x):
-        v = self.v
-        self._leak(v)
-        if x is not None:
-            x = x.masked_fill(self.refrac_count > 0, 0.0)
-        self.refrac_count.sub_(self.dt)
-        if x is not None:
-            v.add_(x)
+    def _threshold(self) -> Param:
+        # theta decays each step while learning (before the spike check).
         if self.learning:
             self.theta.mul_(self._theta_decay)
-        s = torch.ge(v, self.thresh + self.theta, out=self.s)
-        self._spiked(s)
-        _set_where(self.refrac_count, s, self.refrac)
-        _set_where(v, s, self.reset)
-        if self.lbound is not None:
-            if isinstance(self.lbound, torch.Tensor):
-                torch.maximum(v, self.lbound, out=v)
-            else:
-                v.clamp_(min=self.lbound)
+        return self.thresh + self.theta
 
     def _spiked(self, s: torch.Tensor) -> None:
         if self.learning:

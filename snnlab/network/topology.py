@@ -15,7 +15,7 @@ of the stored weights) and :meth:`add_to_weights`.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence
 
 import torch
 
