@@ -24,10 +24,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
-import pstats
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +36,7 @@ sys.path.insert(0, str(HERE / "runners"))
 
 import common as C  # noqa: E402
 import run_bindsnet_api  # noqa: E402
+import profile_snnlab  # noqa: E402
 import run_loops  # noqa: E402
 
 BINDSNET_PY = HERE / "peers" / ".venvs" / "bindsnet" / "bin" / "python"
@@ -45,6 +44,7 @@ BINDSNET_PY = HERE / "peers" / ".venvs" / "bindsnet" / "bin" / "python"
 # used for the targets only when BindsNET is not measured in the same run.
 ISSUE_BINDSNET_S = {"seed": 0.41, "large": 12.2}
 TARGET_X_BINDSNET = 10.0
+THREAD_ENV: dict[str, str] = {}
 
 
 def bindsnet_record(wl_name: str, repeats: int, data_dir: Path) -> dict | None:
@@ -52,31 +52,13 @@ def bindsnet_record(wl_name: str, repeats: int, data_dir: Path) -> dict | None:
         return None
     cmd = [str(BINDSNET_PY), str(HERE / "runners" / "run_bindsnet_api.py"), "--package", "bindsnet",
            "--workload", wl_name, "--repeats", str(repeats), "--data", str(data_dir)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent), **THREAD_ENV)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     recs = C.parse_results(out.stdout)
     if not recs:
         print(f"  (BindsNET run failed: {out.stderr.strip().splitlines()[-1:]})")
         return None
     return recs[0]
-
-
-def profile_snnlab(wl, data_dir: Path, top: int = 25) -> str:
-    """cProfile of one snnlab run of ``wl`` (after a warm-up run); the top entries by own time."""
-    run_bindsnet_api.measure("snnlab", wl, data_dir, repeats=1, warmup=0)  # warm caches
-    import torch
-
-    api = run_bindsnet_api.load_api("snnlab")
-    inputs_np, w_fwd = C.load_data(wl, data_dir)
-    network, _ = run_bindsnet_api.build(api, wl, w_fwd, "cpu")
-    inputs = {"A": torch.from_numpy(inputs_np).clone()}
-    prof = cProfile.Profile()
-    prof.enable()
-    network.run(inputs=inputs, time=wl.steps)
-    prof.disable()
-    buf = io.StringIO()
-    st = pstats.Stats(prof, stream=buf)
-    st.sort_stats("tottime").print_stats(top)
-    return buf.getvalue()
 
 
 def main(argv=None) -> int:
@@ -88,8 +70,18 @@ def main(argv=None) -> int:
     p.add_argument("--profile", action="store_true", help="print a cProfile of snnlab's run of each workload")
     p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
     p.add_argument("--json", type=Path, default=None, help="also write the records here")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch/BLAS threads here and in BindsNET's process (default 1, as run_all.py: the "
+                        "cores are shared; 0 = torch's default)")
     args = p.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
+    if args.threads < 0:
+        raise ValueError(f"--threads must be 0 (torch's default) or positive, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        THREAD_ENV.update({k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
 
     rows, records = [], []
     for name in args.workloads:
@@ -104,9 +96,12 @@ def main(argv=None) -> int:
         ref = bn["run_s"] if bn else ISSUE_BINDSNET_S.get(name)
         rows.append((wl, sn, tl, bn, ref))
 
-    print(f"\nsnnlab core benchmark  ({C.machine_info()['date_utc']}, {C.machine_info()['cpu']}, "
-          f"{C.machine_info()['cores']} cores, git {C.git_rev()})\n")
-    hdr = f"{'network':40s} {'snnlab s':>9s} {'torch loop s':>13s} {'loop/snnlab':>11s} " \
+    import torch
+
+    mi = C.machine_info()
+    print(f"\nsnnlab core benchmark  ({mi['date_utc']}, {mi['cpu']}, {mi['cores']} cores, load {mi['loadavg']}, "
+          f"torch threads {torch.get_num_threads()}, git {C.git_rev()})\n")
+    hdr = f"{'network':44s} {'snnlab s':>9s} {'torch loop s':>13s} {'loop/snnlab':>11s} " \
           f"{'BindsNET s':>10s} {'BN/snnlab':>9s} {'target':>22s} {'spikes sn/loop/BN':>22s}"
     print(hdr)
     print("-" * len(hdr))
@@ -117,9 +112,14 @@ def main(argv=None) -> int:
         ok_all &= met
         bn_s = f"{bn['run_s']:.4f}" if bn else f"({ref:.2f})"
         spikes = f"{sn['spikes_out']}/{tl['spikes_out']}/{bn['spikes_out'] if bn else '-'}"
-        print(f"{wl.label:40s} {sn['run_s']:9.4f} {tl['run_s']:13.4f} {tl['run_s'] / sn['run_s']:10.2f}x "
+        print(f"{wl.label:44s} {sn['run_s']:9.4f} {tl['run_s']:13.4f} {tl['run_s'] / sn['run_s']:10.2f}x "
               f"{bn_s:>10s} {ref / sn['run_s']:8.1f}x {'<= %.4f s %s' % (target_s, 'MET' if met else 'MISSED'):>22s} "
               f"{spikes:>22s}")
+    for wl, sn, tl, bn, ref in rows:
+        if wl.name in ISSUE_BINDSNET_S:
+            print(f"{wl.label}: against the issue's BindsNET figure ({ISSUE_BINDSNET_S[wl.name]} s): "
+                  f"{ISSUE_BINDSNET_S[wl.name] / sn['run_s']:.1f}x"
+                  + (f"; BindsNET measured in this run: {bn['run_s']:.4f} s -> {bn['run_s'] / sn['run_s']:.1f}x" if bn else ""))
     print("\nTarget (issue 2): >= 10x faster than BindsNET 0.3.4 on both networks"
           + ("" if any(r[3] for r in rows) else " (BindsNET not set up here: the issue's 0.41 s / 12.2 s are used)")
           + ". Times are medians of the run() call; the build is not included.")
@@ -128,8 +128,8 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps({"machine": C.machine_info(), "records": records}, indent=1))
     if args.profile:
         for name in args.workloads:
-            print(f"\ncProfile of snnlab, {C.get_workload(name).label}, one run (top by own time):")
-            print(profile_snnlab(C.get_workload(name), args.data))
+            print(f"\nProfile of snnlab, {C.get_workload(name).label}:")
+            print(profile_snnlab.profile(C.get_workload(name), args.data))
     return 0 if ok_all else 1
 
 

@@ -207,12 +207,13 @@ def plot(records: list[dict], sweep: list[C.Workload], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     by = {(r["simulator"], r["workload"]): r for r in records}
+    colors = dict(zip(SIMS, plt.get_cmap("tab10").colors))  # one colour per simulator in both panels
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     ax = axes[0]
     for sim in SWEEP_SIMS:
         pts = [(w.n_out, by[(sim, w.name)]["run_s"]) for w in sweep if "run_s" in by.get((sim, w.name), {})]
         if pts:
-            ax.plot(*zip(*pts), marker="o", label=SIMS[sim][3], lw=2.5 if sim == "snnlab" else 1.2)
+            ax.plot(*zip(*pts), marker="o", label=SIMS[sim][3], color=colors[sim], lw=2.5 if sim == "snnlab" else 1.2)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("n (inputs = LIF neurons)")
@@ -226,7 +227,7 @@ def plot(records: list[dict], sweep: list[C.Workload], path: Path) -> None:
     for sim in SIMS:
         pts = [(by[(sim, w)]["n_out"], by[(sim, w)]["run_s"]) for w in seeds if "run_s" in by.get((sim, w), {})]
         if pts:
-            ax.plot(*zip(*pts), marker="o", label=SIMS[sim][3], lw=2.5 if sim == "snnlab" else 1.2)
+            ax.plot(*zip(*pts), marker="o", label=SIMS[sim][3], color=colors[sim], lw=2.5 if sim == "snnlab" else 1.2)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("LIF neurons (inputs = neurons / 10)")
@@ -274,7 +275,19 @@ def main(argv=None) -> int:
                         "process holds a core; 0 = the libraries' own default)")
     p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--replot", action="store_true",
+                   help="only rewrite RESULTS.md and scaling.png from the results.json in --out")
     args = p.parse_args(argv)
+    if args.replot:
+        saved = json.loads((args.out / "results.json").read_text())
+        names = {r["workload"] for r in saved["records"]}
+        steps = {r["workload"]: r["steps"] for r in saved["records"] if "steps" in r}
+        wls = [C.get_workload(n) for n in ("seed", "seed_long", "large") if n in names]
+        sw = [C.bindsnet_shape(int(n[2:]), steps[n]) for n in sorted(
+            (n for n in names if n.startswith("bn")), key=lambda n: int(n[2:]))]
+        print(write_markdown(saved["meta"], saved["records"], saved["memory"], wls, sw, args.out / "RESULTS.md"))
+        plot(saved["records"], sw, args.out / "scaling.png")
+        return 0
     if args.threads < 0:
         raise ValueError(f"--threads must be 0 (library default) or a positive integer, got {args.threads}")
     if args.threads:
@@ -290,7 +303,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     meta = {"machine": C.machine_info(), "git": C.git_rev(), "versions": versions(),
             "threads": args.threads or f"default ({os.cpu_count()})",
-            "command": "python benchmarks/run_all.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+            "command": " ".join(["python benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])])}
     print(f"versions: {meta['versions']}", flush=True)
 
     workloads = [C.get_workload(n) for n in wl_names]
