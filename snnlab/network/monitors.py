@@ -90,20 +90,33 @@ class _Recorder:
         k = self.stage_n
         if k == 0:
             return
-        rows = self.stage[:k]
+        self._store(self.stage[:k])
+        self.stage_n = 0
+
+    def record_many(self, rows: torch.Tensor) -> None:
+        """Append ``rows`` (``[k, *shape]``) at once (after any staged rows)."""
+        self.flush()
+        self.total += rows.shape[0]
+        self._store(rows.to(self.dtype))
+
+    def _store(self, rows: torch.Tensor) -> None:
+        k = rows.shape[0]
         rows = _pack(rows) if self.packed else rows
         rows = rows.to(self.device, copy=True)
         if self.window is None:
             self.blocks.append(rows)
         else:
             cap = self.window
+            if k > cap:  # only the last `cap` rows stay in the window
+                self.stored += k - cap
+                rows = rows[k - cap :]
+                k = cap
             start = self.stored % cap
             first = min(k, cap - start)
             self.ring[start : start + first] = rows[:first]
             if k > first:
                 self.ring[: k - first] = rows[first:]
         self.stored += k
-        self.stage_n = 0
 
     def available(self) -> tuple[int, int]:
         """Global row range ``[lo, hi)`` still held."""
@@ -243,6 +256,14 @@ class Monitor(AbstractMonitor):
                 device = self.device if self.device is not None else value.device
                 rec = recs[var] = _Recorder(value, self.time, device, self._stages.get(var))
             rec.record(value)
+
+    def _record_rows(self, var: str, value: torch.Tensor, rows: torch.Tensor) -> None:
+        """Record a block of steps at once (``rows``: ``[k, *value.shape]``); every must be 1."""
+        rec = self._recorders.get(var)
+        if rec is None or rec.shape != tuple(value.shape):
+            device = self.device if self.device is not None else value.device
+            rec = self._recorders[var] = _Recorder(value, self.time, device, self._stages.get(var))
+        rec.record_many(rows)
 
     # ---------------------------------------------------------------- access
     def get(self, var: Optional[str] = None) -> torch.Tensor:

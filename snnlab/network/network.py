@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ._checks import all_finite, check_positive_int, check_real, describe, steps_from_time
-from . import graphs
+from . import fused, graphs
 from .monitors import AbstractMonitor, NetworkMonitor
 from .nodes import Input, Nodes
 from .topology import AbstractConnection
@@ -141,6 +141,9 @@ class Network(torch.nn.Module):
         #: "auto": replay blocks of steps from CUDA graphs on a GPU where a run
         #: allows it (see snnlab.network.graphs); False: never. ("emulate" runs
         #: the graph path's code without capture, on any device, for tests.)
+        #: On a CPU, run eligible blocks of steps in one compiled loop
+        #: (snnlab.network.fused; needs numba, SNNLAB_NUMBA=0 turns it off).
+        self.cpu_kernels: bool = True
         #: The environment variable SNNLAB_CUDA_GRAPHS=0 turns the default off.
         self.cuda_graphs: Union[str, bool] = "auto" if os.environ.get("SNNLAB_CUDA_GRAPHS", "1") != "0" else False
 
@@ -668,6 +671,7 @@ class Network(torch.nn.Module):
         batch = self.batch_size
         fixed_targets = {st.name for st in steppers if st.block_conns}
         runner = self._graph_runner(plan, updates)
+        fused_runner = self._fused_runner(plan, updates) if runner is None else None
         block = graphs.BLOCK if runner is not None else BLOCK_STEPS
         for b0 in range(start, stop, block):
             b1 = min(stop, b0 + block)
@@ -683,8 +687,23 @@ class Network(torch.nn.Module):
                 ext_block[st.name] = v
             if runner is not None and runner.run_block(plan, ext_block, b1 - b0):
                 continue
+            if fused_runner is not None:
+                fused_runner.run_block(plan, ext_block, b1 - b0)
+                continue
             fixed = self._fixed_inputs(plan, ext, start, b0, b1)
             self._steps(steppers, updates, monitors, ext_block, fixed, b0, b1, batch, one_step, reward)
+
+    def _fused_runner(self, plan, updates):
+        """The compiled CPU block loop for this run (snnlab.network.fused), or None."""
+        device = self._device()
+        if not self.cpu_kernels or device is None or device.type != "cpu":
+            return None
+        if not fused.eligible(self, plan, updates):
+            return None
+        runner = getattr(self, "_fused", None)
+        if runner is None:
+            runner = self._fused = fused.FusedRunner(self)
+        return runner
 
     def _graph_runner(self, plan, updates):
         """The CUDA-graph block runner for this run, or None for the eager path."""

@@ -103,6 +103,18 @@ class Nodes(torch.nn.Module):
         self.learning = bool(learning)
         self.dt = 1.0
         self.batch_size = 1
+        for name, value in list(self.__dict__.items()):
+            # Per-neuron parameters must fit the layer's shape.
+            if isinstance(value, torch.Tensor) and not name.startswith("_"):
+                try:
+                    fits = torch.broadcast_shapes(value.shape, self.shape) == self.shape
+                except RuntimeError:
+                    fits = False
+                if not fits:
+                    raise ValueError(
+                        f"{name} has shape {tuple(value.shape)}, which does not fit the layer's shape "
+                        f"{self.shape}; expected a number or a tensor broadcastable to {self.shape}"
+                    )
         self._make_state()
         self.compute_decays(self.dt)
 
