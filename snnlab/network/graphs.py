@@ -35,7 +35,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from .nodes import DiehlAndCookNodes, SRM0Nodes
+from .nodes import DiehlAndCookNodes, IFNodes, LIFNodes, SRM0Nodes
 from .monitors import Monitor, NetworkMonitor
 from .topology import Connection
 
@@ -114,6 +114,7 @@ class GraphRunner:
         self._key = None
         self._graph = None
         self.failed: Optional[str] = None  # why the graph path was given up, if it was
+        self._lengths_seen: Dict[int, int] = {}
 
     # ------------------------------------------------------------- structure
     def _monitors(self) -> List[Monitor]:
@@ -184,6 +185,7 @@ class GraphRunner:
         }
         self.plan = plan
         self.can_overflow = any(isinstance(p, _Propagator) for p in self.props.values())
+        self._plan_fused_steps(plan)
         self._graphs: Dict[int, "torch.cuda.CUDAGraph"] = {}
 
     def _graph_for(self, steps: int):
@@ -196,7 +198,7 @@ class GraphRunner:
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
-                self._body(steps)  # warm-up (allocations, kernel compilation) outside capture
+                self._body(1)  # warm-up (kernel compilation, library handles) outside capture
             torch.cuda.current_stream().wait_stream(stream)
             self._restore(snapshot)
             graph = torch.cuda.CUDAGraph()
@@ -204,6 +206,28 @@ class GraphRunner:
                 self._body(steps)
             self._graphs[steps] = graph
         return graph
+
+    def _plan_fused_steps(self, plan) -> None:
+        """LIF/IF layers get one Triton kernel per step (with Triton's propagation only)."""
+        self.fused_steps, self.fused_outs = {}, {}
+        triton_props = bool(self.props) and all(not isinstance(p, _Propagator) for p in self.props.values())
+        use = (triton_props or (not self.props and self._propagator_class() is not _Propagator))
+        if use:
+            from .kernels import SpikingStep
+
+            for st in plan["steppers"]:
+                layer = st.layer
+                if type(layer) in (LIFNodes, IFNodes) and not layer.traces and not layer.sum_input:
+                    self.fused_steps[st.name] = SpikingStep(layer, leak=type(layer) is LIFNodes)
+                    self.fused_outs[st.name] = {}
+        self.copied_records = []
+        outs = {"v": "out_v", "s": "out_s", "refrac_count": "out_r"}
+        for m, var, rec in self.records:
+            name = next((n for n, l in self.network.layers.items() if l is m.obj), None)
+            if name in self.fused_steps and var in outs and outs[var] not in self.fused_outs[name]:
+                self.fused_outs[name][outs[var]] = rec
+            else:
+                self.copied_records.append((m, var, rec))
 
     def _propagator_class(self):
         want = self.propagator
@@ -235,12 +259,29 @@ class GraphRunner:
         self.overflow.zero_()
         for j in range(steps):
             if not one_step:
-                drives = [self._drive(st, ext, fixed, j, batch) for st in steppers]
+                drives = [self._inputs(st, ext, fixed, j, batch) for st in steppers]
             for i, st in enumerate(steppers):
-                x = drives[i] if not one_step else self._drive(st, ext, fixed, j, batch)
-                st.layer.forward(x, None, None)
-            for m, var, rec in self.records:
+                x = drives[i] if not one_step else self._inputs(st, ext, fixed, j, batch)
+                step = self.fused_steps.get(st.name)
+                if step is None:
+                    st.layer.forward(x, None, None)
+                else:  # one kernel: input sum, update, and the monitors' rows
+                    outs = {k: rec.stage[j] for k, rec in self.fused_outs[st.name].items()}
+                    step(*x, **outs)
+            for m, var, rec in self.copied_records:
                 rec.stage[j].copy_(getattr(m.obj, var))
+
+    def _inputs(self, st, ext, fixed, j: int, batch: int):
+        """A layer's input: a tensor, or for a fused step its (connections, block product, external) parts."""
+        if st.name not in self.fused_steps:
+            return self._drive(st, ext, fixed, j, batch)
+        c = None
+        for _, conn in st.step_conns:
+            out = self._propagate(conn)
+            c = out if c is None else c + out
+        f = fixed.get(st.name)
+        e = ext.get(st.name)
+        return c, None if f is None else f[j], None if e is None else e[j]
 
     def _drive(self, st, ext, fixed, j: int, batch: int) -> Optional[torch.Tensor]:
         return self.network._drive(st, ext, fixed, j, batch, propagate=self._propagate)
@@ -257,6 +298,12 @@ class GraphRunner:
         failed: then the runner stays off for this network).
         """
         if self.failed or steps > BLOCK:
+            return False
+        # A length other than a full block (a run's tail) is captured once it recurs
+        # (lab chunks, repeated runs); the first time, the eager path is cheaper.
+        seen = self._lengths_seen.get(steps, 0)
+        self._lengths_seen[steps] = seen + 1
+        if steps != BLOCK and seen == 0 and self.capture:
             return False
         for m in self._monitors():
             for rec in m._recorders.values():

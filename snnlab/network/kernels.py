@@ -79,3 +79,90 @@ class TritonPropagator:
         _gather_sum_kernel[grid](self.idx, self.count, w, self.out, self.n_in, self.n_out, ROWS=ROWS_PER_ITER, COLS_=COLS)
         b = self.conn.b
         return self.out if b is None else self.out + b
+
+
+@triton.jit
+def _spiking_kernel(
+    v_ptr, r_ptr, s_ptr, c_ptr, f_ptr, e_ptr,
+    thresh_ptr, rest_ptr, reset_ptr, refrac_ptr, decay_ptr, lbound_ptr,
+    out_v_ptr, out_s_ptr, out_r_ptr,
+    dt, total, n,
+    LEAK: tl.constexpr, HAS_C: tl.constexpr, HAS_F: tl.constexpr, HAS_E: tl.constexpr, HAS_LB: tl.constexpr,
+    OUT_V: tl.constexpr, OUT_S: tl.constexpr, OUT_R: tl.constexpr, BLOCK: tl.constexpr,
+):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    ok = offs < total
+    k = offs % n  # per-neuron parameters repeat over the batch
+    v = tl.load(v_ptr + offs, mask=ok, other=0.0)
+    r = tl.load(r_ptr + offs, mask=ok, other=0.0)
+    # Input in the eager path's order: connections, then block product, then external.
+    x = tl.zeros([BLOCK], dtype=tl.float32)
+    if HAS_C:
+        x = tl.load(c_ptr + offs, mask=ok, other=0.0)
+    if HAS_F:
+        x = x + tl.load(f_ptr + offs, mask=ok, other=0.0)
+    if HAS_E:
+        x = x + tl.load(e_ptr + offs, mask=ok, other=0.0)
+    if LEAK:  # LIF: decay * (v - rest) + rest, in this order
+        rest = tl.load(rest_ptr + k, mask=ok, other=0.0)
+        v = (v - rest) * tl.load(decay_ptr + k, mask=ok, other=0.0) + rest
+    x = tl.where(r > 0.0, 0.0, x)
+    r = r - dt
+    v = v + x
+    spike = v >= tl.load(thresh_ptr + k, mask=ok, other=0.0)
+    r = tl.where(spike, tl.load(refrac_ptr + k, mask=ok, other=0.0), r)
+    v = tl.where(spike, tl.load(reset_ptr + k, mask=ok, other=0.0), v)
+    if HAS_LB:
+        v = tl.maximum(v, tl.load(lbound_ptr + k, mask=ok, other=0.0))
+    tl.store(v_ptr + offs, v, mask=ok)
+    tl.store(r_ptr + offs, r, mask=ok)
+    tl.store(s_ptr + offs, spike.to(tl.int8), mask=ok)
+    if OUT_V:
+        tl.store(out_v_ptr + offs, v, mask=ok)
+    if OUT_S:
+        tl.store(out_s_ptr + offs, spike.to(tl.int8), mask=ok)
+    if OUT_R:
+        tl.store(out_r_ptr + offs, r, mask=ok)
+
+
+SPIKING_BLOCK = 1024
+
+
+class SpikingStep:
+    """One fused step of an LIF or IF layer (no traces): the eager step's
+    arithmetic in one kernel, optionally writing monitor rows too."""
+
+    def __init__(self, layer, leak: bool) -> None:
+        self.layer = layer
+        self.leak = leak
+        n = layer.n
+        dev = layer.v.device
+
+        def per_neuron(value):
+            t = value if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+            return t.to(device=dev, dtype=torch.float32).expand(layer.shape).reshape(n).contiguous()
+
+        self.thresh = per_neuron(layer.thresh)
+        self.reset = per_neuron(layer.reset)
+        self.refrac = per_neuron(layer.refrac)
+        self.rest = per_neuron(layer.rest if leak else 0.0)
+        self.decay = per_neuron(layer._decay if leak else 1.0)
+        self.lbound = per_neuron(layer.lbound) if layer.lbound is not None else self.thresh
+        self.total = layer.v.numel()
+        self.n = n
+
+    def __call__(self, c, f, e, out_v=None, out_s=None, out_r=None) -> None:
+        layer = self.layer
+        dummy = layer.v
+        grid = (triton.cdiv(self.total, SPIKING_BLOCK),)
+        _spiking_kernel[grid](
+            layer.v, layer.refrac_count, layer.s.view(torch.int8),
+            dummy if c is None else c, dummy if f is None else f, dummy if e is None else e,
+            self.thresh, self.rest, self.reset, self.refrac, self.decay, self.lbound,
+            dummy if out_v is None else out_v, dummy if out_s is None else out_s.view(torch.int8),
+            dummy if out_r is None else out_r,
+            float(layer.dt), self.total, self.n,
+            LEAK=self.leak, HAS_C=c is not None, HAS_F=f is not None, HAS_E=e is not None,
+            HAS_LB=layer.lbound is not None, OUT_V=out_v is not None, OUT_S=out_s is not None,
+            OUT_R=out_r is not None, BLOCK=SPIKING_BLOCK, enable_fp_fusion=False,
+        )

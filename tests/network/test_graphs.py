@@ -147,6 +147,7 @@ for p, batch in ((0.05, None), (0.9, 2)):
     emulated, net = run(net, "emulate", x, 130)
     assert net._runner.failed is None, net._runner.failed
     assert type(next(iter(net._runner.props.values()))).__name__ == "TritonPropagator"
+    assert set(net._runner.fused_steps) == {"B"}  # the LIF layer's update is one kernel
     for k in eager:
         if k[1] == "s":  # spikes agree up to float32 summation order
             assert (eager[k] != emulated[k]).float().mean() < 1e-3, k
