@@ -112,7 +112,9 @@ def write_markdown(meta: dict, records: list[dict], memory: dict | None, workloa
          f"- Command: `{meta['command']}` ({meta['total_min']:.1f} min in all)",
          f"- Versions: {meta['versions']}; torch/BLAS threads per process: {meta['threads']}",
          "- Run time: median wall time of the run call (`Network.run`, `brian2.Network.run`, `nest.Simulate`, "
-         "the loop), build excluded; `n` = timed repeats. Peak RSS: `ru_maxrss` of that simulator's process "
+         "the loop), build excluded; `n` = timed repeats. `first run`: the untimed warm-up run in a fresh "
+         "process, where there is one (snnlab: numba compilation of its fused loop; Brian2: code generation; "
+         "BindsNET: allocator warm-up). Peak RSS: `ru_maxrss` of that simulator's process "
          "(interpreter and libraries included). `x snnlab`: the simulator's run time / snnlab's "
          "(> 1: snnlab is faster).",
          f"- Spikes: total spikes of the LIF layer; `diff` against the numpy loop (exact step semantics, "
@@ -121,8 +123,8 @@ def write_markdown(meta: dict, records: list[dict], memory: dict | None, workloa
     def table(wl):
         sn = by.get(("snnlab", wl.name), {})
         ref = by.get((REFERENCE, wl.name), {})
-        rows = ["| simulator | build (s) | run | n | x snnlab | spikes | diff | peak RSS (MB) |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        rows = ["| simulator | build (s) | first run | run | n | x snnlab | spikes | diff | peak RSS (MB) |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         notes = []
         for sim in SIMS:
             r = by.get((sim, wl.name))
@@ -130,7 +132,7 @@ def write_markdown(meta: dict, records: list[dict], memory: dict | None, workloa
                 continue
             name = SIMS[sim][3]
             if "error" in r:
-                rows.append(f"| {name} | | {r['error']} | | | | | |")
+                rows.append(f"| {name} | | | {r['error']} | | | | | |")
                 continue
             x = f"{r['run_s'] / sn['run_s']:.1f}" if "run_s" in sn else ""
             diff = ""
@@ -139,7 +141,8 @@ def write_markdown(meta: dict, records: list[dict], memory: dict | None, workloa
                 diff = f"{d:+.2f} %" if d else "0"
                 if d and sim in WHY_DIFFER:
                     notes.append(f"- {name}: {d:+.2f} %, {WHY_DIFFER[sim]}")
-            rows.append(f"| {name} | {r['build_s']:.3f} | {fmt_s(r['run_s'])} | {r['repeats']} | {x} | "
+            first = fmt_s(r["first_run_s"]) if "first_run_s" in r else ""
+            rows.append(f"| {name} | {r['build_s']:.3f} | {first} | {fmt_s(r['run_s'])} | {r['repeats']} | {x} | "
                         f"{r['spikes_out']} | {diff} | {r['peak_rss_mb']:.0f} |")
         if notes:
             rows += ["", "Why spike counts differ (every simulator gives the same raster, spike for spike, "

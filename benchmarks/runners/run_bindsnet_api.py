@@ -86,7 +86,7 @@ def measure(package, wl, data_dir=C.DEFAULT_DATA_DIR, repeats=3, warmup=0, devic
     base = C.rss_mb()
     api = load_api(package)
     inputs_np, w_fwd = C.load_data(wl, data_dir)
-    builds, runs, so, si = [], [], [], []
+    builds, runs, so, si, warm = [], [], [], [], []
     for rep in range(warmup + repeats):
         # A fresh copy every time: BindsNET writes into the caller's input tensor.
         inputs = {"A": torch.from_numpy(inputs_np).clone().to(device)}
@@ -98,6 +98,9 @@ def measure(package, wl, data_dir=C.DEFAULT_DATA_DIR, repeats=3, warmup=0, devic
             sync(device)
         spikes_b = monitors["B"].get("s")
         if rep < warmup:
+            warm.append(tr.s)
+            del network, monitors, inputs
+            gc.collect()
             continue
         builds.append(tb.s)
         runs.append(tr.s)
@@ -120,6 +123,8 @@ def measure(package, wl, data_dir=C.DEFAULT_DATA_DIR, repeats=3, warmup=0, devic
     if device.startswith("cuda"):
         extra["gpu"] = torch.cuda.get_device_name()
         extra["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    if warm:  # the untimed first run: JIT compilation, CUDA graph capture, allocator warm-up
+        extra["first_run_s"] = warm[0]
     name = package if device == "cpu" else f"{package}-{device}"
     return C.summarize(name, wl, builds, runs, so, si, base, **extra)
 
