@@ -26,6 +26,7 @@ from .topology import AbstractConnection, SparseConnection
 __all__ = ["AbstractMonitor", "Monitor", "NetworkMonitor"]
 
 STAGE_ROWS = 128  # staging rows per variable before moving to the store
+BLOCK_BYTES = 4 << 20  # an unbounded recording grows by blocks of about this size
 _SHIFTS = torch.tensor([7, 6, 5, 4, 3, 2, 1, 0], dtype=torch.uint8)
 
 
@@ -76,6 +77,10 @@ class _Recorder:
         if window is not None:
             self.ring = torch.zeros((window, *row_shape), dtype=row_dtype, device=device)
         else:
+            # Grows by large fixed-size blocks: memory known per row, and no
+            # fragmentation from many small allocations over a long run.
+            row_bytes = max(1, math.prod(row_shape) * torch.empty((), dtype=row_dtype).element_size())
+            self.block_rows = int(min(65536, max(64, BLOCK_BYTES // row_bytes)))
             self.blocks: list[torch.Tensor] = []
         self._row_shape, self._row_dtype = row_shape, row_dtype
 
@@ -102,9 +107,17 @@ class _Recorder:
     def _store(self, rows: torch.Tensor) -> None:
         k = rows.shape[0]
         rows = _pack(rows) if self.packed else rows
-        rows = rows.to(self.device, copy=True)
         if self.window is None:
-            self.blocks.append(rows)
+            done = 0
+            while done < k:
+                index, offset = divmod(self.stored, self.block_rows)
+                if index == len(self.blocks):
+                    self.blocks.append(torch.empty((self.block_rows, *self._row_shape), dtype=self._row_dtype, device=self.device))
+                n = min(k - done, self.block_rows - offset)
+                self.blocks[index][offset : offset + n] = rows[done : done + n]
+                done += n
+                self.stored += n
+            return
         else:
             cap = self.window
             if k > cap:  # only the last `cap` rows stay in the window
@@ -131,18 +144,14 @@ class _Recorder:
         start = max(start, lo)
         n = max(0, hi - start)
         if self.window is None:
-            # Walk back over the blocks that hold rows >= start (no full concatenation).
-            pieces, pos = [], self.stored
-            for block in reversed(self.blocks):
-                if pos <= start:
-                    break
-                first = pos - block.shape[0]
-                pieces.append(block[max(0, start - first) :])
-                pos = first
-            pieces.reverse()
-            data = torch.cat(pieces) if len(pieces) > 1 else (pieces[0] if pieces else self.ring_empty())
-            if not self.packed and len(pieces) == 1:
-                data = data.clone()
+            # Only the blocks that hold rows >= start (no full concatenation).
+            pieces, r = [], start
+            while r < hi:
+                index, offset = divmod(r, self.block_rows)
+                n = min(hi - r, self.block_rows - offset)
+                pieces.append(self.blocks[index][offset : offset + n])
+                r += n
+            data = torch.cat(pieces) if len(pieces) > 1 else (pieces[0].clone() if pieces else self.ring_empty())
             return _unpack(data, self.shape) if self.packed else data
         else:
             cap = self.window
