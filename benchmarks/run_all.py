@@ -117,6 +117,9 @@ def write_markdown(meta: dict, records: list[dict], memory: dict | None, workloa
          "BindsNET: allocator warm-up). Peak RSS: `ru_maxrss` of that simulator's process "
          "(interpreter and libraries included). `x snnlab`: the simulator's run time / snnlab's "
          "(> 1: snnlab is faster).",
+         "- Threads: one per process (torch, numpy/BLAS, NEST 1 thread), except `NEST 3.10, 2 threads`: on "
+         "these shared cores a 2-thread run slows down by up to 20x whenever another process holds a core "
+         "(OpenMP spin barriers; see benchmarks/README.md).",
          f"- Spikes: total spikes of the LIF layer; `diff` against the numpy loop (exact step semantics, "
          "float32). Every simulator gets the same input spikes and weights.", ""]
 
