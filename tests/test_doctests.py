@@ -1,0 +1,26 @@
+"""The public API's docstring examples run (they are documentation users copy)."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "snnlab.network.network",
+    "snnlab.network.nodes",
+    "snnlab.network.topology",
+    "snnlab.network.monitors",
+    "snnlab.encoding",
+    "snnlab.learning",
+    "snnlab.config",
+    "snnlab.export",
+    "snnlab.analysis.plotting",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
