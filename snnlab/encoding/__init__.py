@@ -52,6 +52,15 @@ def poisson(datum, time: float, dt: float = 1.0, generator: Optional[torch.Gener
     -------
     Tensor
         ``bool`` spikes of shape ``[time / dt, *datum.shape]``.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> spikes = poisson(torch.tensor([500.0, 20.0]), time=10_000, dt=1.0, generator=g)
+    >>> spikes.shape
+    torch.Size([10000, 2])
+    >>> [round(r, -1) for r in (spikes.float().mean(0) * 1000).tolist()]  # Hz
+    [500.0, 20.0]
     """
     if _ignored:
         raise TypeError(f"poisson() got unexpected keyword arguments {sorted(_ignored)}")

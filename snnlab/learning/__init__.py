@@ -82,6 +82,25 @@ class PostPre(LearningRule):
 
     ``dw = -nu[0] * outer(s_pre, x_post) + nu[1] * outer(x_pre, s_post)``,
     summed over the batch. Needs ``traces=True`` on both layers.
+
+    Examples
+    --------
+    A pre-synaptic spike at t = 0 and a post-synaptic one at t = 3 potentiate
+    by ``nu[1] * exp(-3 / 20)``:
+
+    >>> from snnlab.network import Network
+    >>> from snnlab.network.nodes import Input
+    >>> from snnlab.network.topology import Connection
+    >>> net = Network()
+    >>> pre, post = Input(n=1, traces=True), Input(n=1, traces=True)
+    >>> net.add_layer(pre, name="pre"); net.add_layer(post, name="post")
+    >>> net.add_connection(Connection(pre, post, w=torch.zeros(1, 1), update_rule=PostPre, nu=(0.1, 0.2)),
+    ...                    source="pre", target="post")
+    >>> spikes = torch.zeros(4, 1)
+    >>> net.run(inputs={"pre": spikes.index_fill(0, torch.tensor([0]), 1),
+    ...                 "post": spikes.index_fill(0, torch.tensor([3]), 1)}, time=4)
+    >>> round(net.connections[("pre", "post")].w.item(), 5)
+    0.17214
     """
 
     needs_traces = True

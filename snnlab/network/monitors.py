@@ -207,6 +207,20 @@ class Monitor(AbstractMonitor):
     :meth:`get` returns ``[rows, batch, *shape]`` for layer variables (spikes
     as ``bool``), ``[rows, *shape]`` for variables without a batch dimension
     (an adaptive ``theta``, a connection's ``w``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from snnlab.network import Network
+    >>> from snnlab.network.nodes import Input
+    >>> net = Network()
+    >>> net.add_layer(Input(n=3), name="A")
+    >>> net.add_monitor(Monitor(net.layers["A"], ("s",), time=4), name="A")
+    >>> net.run(inputs={"A": torch.eye(3).repeat(2, 1)}, time=6)
+    >>> net.monitors["A"].get("s").shape  # the last 4 of 6 steps
+    torch.Size([4, 1, 3])
+    >>> net.monitors["A"].get("s").view(4, 3).int().tolist()
+    [[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
     """
 
     def __init__(
