@@ -241,3 +241,28 @@ def copy_notebook(src: Path, dest_dir: Path, parameters: dict | None = None) -> 
 def copy_nb():
     """``copy_nb(src, dest_dir, parameters=None)``: see ``copy_notebook``."""
     return copy_notebook
+
+
+# Opaque pixels (in all, per column) and the last opaque column of a raster's image.
+RASTER_PIXELS = """
+async (cls) => {
+  const el = document.querySelector('.' + cls + ' image');
+  const img = new Image();
+  img.src = el.getAttribute('href');
+  await img.decode();
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  let n = 0, lastCol = -1;
+  const columns = new Array(c.width).fill(0);
+  for (let i = 3; i < d.length; i += 4) {
+    if (d[i] > 0) {
+      const col = ((i - 3) / 4) % c.width;
+      n++; columns[col]++; lastCol = Math.max(lastCol, col);
+    }
+  }
+  return {opaque: n, width: c.width, height: c.height, lastCol: lastCol, columns: columns};
+}
+"""

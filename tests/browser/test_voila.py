@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ARTIFACTS, REPO, ServerProcess, copy_notebook, free_port, jupyter_env
+from conftest import ARTIFACTS, RASTER_PIXELS, REPO, ServerProcess, copy_notebook, free_port, jupyter_env
 
 NOTEBOOK = REPO / "notebooks" / "02_lab.ipynb"
 
@@ -35,23 +35,6 @@ FRAME_SPY = """
 }
 """
 
-# Opaque pixels in the output raster's current image (spikes drawn).
-RASTER_OPAQUE = """
-async () => {
-  const el = document.querySelector('.snnlab-output-raster image');
-  const img = new Image();
-  img.src = el.getAttribute('href');
-  await img.decode();
-  const c = document.createElement('canvas');
-  c.width = img.naturalWidth; c.height = img.naturalHeight;
-  const ctx = c.getContext('2d');
-  ctx.drawImage(img, 0, 0);
-  const d = ctx.getImageData(0, 0, c.width, c.height).data;
-  let n = 0;
-  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-  return n;
-}
-"""
 
 
 def _wait_for_port(server: ServerProcess, port: int, timeout: float = 90.0) -> None:
@@ -121,7 +104,7 @@ def test_lab_runs_as_a_voila_app(page, voila_lab):
     frames = page.evaluate("window.__voilaFrames")
     assert len(frames) >= 2, f"the raster was redrawn {len(frames)} times: {frames}; status {done!r}"
     assert any(f.strip().startswith("running") for f in frames), f"no frame arrived during the run: {frames}"
-    assert page.evaluate(RASTER_OPAQUE) > 0, "the output raster shows no spikes after the run"
+    assert page.evaluate(RASTER_PIXELS, "snnlab-output-raster")["opaque"] > 0, "the output raster shows no spikes after the run"
 
     # Export: files written next to the notebook, and offered as downloads.
     page.locator(".snnlab-export").click()
