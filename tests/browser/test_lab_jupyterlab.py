@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 
 from conftest import ARTIFACTS, RASTER_PIXELS, REPO
 
