@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
 
 import numpy as np
 
-from snnlab.config import LabConfig, Recording
+from snnlab.config import Recording
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import threading
-import time as _time
 from pathlib import Path
 from typing import Optional
 

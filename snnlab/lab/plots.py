@@ -22,7 +22,7 @@ swaps them: fill the hidden one, then point the mark at it.
 from __future__ import annotations
 
 import io
-from typing import Optional, Sequence
+from typing import Sequence
 
 import bqplot as bq
 import ipywidgets as widgets
