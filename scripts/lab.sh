@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 args=()
 [ "$(id -u)" = 0 ] && args+=(--allow-root)
-exec .venv/bin/jupyter lab --ServerApp.root_dir="$PWD/notebooks" "${args[@]}" "$@" 02_lab.ipynb
+exec .venv/bin/jupyter lab --ServerApp.root_dir="$PWD/notebooks" "${args[@]}" "$@" "$PWD/notebooks/02_lab.ipynb"
