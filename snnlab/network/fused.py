@@ -104,25 +104,14 @@ def _run_block(
                 x = acc[i] + ext[t, i]
                 if kind == 0:  # Input: spikes where the input is nonzero
                     s[i] = x != zero
-                elif kind == 1:  # LIF
-                    vi = (v[i] - rest[i]) * decay[i] + rest[i]
+                else:  # LIF (kind 1) and IF (kind 2): IF is LIF without the leak
+                    vi = v[i]
+                    if kind == 1:
+                        vi = (vi - rest[i]) * decay[i] + rest[i]
                     if refrac[i] > zero:
                         x = zero
                     refrac[i] = refrac[i] - dt
                     vi = vi + x
-                    spike = vi >= thresh[i]
-                    if spike:
-                        refrac[i] = refrac_p[i]
-                        vi = reset[i]
-                    if has_lbound[l] and vi < lbound[i]:
-                        vi = lbound[i]
-                    v[i] = vi
-                    s[i] = spike
-                else:  # IF
-                    vi = v[i]
-                    if refrac[i] <= zero:
-                        vi = vi + x
-                    refrac[i] = refrac[i] - dt
                     spike = vi >= thresh[i]
                     if spike:
                         refrac[i] = refrac_p[i]
@@ -185,11 +174,10 @@ def _monitors(network) -> List[Monitor]:
     return out
 
 
-def _per_neuron(value, n: int) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return np.ascontiguousarray(value.detach().to(torch.float32).expand(n).reshape(-1).numpy() if value.numel() == 1
-                                    else value.detach().to(torch.float32).reshape(-1).numpy())
-    return np.full(n, value, dtype=np.float32)
+def _per_neuron(value, shape) -> np.ndarray:
+    """A scalar or per-neuron parameter as a flat float32 array of the layer's size."""
+    t = torch.as_tensor(value, dtype=torch.float32).detach()
+    return np.ascontiguousarray(t.expand(shape).reshape(-1).numpy())
 
 
 class FusedRunner:
@@ -222,27 +210,26 @@ class FusedRunner:
         additive = np.zeros(len(layers), np.bool_)
         for l, layer in enumerate(layers):
             a, b = off[l], off[l + 1]
-            n = b - a
             kind = kinds[l] = _KINDS[type(layer)]
             s[a:b] = layer.s.reshape(-1).numpy()
             if kind != INPUT:
                 v[a:b] = layer.v.reshape(-1).numpy()
                 refrac[a:b] = layer.refrac_count.reshape(-1).numpy()
-                thresh[a:b] = _per_neuron(layer.thresh, n)
-                rest[a:b] = _per_neuron(layer.rest if kind == LIF else layer.reset, n)
-                reset[a:b] = _per_neuron(layer.reset, n)
-                refrac_p[a:b] = _per_neuron(layer.refrac, n)
+                thresh[a:b] = _per_neuron(layer.thresh, layer.shape)
+                rest[a:b] = _per_neuron(layer.rest if kind == LIF else layer.reset, layer.shape)
+                reset[a:b] = _per_neuron(layer.reset, layer.shape)
+                refrac_p[a:b] = _per_neuron(layer.refrac, layer.shape)
                 if kind == LIF:
-                    decay[a:b] = _per_neuron(layer._decay, n)
+                    decay[a:b] = _per_neuron(layer._decay, layer.shape)
                 if layer.lbound is not None:
                     has_lbound[l] = True
-                    lbound[a:b] = _per_neuron(layer.lbound, n)
+                    lbound[a:b] = _per_neuron(layer.lbound, layer.shape)
             if layer.traces:
                 traces[l] = True
                 additive[l] = layer.traces_additive
                 xtr[a:b] = layer.x.reshape(-1).numpy()
-                trace_decay[a:b] = _per_neuron(layer._trace_decay, n)
-                trace_scale[a:b] = _per_neuron(layer.trace_scale, n)
+                trace_decay[a:b] = _per_neuron(layer._trace_decay, layer.shape)
+                trace_scale[a:b] = _per_neuron(layer.trace_scale, layer.shape)
         index = {name: l for l, name in enumerate(names)}
         # Every connection is event-driven here, those from Input layers too
         # (at the usual input densities that is less work than the block product).
