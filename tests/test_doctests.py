@@ -16,6 +16,10 @@ MODULES = [
     "snnlab.config",
     "snnlab.export",
     "snnlab.analysis.plotting",
+    "snnlab.analysis.bindsnet_plots",
+    "snnlab.utils",
+    "snnlab.evaluation",
+    "snnlab.datasets.digits",
 ]
 
 
