@@ -20,6 +20,7 @@ MODULES = [
     "snnlab.utils",
     "snnlab.evaluation",
     "snnlab.datasets.digits",
+    "snnlab.models.models",
 ]
 
 
