@@ -21,6 +21,7 @@ MODULES = [
     "snnlab.evaluation",
     "snnlab.datasets.digits",
     "snnlab.models.models",
+    "snnlab.learning.reward",
 ]
 
 

@@ -262,3 +262,9 @@ class MSTDPET(MSTDP):
             c.add_to_weights(self.nu[0] * self.dt * c.reduce(r * self.eligibility_trace))
         pre, post = self._traces_step()
         self.eligibility = c.outer(self.p_plus, post) + c.outer(pre, self.p_minus)
+
+
+# Rules added for BindsNET 0.3.4's API, in their own modules (compat helper).
+from .diehl_cook_rule import DiehlAndCook  # noqa: E402
+
+__all__ += ["DiehlAndCook"]
