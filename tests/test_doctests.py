@@ -22,6 +22,7 @@ MODULES = [
     "snnlab.datasets.digits",
     "snnlab.models.models",
     "snnlab.learning.reward",
+    "snnlab.environment.dot_simulator",
 ]
 
 
