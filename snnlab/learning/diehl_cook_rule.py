@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+from ..dynamics import Param, merge, register
 from . import LearningRule
 
 __all__ = ["DiehlAndCook"]
 
 
+@register
 class DiehlAndCook(LearningRule):
     """Post-synaptic-spike-only STDP of Diehl & Cook (2015), section 2.3.
 
@@ -16,31 +18,24 @@ class DiehlAndCook(LearningRule):
     ``dw = nu[1] * (x_pre - x_tar) * (wmax - w) ** mu``, summed over the
     batch; pre-synaptic spikes change nothing (unlike :class:`PostPre`).
     ``x_pre`` is the source's trace (the paper's trace adds 1 a spike:
-    create the source with ``traces_additive=True``).
-
-    Parameters
-    ----------
-    nu : float or (float, float)
-        Only the second (post-synaptic) rate is used.
-    x_tar : float
-        Target trace: inputs whose trace is below it are depressed. Default 0.
-    mu : float
-        Weight dependence exponent. Default 1.
+    create the source with ``traces_additive=True``). Only ``nu[1]`` is used.
 
     The connection needs a finite ``wmax`` and a source with ``traces=True``.
+    Its own parameters go through the connection:
+    ``Connection(a, b, update_rule=DiehlAndCook, nu=(0, 0.01), wmax=1.0, x_tar=0.4)``.
     """
 
-    def __init__(self, connection, nu=(0.0, 0.0), reduction=None, weight_decay: float = 0.0,
-                 x_tar: float = 0.0, mu: float = 1.0) -> None:
-        if not connection.source.traces:
-            raise ValueError("DiehlAndCook needs a spike trace on the source: create it with traces=True")
-        if not math.isfinite(connection.wmax):
-            raise ValueError(f"DiehlAndCook needs a finite wmax on the connection, got wmax={connection.wmax}")
-        self.x_tar = float(x_tar)
-        self.mu = float(mu)
-        if not self.mu > 0:
-            raise ValueError(f"mu must be positive, got {mu}")
-        super().__init__(connection, nu, reduction, weight_decay)
+    params = merge(
+        LearningRule.params,
+        Param("x_tar", 0.0, doc="target pre-synaptic trace: inputs whose trace is below it are depressed"),
+        Param("mu", 1.0, low=0.0, low_open=True, doc="exponent of the weight dependence (wmax - w) ** mu"),
+    )
+
+    def check_parameters(self, owner: str, values: dict) -> None:
+        if not self.source.traces:
+            raise ValueError(f"{owner} needs a spike trace on the source: create it with traces=True")
+        if not math.isfinite(self.connection.wmax):
+            raise ValueError(f"{owner} needs a finite wmax on the connection, got wmax={self.connection.wmax}")
 
     def _update(self, reward):
         c = self.connection

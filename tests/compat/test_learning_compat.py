@@ -42,8 +42,7 @@ def test_diehl_and_cook_potentiates_on_post_spikes_only():
 
 
 def test_diehl_and_cook_x_tar_depresses_silent_inputs():
-    net, conn = _pair(L.DiehlAndCook, nu=(0.0, 0.1))
-    conn.update_rule.x_tar = 0.2
+    net, conn = _pair(L.DiehlAndCook, nu=(0.0, 0.1), x_tar=0.2)  # the rule's own parameter, through the connection
     post = torch.zeros(2, 1)
     post[0, 0] = 1
     net.run(inputs={"pre": torch.zeros(2, 2)}, clamp={"post": post.bool()}, time=2)
