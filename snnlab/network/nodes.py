@@ -695,3 +695,8 @@ make_init(Nodes, positional=(("n", None), ("shape", None)))
 for _cls in (Input, McCullochPitts, IFNodes, LIFNodes, CurrentLIFNodes, AdaptiveLIFNodes,
              DiehlAndCookNodes, IzhikevichNodes, SRM0Nodes):
     register(_cls)
+
+# BindsNET's other node kinds, defined in their own module (compat helper).
+from .nodes_extra import AbstractInput, BoostedLIFNodes, CSRMNodes  # noqa: E402
+
+__all__ += ["AbstractInput", "BoostedLIFNodes", "CSRMNodes"]

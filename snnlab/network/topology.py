@@ -455,3 +455,25 @@ class SparseConnection(AbstractConnection):
 
 for _cls in (Connection, SparseConnection):
     register(_cls)
+
+# BindsNET's structured connections, defined in their own module (compat helper).
+from .topology_extra import (  # noqa: E402
+    Conv1dConnection,
+    Conv2dConnection,
+    Conv3dConnection,
+    LocalConnection,
+    LocalConnection1D,
+    LocalConnection2D,
+    LocalConnection3D,
+    MaxPool1dConnection,
+    MaxPool2dConnection,
+    MaxPool3dConnection,
+    MaxPoo3dConnection,
+    MeanFieldConnection,
+)
+
+__all__ += [
+    "Conv1dConnection", "Conv2dConnection", "Conv3dConnection", "MaxPool1dConnection", "MaxPool2dConnection",
+    "MaxPool3dConnection", "LocalConnection", "LocalConnection1D", "LocalConnection2D", "LocalConnection3D",
+    "MeanFieldConnection",
+]
