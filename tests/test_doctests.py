@@ -28,6 +28,7 @@ MODULES = [
     "snnlab.environment.dot_simulator",
     "snnlab.network.topology_extra",
     "snnlab.network.nodes_extra",
+    "snnlab.conversion.nodes",
 ]
 
 
