@@ -129,6 +129,13 @@ def steps_from_time(time: Any, dt: float) -> int:
     if not math.isfinite(time) or time <= 0:
         raise ValueError(f"time must be a positive, finite number of ms, got {time}")
     ratio = time / dt
+    # Above 2**53 float64 no longer tells whole numbers apart (and round(inf)
+    # raises OverflowError): refuse before rounding.
+    if not math.isfinite(ratio) or ratio > 2**53:
+        raise ValueError(
+            f"time={time} ms at dt={dt} ms is {ratio:.3g} steps; expected at most 2**53 "
+            f"(about 9.0e15) steps"
+        )
     steps = round(ratio)
     if steps < 1 or abs(ratio - steps) > 1e-9 * max(1.0, abs(ratio)):
         raise ValueError(
