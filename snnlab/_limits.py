@@ -35,8 +35,8 @@ Voltage range
     at most ``n_steps * drive`` from the largest of ``|thresh|, |rest|,
     |reset|``. That worst case must stay below ``FLOAT32_MAX / 2`` (so ``v -
     rest`` is finite too). For Izhikevich neurons the step also computes
-    ``0.04 * v**2``: the limit is ``sqrt(FLOAT32_MAX / 0.04) / 2`` (4.6e19
-    mV). For the linear models (LIF, IF, AdaptiveLIF) this bound is a proof;
+    ``0.04 * v ** 2``, squaring first: the limit is ``sqrt(FLOAT32_MAX) / 2``
+    (9.2e18 mV). For the linear models (LIF, IF, AdaptiveLIF) this bound is a proof;
     for Izhikevich's quadratic step it is a necessary condition only.
 
 The checks raise ``ValueError`` naming the field, the value and the range
@@ -73,7 +73,7 @@ MAX_STEPS = 2**53
 def voltage_limit(neuron_model: str) -> float:
     """Largest voltage magnitude (mV) a run of ``neuron_model`` may reach (see the module notes)."""
     if neuron_model == "Izhikevich":
-        return math.sqrt(FLOAT32_MAX / 0.04) / 2
+        return math.sqrt(FLOAT32_MAX) / 2  # v ** 2 of the step must be finite
     return FLOAT32_MAX / 2
 
 
