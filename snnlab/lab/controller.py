@@ -55,6 +55,9 @@ WORKER_TORCH_THREADS = 1
 #: Memory the ring buffers of one run may take (bytes).
 BUFFER_BYTES = 256 * 1024**2
 
+#: Most neurons traced in one layer.
+MAX_TRACED = 20
+
 #: Rows a lab monitor keeps: more than the largest chunk.
 _MONITOR_ROWS = 512
 _MAX_CHUNK = 200
@@ -238,6 +241,7 @@ class Controller:
         self._params_cache: Optional[Dict[str, Parameter]] = None
         self._preview = None
         self._store_writer = None
+        self._traced: Dict[str, list] = {}  # the user's choice of traced neurons, by layer
 
     # -- state -------------------------------------------------------------------
 
@@ -264,7 +268,7 @@ class Controller:
         """Every parameter, by path: the experiment's settings, then the network's."""
         out = {p.path: p for p in self.experiment.settings()}
         net = self.network if self.network is not None else self._preview_network()
-        if net is not None:
+        if net is not None and getattr(self.experiment, "network_controls", True):
             sources = self._sources_for(net) if self.data is None or self.data.network is not net else self.data.sources
             for p in network_parameters(net, sources, self._scales, self._learning):
                 value = self._values.get(p.path, p.value)
@@ -336,6 +340,50 @@ class Controller:
                             f"{path}: {value:g} would make inputs of up to {peak / old * value * fan_in:.3g} mV "
                             f"per step, beyond what the simulation can represent; expected a scale <= "
                             f"{MAX_ABS_VALUE / max(peak / old * fan_in, 1e-30):.3g}")
+
+    def set_experiment(self, experiment, values: Optional[Dict[str, object]] = None) -> None:
+        """Stop any run and switch to ``experiment`` with parameter ``values`` (path -> value).
+
+        A bad value raises and the previous experiment stays.
+        """
+        exp = _as_experiment(experiment)
+        self.stop(wait=10.0)
+        saved = (self.experiment, self.network, self._values, self._preview, self._params_cache,
+                 self._scales, self._learning, self._traced, self.data)
+        self.experiment, self.network, self._values = exp, None, {}
+        self._preview, self._params_cache, self._scales, self._learning, self._traced = None, None, {}, {}, {}
+        self.data = None
+        try:
+            if values:
+                self.update_paths(dict(values))
+        except (ValueError, TypeError, KeyError):
+            (self.experiment, self.network, self._values, self._preview, self._params_cache,
+             self._scales, self._learning, self._traced, self.data) = saved
+            raise
+        self._set_state(IDLE, "")
+
+    def traced_for(self, layer: str) -> list:
+        """Neurons of ``layer`` whose voltage the next run records."""
+        if layer in self._traced:
+            return list(self._traced[layer])
+        net = self.network if self.network is not None else self._preview_network()
+        return list(self.experiment.traced(net).get(layer, [])) if net is not None else []
+
+    def set_traced(self, layer: str, neurons) -> None:
+        """Record the voltage of ``neurons`` (flat indices) of ``layer`` from the next run on."""
+        net = self.network if self.network is not None else self._preview_network()
+        if net is None or layer not in net.layers:
+            raise ValueError(f"traced neurons: no layer {layer!r}")
+        n = net.layers[layer].n
+        idx = [int(i) for i in neurons]
+        if len(idx) > MAX_TRACED:
+            raise ValueError(f"traced neurons: {len(idx)} neurons; expected at most {MAX_TRACED}")
+        if len(set(idx)) != len(idx):
+            raise ValueError(f"traced neurons: {idx} has repeats; expected distinct indices")
+        bad = [i for i in idx if not 0 <= i < n]
+        if bad:
+            raise ValueError(f"traced neurons: {bad[0]} is not in layer {layer!r}; expected 0..{n - 1}")
+        self._traced[layer] = idx
 
     def update(self, **changes):
         """Change settings by name (the seed experiment's ``LabConfig`` fields, or any
@@ -488,7 +536,10 @@ class Controller:
         sources = self._sources_for(net)
         for s in sources.values():
             s.restart()
-        traced = {name: [i for i in idx if 0 <= i < net.layers[name].n] for name, idx in exp.traced(net).items()}
+        traced = dict(exp.traced(net))
+        traced.update(self._traced)
+        traced = {name: [i for i in idx if 0 <= i < net.layers[name].n] for name, idx in traced.items()
+                  if name in net.layers and isinstance(getattr(net.layers[name], "v", None), torch.Tensor)}
         layers = {name: tuple(layer.shape) for name, layer in net.layers.items()}
         n_steps = None if time is None else _steps(time, net.dt)
         per_step = RunBuffers.bytes_per_step(layers, traced)

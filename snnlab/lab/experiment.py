@@ -388,6 +388,9 @@ class Experiment:
     name = "experiment"
     time: Optional[float] = 1000.0
     seed: int = 0
+    #: Whether the lab adds the parameters generated from the network
+    #: (an experiment whose own settings cover them says False).
+    network_controls = True
 
     def build(self):  # pragma: no cover - abstract
         """A Network (new for a built-in experiment, or the user's own)."""

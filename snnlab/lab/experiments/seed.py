@@ -52,6 +52,7 @@ class SeedExperiment(Experiment):
     """
 
     name = "seed network"
+    network_controls = False  # its settings are the LabConfig's fields
 
     def __init__(self, config: Optional[LabConfig] = None) -> None:
         self.config = (config or LabConfig()).validate()
