@@ -685,9 +685,9 @@ class Controller:
                 idx = torch.from_numpy(buf.traced[name])
                 v = rec["v"][take][:, 0].reshape(int(take.sum()), -1)[:, idx].numpy()
             buf.write(name, start, s, v)
+        buf.steps_done = start + k
         if self._store_writer is not None:
             self._store_writer.append(run, start, start + k)
-        buf.steps_done = start + k
         run.chunks += 1
 
     def _worker(self, time: Optional[float]) -> None:
