@@ -585,6 +585,8 @@ class Controller:
                     self._learning[conn] = bool(value)
             elif owner in run.sources and pname == "rate":
                 run.sources[owner].rate = run.sources[owner].check_rate(value)
+            elif owner in run.sources and pname == "current":
+                run.sources[owner].amplitude = float(value)
             elif owner in net.layers:
                 _set_layer_parameter(net.layers[owner], pname, value, net.dt)
             else:
@@ -719,6 +721,7 @@ class Controller:
             for base, chunk in segments:
                 with self._lock:
                     self._store(run, base, chunk)
+                self.experiment.after_chunk(run, base + chunk.start, base + chunk.stop)
                 now = _time.perf_counter()
                 run.wall_time = now - run.wall_start - paused_s
                 if self._stop.is_set():

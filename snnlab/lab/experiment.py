@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 __all__ = [
-    "Experiment", "NetworkExperiment", "Parameter", "RateSource", "TensorSource", "CallableSource",
+    "Experiment", "NetworkExperiment", "Parameter", "RateSource", "TensorSource", "CallableSource", "CurrentSource",
     "make_source", "network_parameters", "connection_key", "MAX_ABS_VALUE",
 ]
 
@@ -216,6 +216,11 @@ def network_parameters(network, sources: Mapping[str, "Source"], scales: Mapping
             out.append(Parameter(path=f"{name}.rate", label="rate", value=src.rate, unit="Hz", low=0.0,
                                  high=1000.0 / network.dt, live=True, doc="spike rate of each input",
                                  group=name))
+        elif isinstance(src, CurrentSource):
+            out.append(Parameter(path=f"{name}.current", label="injected current", value=src.amplitude,
+                                 unit="mV/step", low=-1000.0, high=1000.0, live=True,
+                                 doc="input added to each neuron's voltage every step (times its profile)",
+                                 group=name))
     for name, layer in network.layers.items():
         out.extend(layer_parameters(name, layer))
     for (s, t), conn in network.connections.items():
@@ -282,11 +287,14 @@ class RateSource(Source):
     run is cut into chunks. ``rate`` may change between chunks.
     """
 
-    def __init__(self, shape, rate: float, dt: float, seed: int = 0) -> None:
+    def __init__(self, shape, rate: float, dt: float, seed: int = 0, profile=None) -> None:
         super().__init__(shape)
         self.dt = float(dt)
         self.seed = int(seed)
         self.rate = self.check_rate(rate)
+        #: Per-neuron multipliers in [0, 1] of the rate: None (all 1), an array
+        #: ``[n]``, or a callable ``(start_step, n_steps) -> [n_steps, n]``.
+        self.profile = profile
         self.restart()
 
     def check_rate(self, rate) -> float:
@@ -308,7 +316,27 @@ class RateSource(Source):
                              "expected consecutive chunks")
         u = self._rng.random((n_steps, math.prod(self.shape)))
         self._next = start + n_steps
-        return torch.from_numpy(u < self.rate * self.dt / 1000.0).reshape(n_steps, *self.shape)
+        p = self.rate * self.dt / 1000.0
+        if self.profile is not None:
+            prof = self.profile(start, n_steps) if callable(self.profile) else self.profile
+            p = p * np.asarray(prof, dtype=np.float64)
+        return torch.from_numpy(u < p).reshape(n_steps, *self.shape)
+
+
+class CurrentSource(Source):
+    """A constant input current into a (non-Input) layer: ``amplitude * profile`` mV per
+    step for each neuron (``profile``: an array ``[n]``, default all 1). ``amplitude``
+    may change between chunks."""
+
+    def __init__(self, shape, amplitude: float, profile=None) -> None:
+        super().__init__(shape)
+        self.amplitude = float(amplitude)
+        n = math.prod(self.shape)
+        self.profile = torch.ones(n) if profile is None else torch.as_tensor(profile, dtype=torch.float32).reshape(n)
+
+    def __call__(self, start: int, n_steps: int) -> torch.Tensor:
+        row = (self.amplitude * self.profile).reshape(self.shape)
+        return row.expand(n_steps, *self.shape).clone()
 
 
 class TensorSource(Source):
@@ -412,6 +440,9 @@ class Experiment:
         """Put a live setting into a running network; True if this experiment handled it."""
         return False
 
+    def after_chunk(self, run, start: int, stop: int) -> None:
+        """Called in the run's thread after steps ``[start, stop)`` (e.g. to normalise weights)."""
+
     def traced(self, network) -> Dict[str, list]:
         """Neurons whose voltage is recorded, by layer (default: the first 5 of each non-Input layer)."""
         from snnlab.network.nodes import Input
@@ -438,12 +469,14 @@ class Experiment:
         if not network.layers:
             raise ValueError("the network has no layers; add at least one with add_layer")
         specs = self.input_specs(network)
-        for name in specs:
+        for name, spec in specs.items():
             if name not in network.layers:
                 raise ValueError(f"inputs: no layer {name!r} in the network; it has {list(network.layers)}")
-            if not isinstance(network.layers[name], Input):
+            # Input layers take spikes; other layers a current (tensor, callable or CurrentSource).
+            if not isinstance(network.layers[name], Input) and isinstance(spec, (numbers.Real, RateSource)):
                 raise ValueError(f"inputs: layer {name!r} is a {type(network.layers[name]).__name__}; "
-                                 "expected an Input layer")
+                                 "expected an Input layer for a rate (other layers take a current: "
+                                 "a tensor or a callable)")
 
     def to_dict(self) -> dict:
         """JSON-able description of what runs (for recordings and saved files)."""

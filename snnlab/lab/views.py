@@ -419,7 +419,8 @@ class DiagramView:
         with self.graph.hold_sync():
             self.graph.node_data = nodes
             self.graph.link_data = links
-            self.graph.link_color = link_color
+            # (bqplot squeezes a 1 x 1 matrix to a scalar and refuses it)
+            self.graph.link_color = link_color if len(nodes) > 1 else np.array([])
             self.graph.colors = [LAYER_COLORS[i % len(LAYER_COLORS)] for i in range(len(nodes))]
             self.graph.selected = None
         self.learning_links = [(s, t) for s, t, learn in connections if learn]

@@ -14,8 +14,23 @@ def _seed():
     return SeedExperiment()
 
 
+def _builtin(name):
+    def make():
+        from snnlab.lab.experiments import builtin
+
+        return getattr(builtin, name)()
+
+    return make
+
+
 #: Preset name -> factory of a fresh experiment.
-PRESETS = {"seed network": _seed}
+PRESETS = {
+    "seed network": _seed,
+    "Brunel E/I network": _builtin("BrunelExperiment"),
+    "f-I curves": _builtin("FICurveExperiment"),
+    "STDP feed-forward": _builtin("STDPExperiment"),
+    "Diehl & Cook digits": _builtin("DiehlCookExperiment"),
+}
 
 
 def preset(name: str):
