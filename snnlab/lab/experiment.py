@@ -107,6 +107,9 @@ class Parameter:
     choices: tuple = ()
     doc: str = ""
     group: str = "experiment"
+    #: A further check ``validator(value) -> value`` (e.g. the engine's own
+    #: ``Param.check``, which knows open ranges), raising ValueError/TypeError.
+    validator: Optional[Callable] = field(default=None, compare=False, repr=False)
 
     def check(self, value: Any) -> Any:
         """``value`` checked and converted, or ``TypeError``/``ValueError`` naming the path,
@@ -134,6 +137,8 @@ class Parameter:
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             raise ValueError(f"{self.path}: {value!r}{' ' + self.unit if self.unit else ''} is out of range; "
                              f"expected {what}")
+        if self.validator is not None:
+            value = self.validator(value)
         return value
 
     def expected(self) -> str:
@@ -193,6 +198,8 @@ def layer_parameters(name: str, layer) -> list:
             out.append(Parameter(
                 path=f"{name}.{pname}", label=pname, value=v, unit=param.unit, low=param.low, high=param.high,
                 kind="int" if param.kind is int else "float", live=bool(param.live), doc=param.doc, group=name,
+                validator=lambda value, param=param, path=f"{name}.{pname}": param.check(path, value,
+                                                                                          tuple(layer.shape)),
             ))
         return out
     for pname, (unit, lo, hi, doc) in _FALLBACK_LAYER_PARAMS.items():

@@ -182,3 +182,10 @@ def test_make_source_never_touches_the_callers_tensor():
     src = make_source("X", three_layers().layers["X"], t, 1.0)
     src(0, 5)[0, 0, 0] = 1.0
     assert t.sum() == 0
+
+
+def test_the_engine_s_own_checks_apply_to_live_values():
+    ctl = Controller(NetworkExperiment(three_layers(), {"X": 20.0}))
+    with pytest.raises(ValueError, match="L1.tc_decay"):
+        ctl.set("L1.tc_decay", 0.0)  # a time constant must be > 0: an open range the engine knows
+    assert ctl.parameters()["L1.tc_decay"].value == 100.0
