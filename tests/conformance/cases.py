@@ -86,11 +86,13 @@ def forward_conn(kind: str, rule: str, model: str, rng, n_in: int = N_IN, n_out:
         w[rng.random((n_in, n_out)) < 0.4] = 0.0
     b = dyadic(rng.random(n_out) * 0.3 * scale) if kind == "dense_bias" else None
     plastic = rule != "NoOp"
+    # MSTDP/MSTDPET with their own parameters away from the defaults (given through the Connection).
+    own = dict(tc_plus=15.0, tc_minus=25.0, a_plus=0.8, a_minus=-0.6, tc_e_trace=30.0) if rule.startswith("MSTDP") else {}
     return ConnSpec(
         "in", "out", w, kind="sparse" if kind == "sparse" else "dense", b=b, rule=rule, nu=RULE_NU[rule],
         # Bounds and decay where the weights change anyway; NoOp runs unbounded (fixed weights).
         wmin=0.0 if plastic else -math.inf, wmax=1.2 * scale if plastic else math.inf,
-        weight_decay=1e-3 if plastic else 0.0,
+        weight_decay=1e-3 if plastic else 0.0, **own,
     )
 
 

@@ -172,6 +172,10 @@ def build_snnlab(layers, conns, dt: float = 1.0):
     for c in conns:
         kw = dict(nu=c.nu, update_rule=getattr(learning, c.rule), wmin=c.wmin, wmax=c.wmax, norm=c.norm,
                   weight_decay=c.weight_decay)
+        if c.rule in ("MSTDP", "MSTDPET"):  # the rule's own parameters, through the connection
+            kw.update(tc_plus=c.tc_plus, tc_minus=c.tc_minus, a_plus=c.a_plus, a_minus=c.a_minus)
+            if c.rule == "MSTDPET":
+                kw["tc_e_trace"] = c.tc_e_trace
         w = torch.tensor(np.asarray(c.w, dtype=np.float32))
         if c.kind == "dense":
             b = None if c.b is None else torch.tensor(np.asarray(c.b, dtype=np.float32))
