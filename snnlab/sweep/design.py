@@ -235,30 +235,29 @@ def parse_vary(text: str) -> tuple:
     if not name:
         raise ValueError(f"--vary {text!r}: the parameter name is missing; expected NAME=START:STOP:COUNT")
     spec = spec.strip()
-    try:
-        if ":" in spec:
-            parts = spec.split(":")
-            if len(parts) != 3:
-                raise ValueError
-            start, stop = float(parts[0]), float(parts[1])
-            count = int(parts[2])
-            if count < 1:
-                raise ValueError(
-                    f"--vary {text!r}: COUNT={count} makes an empty range; expected COUNT >= 1"
-                )
-            if count == 1 and start != stop:
-                raise ValueError(
-                    f"--vary {text!r}: COUNT=1 between two different values; expected START == STOP or COUNT >= 2"
-                )
-            values = np.linspace(start, stop, count).tolist()
-        else:
+    bad = ValueError(
+        f"--vary {text!r}: cannot read {spec!r}; expected START:STOP:COUNT (numbers, COUNT an int) or V1,V2,..."
+    )
+    if ":" in spec:
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise bad
+        try:
+            start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        except ValueError:
+            raise bad from None
+        if count < 1:
+            raise ValueError(f"--vary {text!r}: COUNT={count} makes an empty range; expected COUNT >= 1")
+        if count == 1 and start != stop:
+            raise ValueError(
+                f"--vary {text!r}: COUNT=1 between two different values; expected START == STOP or COUNT >= 2"
+            )
+        values = np.linspace(start, stop, count).tolist()
+    else:
+        try:
             values = [float(v) for v in spec.split(",") if v.strip()]
-    except ValueError as ex:
-        if ex.args:
-            raise
-        raise ValueError(
-            f"--vary {text!r}: cannot read {spec!r}; expected START:STOP:COUNT (numbers, COUNT an int) or V1,V2,..."
-        ) from None
+        except ValueError:
+            raise bad from None
     if not values:
         raise ValueError(f"--vary {text!r}: the range is empty; expected at least one value")
     if not all(math.isfinite(v) for v in values):
