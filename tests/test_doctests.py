@@ -14,6 +14,7 @@ MODULES = [
     "snnlab.learning",
     "snnlab.config",
     "snnlab.export",
+    "snnlab.recording",
     "snnlab.analysis.plotting",
 ]
 
