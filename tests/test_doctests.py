@@ -7,6 +7,8 @@ import pytest
 
 MODULES = [
     "snnlab.network.network",
+    "snnlab.dynamics.params",
+    "snnlab.dynamics.registry",
     "snnlab.network.nodes",
     "snnlab.network.topology",
     "snnlab.network.monitors",

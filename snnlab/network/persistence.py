@@ -1,23 +1,23 @@
 """Saving and loading networks in a safe format.
 
 A saved network is a ``torch.save`` archive holding only plain data: a
-JSON-like description of the layers and connections (class names from a
-fixed list, constructor parameters as numbers, strings and lists) and a dict
-of tensors (weights and every state variable). Loading uses
-``torch.load(weights_only=True)`` and builds objects only from the fixed
-list, so a file can never run code. Monitors and their recordings are not
+JSON-like description of the layers and connections (registered class
+names, see :func:`snnlab.dynamics.register`; the parameters of each object's
+record as numbers, strings and lists) and a dict of tensors (weights and
+every state variable). Loading uses ``torch.load(weights_only=True)`` and
+builds objects only from registered classes, so a file can never run code. Monitors and their recordings are not
 saved.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 from typing import Any, Dict
 
 import torch
 
+from ..dynamics import lookup, name_of
 from . import nodes as _nodes
 from . import topology as _topology
 from .. import learning as _learning
@@ -25,9 +25,20 @@ from .. import learning as _learning
 FORMAT = "snnlab.network"
 VERSION = 1
 
-_LAYERS = {name: getattr(_nodes, name) for name in _nodes.__all__ if name != "Nodes"}
-_CONNECTIONS = {"Connection": _topology.Connection, "SparseConnection": _topology.SparseConnection}
-_RULES = {name: getattr(_learning, name) for name in _learning.__all__ if name != "LearningRule"}
+def _registered(name, base):
+    """The class registered under ``name`` if it is a ``base`` (snnlab.dynamics.register)."""
+    cls = lookup(name) if isinstance(name, str) else None
+    return cls if isinstance(cls, type) and issubclass(cls, base) else None
+
+
+def _saved_name(obj, what: str) -> str:
+    name = name_of(obj)
+    if name is None:
+        raise TypeError(
+            f"cannot save {what} of class {type(obj).__name__}: register it first "
+            "(snnlab.dynamics.register) so that it can be loaded by name"
+        )
+    return name
 _REDUCTIONS = {None: None, "sum": torch.sum, "mean": torch.mean}
 
 
@@ -58,18 +69,13 @@ def _decode(value: Any, tensors: Dict[str, torch.Tensor]):
 
 
 def _params(obj, owner: str, tensors, skip=()) -> Dict[str, Any]:
+    """The object's parameters, from its record (``params``)."""
     out = {}
-    for pname in inspect.signature(type(obj).__init__).parameters:
-        if pname in ("self", "source", "target") or pname in skip:
-            continue
-        if pname == "n":
-            continue
-        if pname == "shape":
-            out["shape"] = list(obj.shape)
-            continue
-        if not hasattr(obj, pname):
-            continue
-        out[pname] = _encode(owner, pname, getattr(obj, pname), tensors)
+    if isinstance(obj, _nodes.Nodes):
+        out["shape"] = list(obj.shape)
+    for p in type(obj).params:
+        if p.name not in skip:
+            out[p.name] = _encode(owner, p.name, getattr(obj, p.name), tensors)
     return out
 
 
@@ -79,7 +85,7 @@ def save(network, path: "str | os.PathLike") -> None:
     layers = []
     for name, layer in network.layers.items():
         owner = f"layer/{name}"
-        layers.append({"name": name, "class": type(layer).__name__, "params": _params(layer, owner, tensors)})
+        layers.append({"name": name, "class": _saved_name(layer, f"layer {name!r}"), "params": _params(layer, owner, tensors)})
         for attr, value in list(layer._buffers.items()) + [
             (k, v) for k, v in layer.__dict__.items() if isinstance(v, torch.Tensor)
         ]:
@@ -88,14 +94,14 @@ def save(network, path: "str | os.PathLike") -> None:
     connections = []
     for (src, tgt), conn in network.connections.items():
         owner = f"conn/{src}/{tgt}"
-        skip = ("w", "b", "update_rule", "reduction", "sparsity", "nu")
         entry = {
             "source": src,
             "target": tgt,
-            "class": type(conn).__name__,
-            "params": _params(conn, owner, tensors, skip=skip),
+            "class": _saved_name(conn, f"connection {src!r}->{tgt!r}"),
+            "params": _params(conn, owner, tensors),
             "nu": list(conn.nu),
-            "rule": type(conn.update_rule).__name__,
+            "rule": _saved_name(conn.update_rule, f"the learning rule of {src!r}->{tgt!r}"),
+            "rule_params": _params(conn.update_rule, f"{owner}/rule", tensors, skip=("nu",)),
             "reduction": {torch.sum: "sum", torch.mean: "mean", None: None}.get(conn.reduction, "unsupported"),
         }
         if entry["reduction"] == "unsupported":
@@ -141,7 +147,7 @@ def load(path: "str | os.PathLike", map_location=None, learning=None):
         raise ValueError(f"{os.fspath(path)!r} has format version {spec.get('version')!r}; this snnlab reads {VERSION}")
     net = Network(dt=spec["dt"], batch_size=spec["batch_size"], learning=spec["learning"] if learning is None else learning)
     for entry in spec["layers"]:
-        cls = _LAYERS.get(entry["class"])
+        cls = _registered(entry["class"], _nodes.Nodes)
         if cls is None:
             raise ValueError(f"saved layer {entry['name']!r} has unknown class {entry['class']!r}")
         params = {k: _decode(v, tensors) for k, v in entry["params"].items()}
@@ -157,14 +163,15 @@ def load(path: "str | os.PathLike", map_location=None, learning=None):
                 else:
                     layer.__dict__[attr] = value.clone()
     for entry in spec["connections"]:
-        cls = _CONNECTIONS.get(entry["class"])
-        rule = _RULES.get(entry["rule"])
+        cls = _registered(entry["class"], _topology.AbstractConnection)
+        rule = _registered(entry["rule"], _learning.LearningRule)
         if cls is None or rule is None:
             raise ValueError(f"saved connection {entry['source']!r}->{entry['target']!r} has unknown class or rule")
         src, tgt = entry["source"], entry["target"]
         owner = f"conn/{src}/{tgt}"
         params = {k: _decode(v, tensors) for k, v in entry["params"].items()}
-        if cls is _topology.SparseConnection:
+        params.update({k: _decode(v, tensors) for k, v in entry.get("rule_params", {}).items()})
+        if issubclass(cls, _topology.SparseConnection):
             n_in, n_out = net.layers[src].n, net.layers[tgt].n
             params["w"] = torch.sparse_coo_tensor(
                 torch.stack([tensors[f"{owner}/rows"], tensors[f"{owner}/cols"]]), tensors[f"{owner}/values"], (n_in, n_out)
