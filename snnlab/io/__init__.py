@@ -6,7 +6,7 @@ so ``import snnlab.io`` costs nothing:
 =======================  =====================================================
 ``snnlab.io.nir_graph``  :func:`to_nir` / :func:`from_nir`: networks as NIR graphs
 ``snnlab.io.nwb``        :func:`export_nwb` / :func:`read_nwb`: recordings as NWB
-``snnlab.io.neo``        :func:`to_neo`: recordings as Neo spike trains (Elephant)
+``snnlab.io.neo_io``     :func:`to_neo`: recordings as Neo spike trains (Elephant)
 ``snnlab.io.figures``    figures that stay readable and light at any run length
 =======================  =====================================================
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["to_nir", "from_nir", "write_nir", "read_nir", "export_nwb", "read_nwb", "to_neo"]
+__all__ = ["to_nir", "from_nir", "write_nir", "read_nir", "export_nwb", "read_nwb", "to_neo", "spike_trains"]
 
 _WHERE = {
     "to_nir": "nir_graph",
@@ -27,7 +27,8 @@ _WHERE = {
     "read_nir": "nir_graph",
     "export_nwb": "nwb",
     "read_nwb": "nwb",
-    "to_neo": "neo",
+    "to_neo": "neo_io",
+    "spike_trains": "neo_io",
 }
 
 

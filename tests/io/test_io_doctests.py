@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["snnlab.io.nir_graph", "snnlab.io.figures"]
+MODULES = ["snnlab.io.nir_graph", "snnlab.io.figures", "snnlab.io.neo_io"]
 
 
 @pytest.mark.parametrize("name", MODULES)
