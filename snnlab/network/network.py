@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Union
 import numpy as np
 import torch
 
-from ._checks import all_finite, check_positive_int, check_real, describe, steps_from_time
+from ._checks import all_finite, check_device, check_positive_int, check_real, describe, steps_from_time
 from . import fused, graphs
 from .monitors import AbstractMonitor, NetworkMonitor
 from .nodes import Input, Nodes
@@ -280,6 +280,14 @@ class Network(torch.nn.Module):
         from .persistence import save
 
         save(self, path)
+
+    def to(self, *args, **kwargs) -> "Network":
+        """``nn.Module.to``, but a device this machine lacks (``"cuda"`` without
+        CUDA) is a ``ValueError`` rather than torch's bare ``AssertionError``."""
+        device = kwargs.get("device", args[0] if args else None)
+        if isinstance(device, (str, torch.device)):
+            check_device("device", device)
+        return super().to(*args, **kwargs)
 
     def request_stop(self) -> None:
         """Ask a run in progress to stop after its current chunk (thread-safe).
