@@ -80,9 +80,10 @@ def _weights_arg(w, shape: tuple, name: str = "w") -> torch.Tensor:
 
 def _initial(self, shape: tuple) -> torch.Tensor:
     """BindsNET's default weights: U(wmin, wmax) with finite bounds, else U(0, 1) clamped."""
-    if math.isfinite(self.wmin) and math.isfinite(self.wmax):
+    if self.finite_bounds():
         return self.wmin + torch.rand(shape) * (self.wmax - self.wmin)
-    return torch.rand(shape).clamp(self.wmin, self.wmax)
+    w = torch.rand(shape)
+    return w.clamp(*self.clamp_bounds(w))
 
 
 class _Weighted(AbstractConnection):
@@ -115,7 +116,7 @@ class _Weighted(AbstractConnection):
         if self.weight_decay:
             self.w.mul_(1.0 - self.weight_decay)
         if self.bounded:
-            self.w.clamp_(self.wmin, self.wmax)
+            self.w.clamp_(*self.clamp_bounds(self.w))
 
     def apply_mask(self, mask: torch.Tensor) -> None:
         self.w.masked_fill_(mask.reshape(self.w.shape), 0.0)
@@ -170,7 +171,7 @@ class _ConvNd(_Weighted):
         w = head["w"]
         w = _initial(self, shape) if w is None else _weights_arg(w, shape)
         if self.bounded:
-            w = w.clamp(self.wmin, self.wmax)
+            w = w.clamp(*self.clamp_bounds(w))
         self.w = torch.nn.Parameter(w, requires_grad=False)
         b = head["b"]
         self.b = None if b is None else torch.nn.Parameter(_weights_arg(b, (self.out_channels,), "b"), requires_grad=False)
@@ -450,7 +451,7 @@ class _LocalNd(_Weighted):
         w = head["w"]
         w = _initial(self, shape) if w is None else _weights_arg(w, shape)
         if self.bounded:
-            w = w.clamp(self.wmin, self.wmax)
+            w = w.clamp(*self.clamp_bounds(w))
         self.w = torch.nn.Parameter(w, requires_grad=False)
         b = head["b"]
         self.b = None if b is None else torch.nn.Parameter(_weights_arg(b, (self.target.n,), "b"), requires_grad=False)
@@ -543,7 +544,7 @@ class MeanFieldConnection(_Weighted):
         w = head["w"]
         if w is None:
             value = (torch.randn(1) + 1) / 10
-            if math.isfinite(self.wmin) and math.isfinite(self.wmax):
+            if self.finite_bounds():
                 value = self.wmin + value * (self.wmax - self.wmin)
             w = value.expand(self.target.n).clone()
         elif isinstance(w, (int, float)) and not isinstance(w, bool):
@@ -553,7 +554,7 @@ class MeanFieldConnection(_Weighted):
         else:
             w = _weights_arg(w, (self.target.n,))
         if self.bounded:
-            w = w.clamp(self.wmin, self.wmax)
+            w = w.clamp(*self.clamp_bounds(w))
         self.w = torch.nn.Parameter(w, requires_grad=False)
         self.b = None
 
