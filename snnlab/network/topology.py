@@ -510,3 +510,9 @@ __all__ += [
     "MaxPool3dConnection", "LocalConnection", "LocalConnection1D", "LocalConnection2D", "LocalConnection3D",
     "MeanFieldConnection",
 ]
+
+# BindsNET's topology module has no __all__, so `from bindsnet.network.topology import *`
+# also gives `np` and `torch`, and scripts (BindsNET's own tests among them) rely on it.
+import numpy as np  # noqa: E402
+
+__all__ += ["np", "torch"]

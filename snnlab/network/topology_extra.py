@@ -32,7 +32,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from ..dynamics import Param, register
+from ..dynamics import Param, make_init, register
 from ..learning import NoOp
 from ._checks import check_finite_tensor, describe
 from .topology import AbstractConnection, Connection
@@ -84,6 +84,21 @@ def _initial(self, shape: tuple) -> torch.Tensor:
         return self.wmin + torch.rand(shape) * (self.wmax - self.wmin)
     w = torch.rand(shape)
     return w.clamp(*self.clamp_bounds(w))
+
+
+def _bindsnet_init(cls, leading: tuple) -> type:
+    """Give ``cls`` BindsNET's positional order: ``(source, target, <leading>, nu,
+    reduction, weight_decay)``, e.g. ``Conv2dConnection(a, b, 3)`` for ``kernel_size=3``;
+    every other argument by keyword."""
+    names = {name for name, _ in leading}
+    make_init(
+        cls,
+        positional=(("source", make_init.REQUIRED), ("target", make_init.REQUIRED), *leading, ("nu", None), ("reduction", None)),
+        positional_params=("weight_decay",),
+        extra=(("update_rule", None),) + tuple((n, d) for n, d in cls.arguments if n not in names),
+        var_keyword="rule_params",
+    )
+    return cls
 
 
 class _Weighted(AbstractConnection):
@@ -249,7 +264,7 @@ class _MaxPoolNd(_Weighted):
     params = AbstractConnection.params + (
         Param("decay", 1.0, low=0.0, high=1.0, doc="running rate r = (1 - decay) r + s (1: only this step's spikes)"),
     )
-    arguments = (("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1), ("w", None))
+    arguments = (("kernel_size", None), ("stride", 1), ("padding", 0), ("dilation", 1), ("w", None))
 
     def _setup(self, head: dict) -> None:
         nd, name = self.nd, type(self).__name__
@@ -258,7 +273,7 @@ class _MaxPoolNd(_Weighted):
         if head["kernel_size"] is None:
             raise TypeError(f"{name}() needs kernel_size")
         self.kernel_size = _tuple(head["kernel_size"], nd, "kernel_size")
-        self.stride = self.kernel_size if head["stride"] is None else _tuple(head["stride"], nd, "stride")
+        self.stride = _tuple(head["stride"], nd, "stride")
         self.padding = _tuple(head["padding"], nd, "padding", minimum=0)
         self.dilation = _tuple(head["dilation"], nd, "dilation")
         src, tgt = self.source.shape, self.target.shape
@@ -307,7 +322,7 @@ class _MaxPoolNd(_Weighted):
 class MaxPool1dConnection(_MaxPoolNd):
     """1-D max-pooling by running firing rate: each target neuron repeats the
     spike of the source neuron that has fired most (rate ``r = (1 - decay) r + s``)
-    in its window. ``stride`` defaults to ``kernel_size``."""
+    in its window. ``stride`` defaults to 1 (as BindsNET; torch's pooling defaults to ``kernel_size``)."""
 
     nd = 1
 
@@ -572,3 +587,19 @@ class MeanFieldConnection(_Weighted):
         total = self.w.abs().sum()
         if total > 0:
             self.w.mul_(self.norm / total)
+
+
+# BindsNET's positional orders.
+_CONV = (("kernel_size", make_init.REQUIRED), ("stride", 1), ("padding", 0), ("dilation", 1))
+_LOCAL = (("kernel_size", make_init.REQUIRED), ("stride", make_init.REQUIRED), ("n_filters", make_init.REQUIRED))
+for _cls in (Conv1dConnection, Conv2dConnection, Conv3dConnection, MaxPool1dConnection, MaxPool2dConnection, MaxPool3dConnection):
+    _bindsnet_init(_cls, _CONV)
+for _cls in (LocalConnection, LocalConnection1D, LocalConnection2D, LocalConnection3D):
+    _bindsnet_init(_cls, _LOCAL)
+make_init(  # BindsNET: MeanFieldConnection(source, target, nu, weight_decay, ...)
+    MeanFieldConnection,
+    positional=(("source", make_init.REQUIRED), ("target", make_init.REQUIRED), ("nu", None)),
+    positional_params=("weight_decay",),
+    extra=(("reduction", None), ("update_rule", None), ("w", None)),
+    var_keyword="rule_params",
+)

@@ -83,7 +83,7 @@ def test_conv_learns_and_normalizes_in_a_network():
 
 def test_maxpool_passes_the_spikes_of_the_most_active():
     src, tgt = Input(shape=(1, 4, 4)), Input(shape=(1, 2, 2))
-    c = MaxPool2dConnection(src, tgt, kernel_size=2, decay=0.0)  # rates accumulate, never decay
+    c = MaxPool2dConnection(src, tgt, kernel_size=2, stride=2, decay=0.0)  # rates accumulate, never decay
     busy = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
     busy[0, 0, 0, 1] = busy[0, 0, 3, 3] = True
     c.compute(busy)
@@ -95,13 +95,13 @@ def test_maxpool_passes_the_spikes_of_the_most_active():
     c.reset_state_variables()
     assert c.firing_rates is None
     with pytest.raises(TypeError, match="no weights"):
-        MaxPool2dConnection(src, tgt, kernel_size=2, update_rule=PostPre)
+        MaxPool2dConnection(src, tgt, kernel_size=2, stride=2, update_rule=PostPre)
 
 
 @pytest.mark.parametrize("nd,cls", [(1, MaxPool1dConnection), (3, MaxPool3dConnection)])
 def test_maxpool_other_dimensions(nd, cls):
     src = Input(shape=(2, *(4,) * nd))
-    c = cls(src, Input(shape=(2, *(2,) * nd)), kernel_size=2)
+    c = cls(src, Input(shape=(2, *(2,) * nd)), kernel_size=2, stride=2)
     s = torch.rand(3, 2, *(4,) * nd) < 0.5
     # with decay 1 the leader is a spiking neuron wherever the window has one
     want = {1: F.max_pool1d, 3: F.max_pool3d}[nd](s.float(), 2).reshape(3, -1)
@@ -204,7 +204,7 @@ def test_structured_network_runs_batched_on_device_and_copies(device):
     net.add_layer(CSRMNodes(n=4), "R")
     net.add_connection(Conv2dConnection(net.layers["X"], net.layers["C"], kernel_size=2, update_rule=PostPre,
                                         nu=(1e-3, 1e-2), wmin=0.0, wmax=1.0), "X", "C")
-    net.add_connection(MaxPool2dConnection(net.layers["C"], net.layers["P"], kernel_size=2), "C", "P")
+    net.add_connection(MaxPool2dConnection(net.layers["C"], net.layers["P"], kernel_size=2, stride=2), "C", "P")
     net.add_connection(LocalConnection2D(net.layers["X"], net.layers["R"], kernel_size=6, stride=1, n_filters=4), "X", "R")
     net.to(device)
     twin = copy.deepcopy(net)
