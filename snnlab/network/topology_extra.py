@@ -86,28 +86,66 @@ def _initial(self, shape: tuple) -> torch.Tensor:
     return w.clamp(*self.clamp_bounds(w))
 
 
+def _structure_params(nd: int, names: tuple) -> tuple:
+    """The structural constructor arguments as parameters (saved and loaded by name; fixed once built)."""
+    table = {
+        "kernel_size": Param("kernel_size", None, length=nd, low=1, live=False, doc="kernel (patch) size per spatial dimension"),
+        "stride": Param("stride", (1.0,) * nd, length=nd, low=1, live=False, doc="step between kernel positions"),
+        "padding": Param("padding", (0.0,) * nd, length=nd, low=0, live=False, doc="zero padding per side"),
+        "dilation": Param("dilation", (1.0,) * nd, length=nd, low=1, live=False, doc="spacing of the kernel's elements"),
+        "n_filters": Param("n_filters", None, kind=int, low=1, live=False, doc="filters per position"),
+        "input_shape": Param("input_shape", None, length=2, low=1, live=False, doc="height and width of the input"),
+    }
+    return tuple(table[n] for n in names)
+
+
 def _bindsnet_init(cls, leading: tuple) -> type:
     """Give ``cls`` BindsNET's positional order: ``(source, target, <leading>, nu,
     reduction, weight_decay)``, e.g. ``Conv2dConnection(a, b, 3)`` for ``kernel_size=3``;
-    every other argument by keyword."""
-    names = {name for name, _ in leading}
-    make_init(
-        cls,
-        positional=(("source", make_init.REQUIRED), ("target", make_init.REQUIRED), *leading, ("nu", None), ("reduction", None)),
-        positional_params=("weight_decay",),
-        extra=(("update_rule", None),) + tuple((n, d) for n, d in cls.arguments if n not in names),
-        var_keyword="rule_params",
-    )
+    everything else by keyword (``wmin``, ``w``, a rule's own parameters ...)."""
+    order = [n for n, _ in leading] + ["nu", "reduction", "weight_decay"]
+    required = make_init.REQUIRED
+
+    def __init__(self, source, target, *args, **kwargs):
+        name = cls.__name__
+        if len(args) > len(order):
+            raise TypeError(f"{name}() takes at most {len(order) + 2} positional arguments ({len(args) + 2} given)")
+        given = dict(zip(order, args))
+        for key in given:
+            if key in kwargs:
+                raise TypeError(f"{name}() got multiple values for argument {key!r}")
+        given.update(kwargs)
+        head = {"source": source, "target": target}
+        for key, default in leading:
+            if key not in given and default is required:
+                raise TypeError(f"{name}() missing required argument {key!r}")
+            head[key] = given.pop(key, default)
+        for key in ("nu", "reduction", "update_rule"):
+            head[key] = given.pop(key, None)
+        for key, default in cls.arguments:
+            if key not in head:
+                head[key] = given.pop(key, default)
+        values = {p.name: head[p.name] if p.name in head else given.pop(p.name, p.default) for p in cls.params}
+        self._construct(head, values, given)  # what is left: the rule's own parameters (unknown ones raise)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = (f"{cls.__name__}(source, target, {', '.join(order)}, *, wmin, wmax, norm, update_rule, "
+                        f"w, ...): BindsNET's order; see the class docstring.")
+    cls.__init__ = __init__
     return cls
 
 
 class _Weighted(AbstractConnection):
     """Shared learning primitives for connections whose weights have their own shape.
 
+    ``own_weight_shape``: persistence leaves checking a loaded ``w`` to the constructor.
+
     Subclasses give ``outer(pre, post) -> [B, *w.shape]`` (the per-sample
     weight change of ``pre`` before ``post``) and, where a faster batch sum
     exists, ``outer_sum``.
     """
+
+    own_weight_shape = True
 
     def _spatial(self, s: torch.Tensor, layer) -> torch.Tensor:
         return s.reshape(s.shape[0], *layer.shape).to(self.w.dtype)
@@ -156,7 +194,8 @@ class _Weighted(AbstractConnection):
 # ----------------------------------------------------------------- convolution
 class _ConvNd(_Weighted):
     nd = 2
-    arguments = (("kernel_size", None), ("stride", 1), ("padding", 0), ("dilation", 1), ("w", None), ("b", None))
+    params = AbstractConnection.params + _structure_params(2, ("kernel_size", "stride", "padding", "dilation"))
+    arguments = (("w", None), ("b", None))
 
     def _setup(self, head: dict) -> None:
         nd, name = self.nd, type(self).__name__
@@ -230,6 +269,7 @@ class Conv1dConnection(_ConvNd):
     ``w`` ``(out_channels, in_channels, kernel_size)``; ``stride``, ``padding``, ``dilation`` as torch."""
 
     nd = 1
+    params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation"))
 
 
 @register
@@ -256,15 +296,16 @@ class Conv3dConnection(_ConvNd):
     """3-D convolution: source ``(in_channels, D, H, W)``, target ``(out_channels, D_out, H_out, W_out)``."""
 
     nd = 3
+    params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation"))
 
 
 # ------------------------------------------------------------------- max-pooling
 class _MaxPoolNd(_Weighted):
     nd = 2
-    params = AbstractConnection.params + (
+    params = AbstractConnection.params + _structure_params(2, ("kernel_size", "stride", "padding", "dilation")) + (
         Param("decay", 1.0, low=0.0, high=1.0, doc="running rate r = (1 - decay) r + s (1: only this step's spikes)"),
     )
-    arguments = (("kernel_size", None), ("stride", 1), ("padding", 0), ("dilation", 1), ("w", None))
+    arguments = (("w", None),)
 
     def _setup(self, head: dict) -> None:
         nd, name = self.nd, type(self).__name__
@@ -325,6 +366,7 @@ class MaxPool1dConnection(_MaxPoolNd):
     in its window. ``stride`` defaults to 1 (as BindsNET; torch's pooling defaults to ``kernel_size``)."""
 
     nd = 1
+    params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
 @register
@@ -354,6 +396,7 @@ class MaxPool3dConnection(_MaxPoolNd):
     (BindsNET 0.3.4 spells it ``MaxPoo3dConnection``; that name is kept as an alias.)"""
 
     nd = 3
+    params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
 MaxPoo3dConnection = MaxPool3dConnection
@@ -383,7 +426,7 @@ class LocalConnection(Connection):
         target neuron are rescaled to sum ``norm * kernel_prod``.
     """
 
-    arguments = Connection.arguments + (("kernel_size", None), ("stride", None), ("n_filters", None), ("input_shape", None))
+    params = Connection.params + _structure_params(2, ("kernel_size", "stride", "n_filters", "input_shape"))
 
     def _setup(self, head: dict) -> None:
         name = type(self).__name__
@@ -395,7 +438,7 @@ class LocalConnection(Connection):
         n_filters = head["n_filters"]
         if isinstance(n_filters, bool) or not isinstance(n_filters, int) or n_filters < 1:
             raise ValueError(f"n_filters must be a positive int, got {n_filters!r}")
-        shape = head["input_shape"]
+        shape = self.input_shape
         if shape is None:
             side = int(math.isqrt(self.source.n))
             if side * side != self.source.n:
@@ -436,7 +479,8 @@ class LocalConnection(Connection):
 # ----------------------------------------------------------------- local (kernels per position)
 class _LocalNd(_Weighted):
     nd = 2
-    arguments = (("kernel_size", None), ("stride", None), ("n_filters", None), ("w", None), ("b", None))
+    params = AbstractConnection.params + _structure_params(2, ("kernel_size", "stride", "n_filters"))
+    arguments = (("w", None), ("b", None))
 
     def _setup(self, head: dict) -> None:
         nd, name = self.nd, type(self).__name__
@@ -514,6 +558,7 @@ class LocalConnection1D(_LocalNd):
     ``w``: ``(in_channels, n_filters * conv_prod, kernel_size)``."""
 
     nd = 1
+    params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "n_filters"))
 
 
 @register
@@ -538,6 +583,7 @@ class LocalConnection3D(_LocalNd):
     ``(in_channels, n_filters * conv_prod, kd * kh * kw)``."""
 
     nd = 3
+    params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "n_filters"))
 
 
 # ----------------------------------------------------------------- mean field

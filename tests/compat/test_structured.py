@@ -213,3 +213,39 @@ def test_structured_network_runs_batched_on_device_and_copies(device):
     twin.run(inputs={"X": x}, time=20)
     assert net.layers["P"].s.shape == (3, 2, 2, 2) and net.layers["P"].s.device.type == device
     assert torch.equal(net.connections[("X", "C")].w, twin.connections[("X", "C")].w)
+
+
+def test_structured_connections_save_and_load(tmp_path):
+    from snnlab.network import load
+
+    torch.manual_seed(5)
+    net = Network()
+    net.add_layer(Input(shape=(1, 6, 6), traces=True), "X")
+    net.add_layer(LIFNodes(shape=(2, 5, 5), traces=True), "C")
+    net.add_layer(LIFNodes(shape=(2, 2, 2)), "P")
+    net.add_layer(LIFNodes(n=8), "L")
+    net.add_layer(LIFNodes(n=18), "M")
+    net.add_connection(Conv2dConnection(net.layers["X"], net.layers["C"], 2, update_rule=PostPre, nu=(1e-3, 1e-2),
+                                        b=torch.ones(2)), "X", "C")
+    net.add_connection(MaxPool2dConnection(net.layers["C"], net.layers["P"], 2, 2, decay=0.5), "C", "P")
+    net.add_connection(LocalConnection2D(net.layers["X"], net.layers["L"], 4, 2, 2), "X", "L")
+    net.add_connection(LocalConnection(net.layers["X"], net.layers["M"], 2, 2, 2, input_shape=(6, 6)), "X", "M")
+    net.save(tmp_path / "net.pt")
+    twin = load(tmp_path / "net.pt")
+    for key, conn in net.connections.items():
+        other = twin.connections[key]
+        assert type(other) is type(conn) and torch.equal(other.w, conn.w)
+    assert twin.connections[("C", "P")].stride == (2, 2) and twin.connections[("C", "P")].decay == 0.5
+    x = torch.rand(10, 2, 1, 6, 6) < 0.5
+    net.run(inputs={"X": x}, time=10)
+    twin.run(inputs={"X": x}, time=10)
+    assert torch.equal(net.layers["P"].v, twin.layers["P"].v) and torch.equal(net.connections[("X", "C")].w, twin.connections[("X", "C")].w)
+
+
+def test_bindsnet_positional_order():
+    c = Conv2dConnection(Input(shape=(1, 8, 8)), LIFNodes(shape=(2, 4, 4)), 4, 2, 1)  # kernel_size, stride, padding
+    assert (c.kernel_size, c.stride, c.padding) == ((4, 4), (2, 2), (1, 1))
+    with pytest.raises(TypeError, match="kernel_size"):
+        Conv2dConnection(Input(shape=(1, 8, 8)), LIFNodes(shape=(2, 3, 3)))
+    with pytest.raises(TypeError, match="multiple values"):
+        Conv2dConnection(Input(shape=(1, 8, 8)), LIFNodes(shape=(2, 3, 3)), 4, kernel_size=4)
