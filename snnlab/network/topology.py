@@ -503,12 +503,13 @@ from .topology_extra import (  # noqa: E402
     MaxPool3dConnection,
     MaxPoo3dConnection,
     MeanFieldConnection,
+    MulticompartmentConnection,
 )
 
 __all__ += [
     "Conv1dConnection", "Conv2dConnection", "Conv3dConnection", "MaxPool1dConnection", "MaxPool2dConnection",
     "MaxPool3dConnection", "LocalConnection", "LocalConnection1D", "LocalConnection2D", "LocalConnection3D",
-    "MeanFieldConnection",
+    "MeanFieldConnection", "MulticompartmentConnection",
 ]
 
 # BindsNET's topology module has no __all__, so `from bindsnet.network.topology import *`

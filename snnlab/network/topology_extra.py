@@ -49,6 +49,7 @@ __all__ = [
     "LocalConnection2D",
     "LocalConnection3D",
     "MeanFieldConnection",
+    "MulticompartmentConnection",
 ]
 
 
@@ -649,3 +650,85 @@ make_init(  # BindsNET: MeanFieldConnection(source, target, nu, weight_decay, ..
     extra=(("reduction", None), ("update_rule", None), ("w", None)),
     var_keyword="rule_params",
 )
+
+
+# ----------------------------------------------------------------- multicompartment
+class MulticompartmentConnection(Connection):
+    """A connection whose synapses are a pipeline of features
+    (:mod:`snnlab.network.topology_features`): e.g.
+    ``pipeline=[Probability("p", 0.2), Weight("w", w, learning_rule=PostPre, nu=(1e-4, 1e-2))]``.
+
+    The features fold in order into a multiplicative ``A`` and an additive
+    ``B`` (see that module); the target's input is ``s @ A + sum_sources(B)``.
+    The ``Weight`` feature's value is this connection's ``w`` (so every
+    learning rule trains it as a dense connection), its ``range`` the
+    bounds, its ``norm``, ``nu``, ``reduction``, ``decay`` and
+    ``learning_rule`` the connection's. Without a ``Weight`` feature, ``w`` is
+    all ones and fixed.
+
+    ``device`` moves it there; ``manual_update``, ``traces`` and
+    ``sparse_compute`` are accepted for BindsNET's signature (updates happen
+    every step; ``sparse_compute`` is what snnlab's event-driven propagation
+    does anyway). Saving a network with one is not supported yet.
+    """
+
+    def __init__(self, source, target, device="cpu", pipeline: Sequence = (), manual_update: bool = False,
+                 traces: bool = False, sparse_compute: bool = False, **kwargs) -> None:
+        from .topology_features import AbstractFeature, Weight
+
+        if kwargs:
+            raise TypeError(f"MulticompartmentConnection() got unexpected keyword arguments {sorted(kwargs)}")
+        pipeline = list(pipeline)
+        if not all(isinstance(f, AbstractFeature) for f in pipeline):
+            raise TypeError("pipeline must be a list of features from snnlab.network.topology_features")
+        names = [f.name for f in pipeline]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pipeline feature names must be unique, got {names}")
+        weights = [f for f in pipeline if isinstance(f, Weight)]
+        if len(weights) > 1:
+            raise ValueError("a MulticompartmentConnection takes at most one Weight feature")
+        shape = (source.n, target.n)
+        wf = weights[0] if weights else None
+        if wf is not None:
+            w = wf.initial_weights(shape)
+            head = {"source": source, "target": target, "nu": wf.nu, "reduction": wf.reduction,
+                    "update_rule": wf.learning_rule, "w": w, "b": None}
+            values = {"weight_decay": float(wf.decay), "wmin": wf.range[0], "wmax": wf.range[1], "norm": wf.norm}
+        else:
+            head = {"source": source, "target": target, "nu": None, "reduction": None, "update_rule": None,
+                    "w": torch.ones(shape), "b": None}
+            values = {"weight_decay": 0.0, "wmin": -math.inf, "wmax": math.inf, "norm": None}
+        self._construct(head, values, {})
+        self.pipeline = pipeline
+        for i, feature in enumerate(pipeline):
+            feature._attach(self, i)
+        self.manual_update, self.traces, self.sparse_compute = bool(manual_update), bool(traces), bool(sparse_compute)
+        self.to(device)
+
+    @property
+    def feature_index(self) -> dict:
+        """Features by name."""
+        return {f.name: f for f in self.pipeline}
+
+    def _fold(self):
+        a = b = None
+        for feature in self.pipeline:
+            factor = feature.factor()
+            if feature.op == "mul":
+                a = factor if a is None else a * factor
+                if b is not None:
+                    b = b * factor
+            else:
+                b = factor if b is None else b + factor
+        if a is None:
+            a = self.w
+        return a, (None if b is None else b.sum(0))
+
+    def compute(self, s: torch.Tensor) -> Optional[torch.Tensor]:
+        a, b = self._fold()
+        out = s.reshape(s.shape[0], -1).to(a.dtype) @ a
+        return out if b is None else out + b
+
+    def compute_many(self, s_seq: torch.Tensor) -> torch.Tensor:
+        # Probability features draw anew every step: one step after the other.
+        return torch.stack([self.compute(s) for s in s_seq])

@@ -249,3 +249,41 @@ def test_bindsnet_positional_order():
         Conv2dConnection(Input(shape=(1, 8, 8)), LIFNodes(shape=(2, 3, 3)))
     with pytest.raises(TypeError, match="multiple values"):
         Conv2dConnection(Input(shape=(1, 8, 8)), LIFNodes(shape=(2, 3, 3)), 4, kernel_size=4)
+
+
+def test_multicompartment_pipeline_folds_like_bindsnet():
+    from snnlab.network.topology import MulticompartmentConnection
+    from snnlab.network.topology_features import Bias, Intensity, Mask, Probability, Weight
+
+    src, tgt = Input(n=3), LIFNodes(n=2)
+    w = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    mask = torch.tensor([[1, 0], [1, 1], [0, 1]], dtype=torch.bool)
+    c = MulticompartmentConnection(src, tgt, device="cpu",
+                                   pipeline=[Weight("w", w), Bias("b", 0.5), Mask("m", mask), Intensity("i", 2.0)])
+    s = torch.tensor([[1.0, 1.0, 0.0]])
+    # A = w * mask * 2, B = 0.5 * mask * 2 summed over sources
+    want = s @ (w * mask * 2) + (0.5 * mask.float() * 2).sum(0)
+    assert torch.allclose(c.compute(s), want)
+    assert c.pipeline[0].value is c.w and c.feature_index["m"].value.dtype == torch.float32
+    torch.manual_seed(0)
+    p = MulticompartmentConnection(src, tgt, pipeline=[Probability("p", 0.25), Weight("w", torch.ones(3, 2))])
+    counts = torch.stack([p.compute(torch.ones(1, 3)) for _ in range(4000)]).mean()
+    assert abs(counts.item() - 0.75) < 0.05  # 3 sources x p = 0.25
+    with pytest.raises(ValueError, match="unique"):
+        MulticompartmentConnection(src, tgt, pipeline=[Weight("w", 1.0), Mask("w", 1.0)])
+
+
+def test_multicompartment_weight_feature_learns():
+    from snnlab.learning.MCC_learning import PostPre as MCCPostPre
+    from snnlab.network.topology import MulticompartmentConnection
+    from snnlab.network.topology_features import Weight
+
+    net = Network()
+    net.add_layer(Input(n=4, traces=True), "X")
+    net.add_layer(Input(n=2, traces=True), "Y")
+    c = MulticompartmentConnection(net.layers["X"], net.layers["Y"], device="cpu",
+                                   pipeline=[Weight("w", torch.zeros(4, 2), range=[0.0, 0.3], learning_rule=MCCPostPre,
+                                                    nu=(0.0, 1.0), norm=None)])
+    net.add_connection(c, "X", "Y")
+    net.run(inputs={"X": torch.ones(5, 4), "Y": torch.ones(5, 2)}, time=5)
+    assert torch.allclose(c.pipeline[0].value, torch.full((4, 2), 0.3))  # potentiated up to the range's top
