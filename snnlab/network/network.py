@@ -842,3 +842,7 @@ def _print_progress(chunk: Chunk, elapsed: float) -> None:
         f"\r[{bar:<30}] {100 * frac:5.1f}%  {chunk.t:.1f}/{chunk.n_steps * chunk.dt:.1f} ms  {elapsed:.1f} s"
     )
     sys.stderr.flush()
+
+
+# BindsNET's path: `from bindsnet.network.network import load`.
+from .persistence import load  # noqa: E402,F401

@@ -69,3 +69,11 @@ def test_per_synapse_bounds_as_tensors():
         Connection(Input(n=4), LIFNodes(n=3), wmin=wmax + 1, wmax=wmax)
     with pytest.raises(ValueError, match="per-synapse"):
         SparseConnection(Input(n=4), LIFNodes(n=3), wmin=wmin, wmax=wmax)
+
+
+def test_module_paths_bindsnet_scripts_import():
+    import snnlab
+    from snnlab.network.network import load
+    from snnlab.network import load as load2
+
+    assert load is load2 and snnlab.ROOT_DIR.is_dir()
