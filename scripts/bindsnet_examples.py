@@ -72,7 +72,9 @@ NEEDS_ATARI = "needs gymnasium's Atari games (ale-py and ROMs)"
 
 
 def rename_imports(text: str) -> str:
-    return IMPORT.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}snnlab{m.group(4)}", text)
+    text = IMPORT.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}snnlab{m.group(4)}", text)
+    # `import bindsnet.datasets` is then used as `bindsnet.datasets.MNIST`: the module name changes too.
+    return re.sub(r"\bbindsnet\.", "snnlab.", text)
 
 
 def synthetic_mnist(root: Path, n_train: int = 40, n_test: int = 20, seed: int = 0) -> None:

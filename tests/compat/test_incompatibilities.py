@@ -77,3 +77,17 @@ def test_module_paths_bindsnet_scripts_import():
     from snnlab.network import load as load2
 
     assert load is load2 and snnlab.ROOT_DIR.is_dir()
+
+
+def test_clamp_by_neuron_indices():
+    net = Network()
+    net.add_layer(Input(n=2), "X")
+    net.add_layer(LIFNodes(n=5, thresh=1e6), "Y")  # never fires by itself
+    mon = Monitor(net.layers["Y"], ["s"], time=3)
+    net.add_monitor(mon, "Y")
+    net.run(inputs={"X": torch.zeros(3, 2)}, time=3, clamp={"Y": torch.tensor([1, 3])})  # as supervised_mnist.py
+    assert mon.get("s")[:, 0].tolist() == [[False, True, False, True, False]] * 3
+    import pytest
+
+    with pytest.raises(ValueError, match="indices"):
+        net.run(inputs={"X": torch.zeros(3, 2)}, time=3, clamp={"Y": torch.tensor([7])})
