@@ -232,8 +232,8 @@ def plot_assignments(
     classes : sequence, optional
         Class names (default: 0-9).
     save : path, optional
-        Also write the figure to this file (the name is used as is; BindsNET
-        rewrites it and returns ``(im, name)``).
+        Also write the figure to a numbered file (``a.png`` -> ``a.1.png``)
+        and return ``(im, that name)``, as BindsNET.
 
     Returns
     -------
@@ -264,7 +264,12 @@ def plot_assignments(
         fig.tight_layout()
     else:
         im.set_data(data)
-    _save(im.axes.figure, save)
+    if save is not None:
+        from .plotting import numbered_name, save_figure
+
+        numbered = numbered_name(save)
+        save_figure(im.axes.figure, numbered)
+        return im, numbered
     return im
 
 
