@@ -250,6 +250,8 @@ def plot_assignments(
     if data.ndim != 2:
         raise ValueError(f"assignments must be a 2-D grid, got shape {data.shape}")
     n = 10 if classes is None else len(classes)
+    if save is not None:
+        im = None  # as BindsNET: a saved plot is a new figure each time (closed after saving)
     if im is None:
         import matplotlib.pyplot as plt
 
@@ -267,8 +269,11 @@ def plot_assignments(
     if save is not None:
         from .plotting import numbered_name, save_figure
 
+        import matplotlib.pyplot as plt
+
         numbered = numbered_name(save)
         save_figure(im.axes.figure, numbered)
+        plt.close(im.axes.figure)
         return im, numbered
     return im
 

@@ -464,6 +464,8 @@ def plot_weights(
         copy (format from the suffix: .png, .svg or .pdf), and
         ``(im, numbered_name)`` is returned, as BindsNET: ``w.png`` gives
         ``w.1.png``; passing that name back gives ``w.2.png``, and so on.
+        A saved plot is a new figure each time (``im`` is ignored), closed
+        after saving.
     title : str, optional
         Panel title (BindsNET appends " Weights").
     xlabel, ylabel : str
@@ -490,6 +492,8 @@ def plot_weights(
     hi = float(np.nanmax(w)) if wmax is None else float(wmax)
     if not lo < hi:
         hi = lo + 1e-12  # a constant matrix still draws
+    if save is not None:
+        im = None  # as BindsNET: a saved plot is a new figure each time (closed after saving)
     if im is not None:
         im.set_data(w)
         im.set_clim(lo, hi)
@@ -508,9 +512,12 @@ def plot_weights(
             ax.set_title(f"{title} Weights")
         fig.tight_layout()
     if save is not None:
+        import matplotlib.pyplot as plt
+
         numbered = numbered_name(save)
         save_figure(im.axes.figure, numbered)
         save_figure(im.axes.figure, save)
+        plt.close(im.axes.figure)
         return im, numbered
     return im
 
