@@ -91,3 +91,10 @@ def test_clamp_by_neuron_indices():
 
     with pytest.raises(ValueError, match="indices"):
         net.run(inputs={"X": torch.zeros(3, 2)}, time=3, clamp={"Y": torch.tensor([7])})
+
+
+def test_numpy_arrays_as_per_neuron_parameters():
+    import numpy as np
+
+    layer = LIFNodes(n=3, thresh=np.array([-50.0, -51.0, -52.0]))  # as BindsNET's reservoir.py
+    assert layer.thresh.dtype == torch.float32 and layer.thresh.tolist() == [-50.0, -51.0, -52.0]
