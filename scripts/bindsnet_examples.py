@@ -112,6 +112,7 @@ def main(argv=None) -> int:
         for path in examples.rglob("*.py"):
             path.write_text(rename_imports(path.read_text()))
         synthetic_mnist(work / "data" / "MNIST")
+        (work / "test").mkdir(exist_ok=True)  # MCC_reservoir.py looks in ../../test/../data/MNIST
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), MPLBACKEND="Agg")
         results = []
         for path in sorted(examples.rglob("*.py")):
