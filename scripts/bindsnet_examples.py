@@ -62,8 +62,8 @@ ARGS = {
 SKIP = {
     "benchmark/annarchy.py": "needs ANNarchy",
     "benchmark/gpu_annarchy.py": "needs ANNarchy and a GPU",
-    "benchmark/lowering_precision.py": "BindsNET's own precision study (imports BindsNET internals)",
-    "benchmark/sparse_vs_dense_tensors.py": "BindsNET's own sparse-tensor study",
+    "benchmark/lowering_precision.py": "runs batch_eth_mnist.py (see there) and reads GPU memory",
+    "benchmark/sparse_vs_dense_tensors.py": "needs a CUDA GPU (asserts one)",
     "benchmark/plot_benchmark.py": "plots the results of the benchmark scripts",
     "benchmark/benchmark.py": "compares simulators: needs Brian2, brian2genn, NEST, ANNarchy",
     "mnist/batch_eth_mnist.py": "does not compile on BindsNET's master (keyword argument device= repeated)",
