@@ -78,10 +78,14 @@ def available_backends() -> List[str]:
     return legacy_backends()
 
 
-def _unsupported_errors(engine) -> tuple:
-    names = ("BackendUnsupported", "UnsupportedPlan", "Unsupported", "UnsupportedError")
-    found = tuple(getattr(engine, n) for n in names if isinstance(getattr(engine, n, None), type))
-    return found or (NotImplementedError,)
+def _is_refusal(engine, exc: BaseException) -> bool:
+    """Whether ``exc`` is the engine refusing a forced back-end for this run
+    (a dedicated class if the engine has one, else its ValueError "cannot run")."""
+    for name in ("BackendUnsupported", "UnsupportedPlan", "Unsupported", "UnsupportedError"):
+        cls = getattr(engine, name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return isinstance(exc, ValueError) and "cannot run" in str(exc)
 
 
 @contextlib.contextmanager
@@ -108,12 +112,13 @@ def run_on(backend: str, net, **run_kwargs) -> str:
     """
     engine = engine_api()
     if engine is not None:
-        errors = _unsupported_errors(engine)
         try:
             with engine.use_backend(backend):
                 net.run(**run_kwargs)
-        except errors as exc:
-            raise Unsupported(f"{backend}: {exc}") from exc
+        except (ValueError, NotImplementedError) as exc:
+            if not _is_refusal(engine, exc):
+                raise
+            raise Unsupported(str(exc)) from exc
         ran = getattr(net, "last_backend", None)
         assert ran == backend, f"forced back-end {backend!r}, but {ran!r} ran"
         return ran
