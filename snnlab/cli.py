@@ -131,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-figures", action="store_true", help="write only recording.npz and config.json")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    # Listed for --help; `main` hands `snnlab sweep ...` to snnlab.sweep.cli before parsing.
+    sub.add_parser("sweep", help="run a parameter sweep of a lab config on Dask (snnlab sweep --help)")
     return parser
 
 
@@ -191,6 +193,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv : sequence of str, optional
         Arguments without the program name (default: ``sys.argv[1:]``).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sweep"]:
+        from snnlab.sweep.cli import main as sweep_main
+
+        return sweep_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)  # exits with 2 and a usage message on bad options
     if args.command is None:
