@@ -7,14 +7,25 @@ import pytest
 
 MODULES = [
     "snnlab.network.network",
+    "snnlab.dynamics.params",
+    "snnlab.dynamics.registry",
     "snnlab.network.nodes",
     "snnlab.network.topology",
     "snnlab.network.monitors",
-    "snnlab.encoding",
+    "snnlab.encoding.encodings",
+    "snnlab.encoding.encoders",
     "snnlab.learning",
     "snnlab.config",
     "snnlab.export",
+    "snnlab.recording",
     "snnlab.analysis.plotting",
+    "snnlab.analysis.bindsnet_plots",
+    "snnlab.utils",
+    "snnlab.evaluation",
+    "snnlab.datasets.digits",
+    "snnlab.models.models",
+    "snnlab.learning.reward",
+    "snnlab.environment.dot_simulator",
 ]
 
 

@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Union
 import numpy as np
 import torch
 
-from ._checks import all_finite, check_positive_int, check_real, describe, steps_from_time
+from ._checks import all_finite, check_device, check_positive_int, check_real, describe, steps_from_time
 from . import fused, graphs
 from .monitors import AbstractMonitor, NetworkMonitor
 from .nodes import Input, Nodes
@@ -146,6 +146,21 @@ class Network(torch.nn.Module):
         self.cpu_kernels: bool = True
         #: The environment variable SNNLAB_CUDA_GRAPHS=0 turns the default off.
         self.cuda_graphs: Union[str, bool] = "auto" if os.environ.get("SNNLAB_CUDA_GRAPHS", "1") != "0" else False
+
+    # ------------------------------------------------------------ copying
+    #: per-process helpers, not part of a network's value: re-made after a copy
+    _TRANSIENT = ("_stop", "_fused", "_runner", "_user_threads")
+
+    def __getstate__(self):
+        # copy.deepcopy and pickle: leave out the stop flag (a lock) and compiled runners.
+        state = dict(self.__dict__)
+        for key in self._TRANSIENT:
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        self._stop = threading.Event()
 
     # ------------------------------------------------------------ structure
     @property
@@ -265,6 +280,14 @@ class Network(torch.nn.Module):
         from .persistence import save
 
         save(self, path)
+
+    def to(self, *args, **kwargs) -> "Network":
+        """``nn.Module.to``, but a device this machine lacks (``"cuda"`` without
+        CUDA) is a ``ValueError`` rather than torch's bare ``AssertionError``."""
+        device = kwargs.get("device", args[0] if args else None)
+        if isinstance(device, (str, torch.device)):
+            check_device("device", device)
+        return super().to(*args, **kwargs)
 
     def request_stop(self) -> None:
         """Ask a run in progress to stop after its current chunk (thread-safe).
