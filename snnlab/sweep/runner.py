@@ -32,9 +32,9 @@ processes start with ``OMP_NUM_THREADS=1``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
+import signal
 import socket
 import threading
 import time
@@ -91,6 +91,12 @@ def run_point(target, task: Task, *, extra_metrics=None, layers=None, fano_windo
     row["wall_time_s"] = time.perf_counter() - t0
     row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return row
+
+
+def _ignore_sigint() -> None:
+    """Run on each local worker (its event loop runs in the process's main thread)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _memory_total() -> int:
@@ -349,9 +355,14 @@ class Sweep:
                         memory_limit=limit, dashboard_address=":0",
                     )
                     own_client = Client(own_cluster)
+                    # A terminal's Ctrl-C goes to the whole process group: this
+                    # process handles it (keeps what is done, closes the
+                    # cluster); the workers ignore it rather than each dying
+                    # with a traceback.
+                    own_client.run(_ignore_sigint)
                 else:
                     try:
-                        own_client = Client(scheduler, timeout="20s")
+                        own_client = Client(scheduler, timeout="10s")
                     except (OSError, TimeoutError) as ex:
                         raise SweepSpecError(f"sweep scheduler {scheduler!r}: cannot connect ({ex})") from ex
                 client = own_client

@@ -17,7 +17,7 @@ VOLATILE = ["wall_time_s", "worker"]
 
 def _spike_digest(rec):
     # Nested, so cloudpickle sends it by value to the workers.
-    return int.from_bytes(hashlib.sha256(np.packbits(rec.output_spikes).tobytes()).digest()[:6], "little")
+    return int.from_bytes(hashlib.sha256(np.packbits(rec.spikes("B")).tobytes()).digest()[:6], "little")
 
 
 def _threads_metric(rec):

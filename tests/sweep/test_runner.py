@@ -41,8 +41,8 @@ def test_a_point_gives_the_lab_run_of_its_config():
     for _, row in table.iterrows():
         cfg = target.config_for({"input_rate": row["input_rate"]}, int(row["seed"]))
         rec = run_config(cfg)
-        assert row["rate_B"] == pytest.approx(rec.output_spikes.mean() * 1000.0)
-        spikes[(row["point"], row["replicate"])] = rec.output_spikes
+        assert row["rate_B"] == pytest.approx(rec.spikes("B").mean() * 1000.0)
+        spikes[(row["point"], row["replicate"])] = rec.spikes("B")
     # Replicates really differ (their own seeds), and the seeds are the design's.
     assert len(set(table["seed"])) == 4
     assert not np.array_equal(spikes[(0, 0)], spikes[(0, 1)])
