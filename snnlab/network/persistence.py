@@ -379,7 +379,10 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
                 )
             if len(rows) and (rows.min() < 0 or rows.max() >= n_in or cols.min() < 0 or cols.max() >= n_out):
                 raise ValueError(f"{where}: synapse indices outside the ({n_in}, {n_out}) weight matrix")
-            params["w"] = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n_in, n_out))
+            # Indices checked above, so torch's own (slower) invariant checks are not needed.
+            params["w"] = torch.sparse_coo_tensor(
+                torch.stack([rows, cols]), values, (n_in, n_out), check_invariants=False
+            )
         else:
             w = tensor("w")
             if tuple(w.shape) != (n_in, n_out):
