@@ -59,7 +59,7 @@ for _label, _cfg, _repeats in CASES:
         _frames.append(_lab.controller.data.frames)
         _ftime.append(_lab.controller.data.frame_time)
     _out.append(dict(case=_label, headless=_head, lab=_walls, frames=_frames, frame_time=_ftime,
-                     n_steps=_cfg.n_steps, spikes=int(_lab.recording.output_spikes.sum())))
+                     n_steps=_cfg.n_steps, spikes=int(_lab.recording.spikes("B").sum())))
 print("RESULT " + json.dumps(_out))
 """
 

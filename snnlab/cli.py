@@ -301,7 +301,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     status = "done" if recording.completed else "incomplete"
     stderr.write(
         f"snnlab run: {status}, {recording.duration:g} of {config.time:g} ms simulated in "
-        f"{recording.wall_time:.2f} s; {int(recording.output_spikes.sum())} output spikes; "
+        f"{recording.wall_time:.2f} s; {int(recording.spikes(recording.layer_names[-1]).sum())} output spikes; "
         f"{len(written)} files in {out}\n"
     )
     if interrupted:

@@ -28,9 +28,8 @@ API (stable; the lab, the CLI and ``snnlab.export`` rely on it)
     Puts ``input_rate``, ``weight_scale`` and ``inhibition`` (``LIVE_FIELDS``)
     into a built network mid-run; the other fields need a new network.
 ``Recording``
-    Plain dataclass of NumPy arrays: what a lab run recorded (input and output
-    spikes, traced voltages, population rate) plus its config. This is what
-    ``snnlab.export`` writes to files.
+    ``snnlab.recording.Recording``, re-exported: what a run recorded, layer by
+    layer (here ``"A"`` and ``"B"``), with the config in ``experiment``.
 
 The default config is the seed's network: 100 Bernoulli inputs at 100 Hz
 (p = 0.1 per 1 ms step) -> 1000 LIF neurons, forward weights
@@ -303,6 +302,19 @@ class LabConfig:
             n_input=self.n_input, n_output=self.n_output,
             weight_scale=self.weight_scale, inhibition=self.inhibition,
         )
+        if self.neuron_model == "Izhikevich":
+            w = forward_weights(self) if self.n_input * self.n_output <= 2**26 else None
+            if w is not None:  # the real weights: every input spiking at once
+                excitation = float(w.clamp(min=0).sum(0).max())
+                negative = float(w.clamp(max=0).sum(0).min())
+            else:  # too many to draw here: |weight| < |weight_scale| (snnlab/_limits.py)
+                excitation, negative = self.n_input * abs(self.weight_scale), -self.n_input * abs(self.weight_scale)
+            _limits.check_izhikevich_probe(
+                "LabConfig", dt=self.dt, thresh=self.thresh, rest=self.rest, reset=self.reset,
+                n_steps=self.n_steps, excitation=excitation,
+                inhibition_sum=negative - (self.n_output - 1) * self.inhibition,
+                weight_scale=self.weight_scale, inhibition=self.inhibition,
+            )
         need = estimate_memory_bytes(self.n_input, self.n_output, self.n_steps, self.neuron_model)
         if need > MAX_NETWORK_BYTES:
             raise ValueError(
@@ -530,63 +542,5 @@ def apply_live_parameters(network, inputs: BernoulliInput, config: LabConfig) ->
     _fill_inhibition(network.connections[("B", "B")].w, config.inhibition)
 
 
-# -- what a run recorded ------------------------------------------------------
-
-
-@dataclass
-class Recording:
-    """What one lab run recorded: plain NumPy arrays plus the config.
-
-    Rows are time steps ``0 .. steps_done - 1`` of the run (a stopped run has
-    fewer than ``config.n_steps``); step ``i`` is at ``i * dt`` ms.
-
-    Attributes
-    ----------
-    config : LabConfig
-        The config the run started with (live changes are in ``changes``).
-    input_spikes : numpy.ndarray of bool, shape (steps_done, n_input)
-    output_spikes : numpy.ndarray of bool, shape (steps_done, n_output)
-    voltages : numpy.ndarray of float32, shape (steps_done, len(traced))
-        Membrane voltages (mV) of the traced output neurons, after reset.
-    traced : numpy.ndarray of int32, shape (len(traced),)
-        Indices of the output neurons in ``voltages``' columns.
-    population_rate : numpy.ndarray of float32, shape (steps_done,)
-        Output layer's rate per step, Hz: spikes / (n_output * dt / 1000).
-    dt : float
-        Time step, ms.
-    threshold : float
-        The output layer's (base) threshold, mV.
-    completed : bool
-        True if the run simulated all ``config.n_steps`` steps.
-    wall_time : float
-        Seconds the run took.
-    changes : list of (int, str, float)
-        Live parameter changes: (first step that used it, field, new value).
-    """
-
-    config: LabConfig
-    input_spikes: np.ndarray
-    output_spikes: np.ndarray
-    voltages: np.ndarray
-    traced: np.ndarray
-    population_rate: np.ndarray
-    dt: float
-    threshold: float
-    completed: bool = False
-    wall_time: float = 0.0
-    changes: list = field(default_factory=list)
-
-    @property
-    def steps_done(self) -> int:
-        """Number of steps simulated."""
-        return int(self.output_spikes.shape[0])
-
-    @property
-    def duration(self) -> float:
-        """Simulated time, ms."""
-        return self.steps_done * self.dt
-
-    @property
-    def times(self) -> np.ndarray:
-        """Time of each row, ms (float32)."""
-        return (np.arange(self.steps_done) * self.dt).astype(np.float32)
+# -- what a run recorded: snnlab.recording.Recording (kept importable from here)
+from snnlab.recording import Recording  # noqa: E402

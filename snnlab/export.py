@@ -21,6 +21,7 @@ matplotlib is imported when a figure is made, not when this module is imported.
 from __future__ import annotations
 
 import base64
+import json
 import html
 import mimetypes
 import os
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence, Union
 
 import numpy as np
 
-from snnlab.config import Recording
+from snnlab.recording import Recording
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -40,7 +41,7 @@ __all__ = [
     "recording_figures",
     "export_figures",
     "save_recording",
-    "load_recording_arrays",
+    "load_recording",
     "export_recording",
     "download_links",
 ]
@@ -63,7 +64,7 @@ PathLike = Union[str, os.PathLike]
 
 def _check_recording(recording: Any) -> Recording:
     if not isinstance(recording, Recording):
-        raise TypeError(f"recording: expected a snnlab.config.Recording, got {type(recording).__name__}")
+        raise TypeError(f"recording: expected a snnlab.recording.Recording, got {type(recording).__name__}")
     return recording
 
 
@@ -98,7 +99,7 @@ def recording_figures(recording: Recording) -> dict[str, "Figure"]:
 
     Parameters
     ----------
-    recording : snnlab.config.Recording
+    recording : snnlab.recording.Recording
 
     Returns
     -------
@@ -108,23 +109,29 @@ def recording_figures(recording: Recording) -> dict[str, "Figure"]:
     from snnlab.analysis.plotting import raster_figure, rate_figure, voltage_figure
 
     rec = _check_recording(recording)
-    cfg = rec.config
-    title = f"{cfg.neuron_model}, {cfg.n_input} -> {cfg.n_output} neurons, input {cfg.input_rate:g} Hz"
-    layers = {"A": rec.input_spikes, "B": rec.output_spikes}
-    traced = [int(i) for i in np.asarray(rec.traced).ravel()]
-    return {
-        "raster": raster_figure(layers, dt=rec.dt, title=title),
-        "voltage": voltage_figure(
-            rec.voltages,
-            dt=rec.dt,
-            neurons=range(len(traced)),
-            labels=[f"B[{i}]" for i in traced],
-            thresh=rec.threshold,
-            reset=cfg.reset,
-            title=title,
-        ),
-        "rate": rate_figure(layers, dt=rec.dt, bin_ms=max(RATE_BIN_MS, rec.dt), title=title),
-    }
+    title = _title(rec)
+    layers = {name: rec.spikes(name) for name in rec.layer_names}
+    t = rec.times
+    traced = [(name, layer) for name, layer in rec.layers.items() if layer.voltages is not None and layer.traced.size]
+    figures = {"raster": raster_figure(layers, dt=rec.dt, t=t, title=title)}
+    volts = np.zeros((rec.steps, 0), np.float32)
+    if traced:
+        volts = np.concatenate([layer.voltages for _, layer in traced], axis=1)
+    labels = [f"{name}[{int(i)}]" for name, layer in traced for i in layer.traced]
+    thresholds = {layer.threshold for _, layer in traced if layer.threshold is not None}
+    figures["voltage"] = voltage_figure(
+        volts, dt=rec.dt, t=t, neurons=range(volts.shape[1]), labels=labels,
+        thresh=thresholds.pop() if len(thresholds) == 1 else None, title=title,
+    )
+    figures["rate"] = rate_figure(layers, dt=rec.dt, bin_ms=max(RATE_BIN_MS, rec.dt), t0=float(t[0]) if len(t) else 0.0,
+                                  title=title)
+    return figures
+
+
+def _title(rec: Recording) -> str:
+    """A figure title from what the network was: its layers and sizes."""
+    parts = [f"{name} ({layer.model}, {layer.n})" for name, layer in rec.layers.items()]
+    return " -> ".join(parts) if len(parts) <= 4 else f"{len(parts)} layers"
 
 
 def export_figures(
@@ -136,7 +143,7 @@ def export_figures(
 
     Parameters
     ----------
-    recording : snnlab.config.Recording
+    recording : snnlab.recording.Recording
     out_dir : str or path
         Folder to write into (created if missing).
     formats : str or sequence of str
@@ -163,60 +170,21 @@ def export_figures(
 
 
 def save_recording(recording: Recording, path: PathLike) -> Path:
-    """Write a run's arrays to one compressed ``.npz`` file.
+    """Write a run's arrays to one compressed ``.npz`` file (``Recording.to_npz``).
 
-    Arrays (rows are time steps; step ``i`` is at ``times[i]`` ms):
-    ``input_spikes`` (bool, [T, n_input]), ``output_spikes`` (bool,
-    [T, n_output]), ``voltages`` (float32 mV, [T, n_traced]), ``traced``
-    (int32 neuron indices), ``population_rate`` (float32 Hz, [T]), ``times``
-    (float32 ms, [T]), ``dt`` (ms), ``threshold`` (mV), ``completed``,
-    ``wall_time`` (s), ``change_steps`` / ``change_fields`` / ``change_values``
-    (live parameter changes) and ``config_json`` (the config, as JSON text).
-    Only plain dtypes are stored, so ``np.load(path, allow_pickle=False)``
-    reads it.
+    ``snnlab.recording.Recording.from_npz(path)`` reads it back; only plain
+    dtypes are stored, so ``np.load(path, allow_pickle=False)`` reads it too.
 
     Returns
     -------
     pathlib.Path
     """
-    rec = _check_recording(recording)
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"path: {str(path)!r}; expected a file name ending in .npz")
-    changes = list(rec.changes)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:  # a file object: savez would append .npz to the temp name
-        np.savez_compressed(
-            f,
-            input_spikes=np.asarray(rec.input_spikes, dtype=bool),
-            output_spikes=np.asarray(rec.output_spikes, dtype=bool),
-            voltages=np.asarray(rec.voltages, dtype=np.float32),
-            traced=np.asarray(rec.traced, dtype=np.int32),
-            population_rate=np.asarray(rec.population_rate, dtype=np.float32),
-            times=rec.times,
-            dt=np.float64(rec.dt),
-            threshold=np.float64(rec.threshold),
-            completed=np.bool_(rec.completed),
-            wall_time=np.float64(rec.wall_time),
-            change_steps=np.asarray([int(c[0]) for c in changes], dtype=np.int64),
-            change_fields=np.asarray([str(c[1]) for c in changes], dtype=str),
-            change_values=np.asarray([float(c[2]) for c in changes], dtype=np.float64),
-            config_json=np.asarray(rec.config.to_json()),
-        )
-    return _replace_into(tmp, path)
+    return _check_recording(recording).to_npz(path)
 
 
-def load_recording_arrays(path: PathLike) -> dict[str, np.ndarray]:
-    """Read a ``.npz`` written by :func:`save_recording` (never unpickles).
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        The arrays by name; ``LabConfig.from_json(str(d["config_json"]))``
-        gives the config back.
-    """
-    with np.load(Path(path), allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+def load_recording(path: PathLike) -> Recording:
+    """Read a ``.npz`` written by :func:`save_recording` (never unpickles)."""
+    return Recording.from_npz(path)
 
 
 def export_recording(
@@ -230,7 +198,7 @@ def export_recording(
 
     Parameters
     ----------
-    recording : snnlab.config.Recording
+    recording : snnlab.recording.Recording
     out_dir : str or path
         Folder to write into (created if missing); existing files of the
         same names are replaced.
@@ -247,13 +215,12 @@ def export_recording(
     Examples
     --------
     >>> import tempfile, numpy as np
-    >>> from snnlab.config import LabConfig, Recording
-    >>> cfg = LabConfig(n_input=4, n_output=3, time=20.0)
-    >>> rec = Recording(config=cfg, input_spikes=np.zeros((20, 4), bool),
-    ...                 output_spikes=np.zeros((20, 3), bool),
-    ...                 voltages=np.full((20, 3), -65.0, np.float32),
-    ...                 traced=np.arange(3, dtype=np.int32),
-    ...                 population_rate=np.zeros(20, np.float32), dt=1.0, threshold=-52.0)
+    >>> from snnlab.recording import LayerRecording, Recording
+    >>> rec = Recording(dt=1.0, layers={
+    ...     "A": LayerRecording("A", (4,), "Input", np.zeros((20, 4), bool)),
+    ...     "B": LayerRecording("B", (3,), "LIFNodes", np.zeros((20, 3), bool),
+    ...                         np.full((20, 3), -65.0, np.float32), np.arange(3), -52.0)},
+    ...     experiment={"n_input": 4})
     >>> with tempfile.TemporaryDirectory() as d:
     ...     [p.name for p in export_recording(rec, d, formats=["svg"])]
     ['raster.svg', 'voltage.svg', 'rate.svg', 'recording.npz', 'config.json']
@@ -264,7 +231,7 @@ def export_recording(
     written = export_figures(rec, out, formats) if figures else []
     written.append(save_recording(rec, out / "recording.npz"))
     tmp = out / ".config.json.tmp"
-    tmp.write_text(rec.config.to_json(), encoding="utf-8")
+    tmp.write_text(json.dumps(rec.experiment, indent=2), encoding="utf-8")
     written.append(_replace_into(tmp, out / "config.json"))
     return written
 

@@ -7,6 +7,8 @@ import pytest
 
 MODULES = [
     "snnlab.network.network",
+    "snnlab.dynamics.params",
+    "snnlab.dynamics.registry",
     "snnlab.network.nodes",
     "snnlab.network.topology",
     "snnlab.network.monitors",
@@ -14,6 +16,7 @@ MODULES = [
     "snnlab.learning",
     "snnlab.config",
     "snnlab.export",
+    "snnlab.recording",
     "snnlab.analysis.plotting",
 ]
 

@@ -7,13 +7,14 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from snnlab.config import LabConfig, Recording
+from snnlab.config import LabConfig
+from snnlab.recording import LayerRecording, Recording
 from snnlab.export import (
     FIGURE_NAMES,
     download_links,
     export_figures,
     export_recording,
-    load_recording_arrays,
+    load_recording,
     recording_figures,
     save_recording,
 )
@@ -27,16 +28,16 @@ def make_recording(steps=120, n_input=20, n_output=30, traced=(0, 3, 7), seed=0,
     rng = np.random.default_rng(seed)
     out = rng.random((steps, n_output)) < 0.03
     return Recording(
-        config=cfg,
-        input_spikes=rng.random((steps, n_input)) < 0.1,
-        output_spikes=out,
-        voltages=(-65 + 13 * rng.random((steps, len(traced)))).astype(np.float32),
-        traced=np.asarray(traced, dtype=np.int32),
-        population_rate=(out.sum(1) / (n_output * 1e-3)).astype(np.float32),
         dt=1.0,
-        threshold=-52.0,
+        layers={
+            "A": LayerRecording("A", (n_input,), "Input", rng.random((steps, n_input)) < 0.1),
+            "B": LayerRecording("B", (n_output,), "LIFNodes", out,
+                                (-65 + 13 * rng.random((steps, len(traced)))).astype(np.float32),
+                                np.asarray(traced, dtype=np.int64), -52.0),
+        },
         completed=completed,
         wall_time=0.25,
+        experiment=cfg.to_dict(),
         changes=[(40, "input_rate", 50.0), (80, "inhibition", 0.1)],
     )
 
@@ -66,21 +67,21 @@ def test_export_recording_writes_every_file_and_they_open(tmp_path):
         if p.suffix in (".png", ".svg", ".pdf"):
             check_file(p)
 
-    data = load_recording_arrays(tmp_path / "out" / "recording.npz")
-    np.testing.assert_array_equal(data["input_spikes"], rec.input_spikes)
-    np.testing.assert_array_equal(data["output_spikes"], rec.output_spikes)
-    np.testing.assert_array_equal(data["voltages"], rec.voltages)
-    np.testing.assert_array_equal(data["traced"], rec.traced)
-    np.testing.assert_array_equal(data["population_rate"], rec.population_rate)
-    np.testing.assert_array_equal(data["times"], np.arange(120, dtype=np.float32))
-    assert data["output_spikes"].dtype == bool and data["voltages"].dtype == np.float32
-    assert float(data["dt"]) == 1.0 and float(data["threshold"]) == -52.0 and bool(data["completed"])
-    assert data["change_fields"].tolist() == ["input_rate", "inhibition"]
-    np.testing.assert_array_equal(data["change_steps"], [40, 80])
-    assert LabConfig.from_json(str(data["config_json"])) == rec.config
+    data = load_recording(tmp_path / "out" / "recording.npz")
+    assert data.layer_names == ["A", "B"]
+    for name in ("A", "B"):
+        np.testing.assert_array_equal(data.spikes(name), rec.spikes(name))
+        assert data.spikes(name).dtype == bool and data.layers[name].model == rec.layers[name].model
+    np.testing.assert_array_equal(data.voltages("B"), rec.voltages("B"))
+    np.testing.assert_array_equal(data.traced("B"), rec.traced("B"))
+    np.testing.assert_array_equal(data.times, np.arange(120, dtype=np.float64))
+    assert data.voltages("A") is None and data.voltages("B").dtype == np.float32
+    assert data.dt == 1.0 and data.layers["B"].threshold == -52.0 and data.completed
+    assert data.changes == [(40, "input_rate", 50.0), (80, "inhibition", 0.1)]
+    assert LabConfig.from_dict(data.experiment) == LabConfig.from_dict(rec.experiment)
 
     loaded = LabConfig.from_json((tmp_path / "out" / "config.json").read_text())
-    assert loaded == rec.config
+    assert loaded == LabConfig.from_dict(rec.experiment)
 
 
 def test_npz_needs_no_pickle(tmp_path):
@@ -95,11 +96,11 @@ def test_figures_show_the_recording():
     assert list(figs) == list(FIGURE_NAMES)
     raster_axes = figs["raster"].axes
     assert [ax.get_ylabel() for ax in raster_axes] == ["A neuron", "B neuron"]
-    assert len(raster_axes[1].collections[0].get_offsets()) == int(rec.output_spikes.sum())
+    assert len(raster_axes[1].collections[0].get_offsets()) == int(rec.spikes("B").sum())
     voltage_ax = figs["voltage"].axes[0]
     labels = [line.get_label() for line in voltage_ax.get_lines()]
     assert labels[:3] == ["B[0]", "B[3]", "B[7]"] and "threshold" in labels
-    np.testing.assert_allclose(voltage_ax.get_lines()[1].get_ydata(), rec.voltages[:, 1])
+    np.testing.assert_allclose(voltage_ax.get_lines()[1].get_ydata(), rec.voltages("B")[:, 1])
     assert figs["rate"].axes[0].get_ylabel() == "Population rate (Hz)"
 
 

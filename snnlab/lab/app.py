@@ -376,7 +376,7 @@ class Lab(widgets.AppLayout):
 
     @property
     def recording(self):
-        """The last run's ``snnlab.config.Recording`` (None before the first run)."""
+        """The last run's ``snnlab.recording.Recording`` (None before the first run)."""
         return self.controller.recording
 
     def export(self) -> list:
@@ -384,7 +384,7 @@ class Lab(widgets.AppLayout):
         from snnlab import export
 
         rec = self.recording
-        if rec is None or rec.steps_done == 0:
+        if rec is None or rec.steps == 0:
             self._error("Nothing to export yet: run the network first.")
             return []
         try:

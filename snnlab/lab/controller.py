@@ -42,6 +42,10 @@ from snnlab.config import (
     apply_live_parameters,
     build_network,
 )
+from snnlab.recording import LayerRecording
+
+#: Node class of each lab neuron model (a recording names the class).
+_MODEL_CLASSES = {"LIF": "LIFNodes", "IF": "IFNodes", "AdaptiveLIF": "AdaptiveLIFNodes", "Izhikevich": "IzhikevichNodes"}
 
 __all__ = ["Controller", "RunData", "Recording", "run_config", "choose_chunk_steps"]
 
@@ -149,22 +153,21 @@ class RunData:
         return int(self.spike_counts[: self.steps_done].sum())
 
     def to_recording(self, *, completed: bool, traced=None) -> Recording:
-        """A ``Recording`` (copies) of rows ``0 .. steps_done - 1``."""
+        """A ``Recording`` (copies) of rows ``0 .. steps_done - 1``: layers ``"A"`` and ``"B"``."""
         cfg = self.config
         k = self.steps_done
-        traced = np.asarray(cfg.traced if traced is None else traced, dtype=np.int32)
-        rate = self.spike_counts[:k].astype(np.float32) / np.float32(cfg.n_output * cfg.dt / 1000.0)
+        traced = np.asarray(cfg.traced if traced is None else traced, dtype=np.int64)
+        model = _MODEL_CLASSES[cfg.neuron_model]
         return Recording(
-            config=cfg,
-            input_spikes=self.input_spikes[:k].copy(),
-            output_spikes=self.output_spikes[:k].copy(),
-            voltages=np.ascontiguousarray(self.voltages[:k][:, traced]),
-            traced=traced,
-            population_rate=rate,
             dt=cfg.dt,
-            threshold=cfg.thresh,
+            layers={
+                "A": LayerRecording("A", (cfg.n_input,), "Input", self.input_spikes[:k].copy()),
+                "B": LayerRecording("B", (cfg.n_output,), model, self.output_spikes[:k].copy(),
+                                    np.ascontiguousarray(self.voltages[:k][:, traced]), traced, cfg.thresh),
+            },
             completed=completed,
             wall_time=self.wall_time,
+            experiment=cfg.to_dict(),
             changes=list(self.changes),
         )
 
@@ -385,8 +388,8 @@ class Controller:
         """The last run's ``Recording`` (during a run: a copy of what is recorded so far)."""
         if self._recording is not None and not self.running:
             rec = self._recording
-            traced = np.asarray(self._traced_for(self.data), dtype=np.int32) if self.data else rec.traced
-            if not np.array_equal(traced, rec.traced):
+            traced = np.asarray(self._traced_for(self.data), dtype=np.int64) if self.data else rec.traced("B")
+            if not np.array_equal(traced, rec.traced("B")):
                 rec = self.data.to_recording(completed=rec.completed, traced=traced)
             return rec
         data = self.data

@@ -17,22 +17,53 @@ import math
 
 import torch
 
+from ..dynamics import Param, make_init, merge, register
+
 __all__ = ["LearningRule", "NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "MSTDP", "MSTDPET"]
 
 
+def _make_rule_init(cls) -> None:
+    make_init(
+        cls,
+        positional=(("connection", make_init.REQUIRED),),
+        positional_params=("nu",),
+        extra=(("reduction", None), ("weight_decay", 0.0)),
+    )
+
+
 class LearningRule:
-    """Base class: holds the connection and rates; applies decay and bounds."""
+    """Base class: holds the connection and rates; applies decay and bounds.
+
+    Parameters are declared in ``params`` (see :mod:`snnlab.dynamics`); the
+    constructor ``rule(connection, nu, *, reduction, weight_decay, <params>)``
+    is made from it. A connection makes its rule and passes it the rule's own
+    parameters: ``Connection(a, b, update_rule=MSTDP, tc_plus=10.0)``.
+    """
 
     needs_traces = False
     needs_reward = False
 
-    def __init__(self, connection, nu=(0.0, 0.0), reduction=None, weight_decay: float = 0.0) -> None:
+    params: tuple = (
+        Param("nu", (0.0, 0.0), length=2, doc="learning rates (pre-synaptic, post-synaptic)"),
+    )
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            _make_rule_init(cls)
+
+    def _construct(self, head: dict, values: dict) -> None:
+        connection = head["connection"]
         self.connection = connection
         self.source = connection.source
         self.target = connection.target
-        self.nu = tuple(nu)
-        self.reduction = reduction
-        self.weight_decay = weight_decay
+        owner = type(self).__name__
+        checked = {p.name: p.check(owner, values[p.name]) for p in self.params}
+        self.check_parameters(owner, checked)
+        for name, value in checked.items():
+            setattr(self, name, value)
+        self.reduction = head["reduction"]
+        self.weight_decay = head["weight_decay"]
         if self.needs_traces:
             for role, layer in (("source", self.source), ("target", self.target)):
                 if not layer.traces:
@@ -41,6 +72,13 @@ class LearningRule:
                         f"({type(layer).__name__}) with traces=True"
                     )
         self.compute_decays(getattr(connection, "dt", 1.0))
+        self.reset_state_variables()
+
+    def check_parameters(self, owner: str, values: dict) -> None:
+        """Cross-checks between parameters (each value is already checked alone)."""
+
+    def parameters_changed(self, names: tuple) -> None:
+        self.compute_decays(self.dt)
 
     def compute_decays(self, dt: float) -> None:
         self.dt = float(dt)
@@ -121,13 +159,14 @@ class WeightDependentPostPre(LearningRule):
 
     needs_traces = True
 
-    def __init__(self, connection, nu=(0.0, 0.0), reduction=None, weight_decay: float = 0.0) -> None:
+    def _construct(self, head: dict, values: dict) -> None:
+        connection = head["connection"]
         if not (math.isfinite(connection.wmin) and math.isfinite(connection.wmax)):
             raise ValueError(
                 "WeightDependentPostPre needs finite bounds: give the connection wmin and wmax "
                 f"(got wmin={connection.wmin}, wmax={connection.wmax})"
             )
-        super().__init__(connection, nu, reduction, weight_decay)
+        super()._construct(head, values)
 
     def _update(self, reward):
         c = self.connection
@@ -181,12 +220,13 @@ class MSTDP(LearningRule):
 
     needs_reward = True
 
-    def __init__(self, connection, nu=(0.0, 0.0), reduction=None, weight_decay: float = 0.0,
-                 tc_plus: float = 20.0, tc_minus: float = 20.0, a_plus: float = 1.0, a_minus: float = -1.0) -> None:
-        self.tc_plus, self.tc_minus = float(tc_plus), float(tc_minus)
-        self.a_plus, self.a_minus = float(a_plus), float(a_minus)
-        super().__init__(connection, nu, reduction, weight_decay)
-        self.reset_state_variables()
+    params = merge(
+        LearningRule.params,
+        Param("tc_plus", 20.0, "ms", low=0.0, low_open=True, doc="time constant of the pre-synaptic trace p+"),
+        Param("tc_minus", 20.0, "ms", low=0.0, low_open=True, doc="time constant of the post-synaptic trace p-"),
+        Param("a_plus", 1.0, doc="increase of p+ per pre-synaptic spike"),
+        Param("a_minus", -1.0, doc="increase of p- per post-synaptic spike"),
+    )
 
     def compute_decays(self, dt):
         super().compute_decays(dt)
@@ -232,11 +272,10 @@ class MSTDPET(MSTDP):
     are updated as in :class:`MSTDP`. ``tc_e_trace`` defaults to 25 ms.
     """
 
-    def __init__(self, connection, nu=(0.0, 0.0), reduction=None, weight_decay: float = 0.0,
-                 tc_plus: float = 20.0, tc_minus: float = 20.0, a_plus: float = 1.0, a_minus: float = -1.0,
-                 tc_e_trace: float = 25.0) -> None:
-        self.tc_e_trace = float(tc_e_trace)
-        super().__init__(connection, nu, reduction, weight_decay, tc_plus, tc_minus, a_plus, a_minus)
+    params = merge(
+        MSTDP.params,
+        Param("tc_e_trace", 25.0, "ms", low=0.0, low_open=True, doc="time constant of the eligibility trace E"),
+    )
 
     def compute_decays(self, dt):
         super().compute_decays(dt)
@@ -262,3 +301,8 @@ class MSTDPET(MSTDP):
             c.add_to_weights(self.nu[0] * self.dt * c.reduce(r * self.eligibility_trace))
         pre, post = self._traces_step()
         self.eligibility = c.outer(self.p_plus, post) + c.outer(pre, self.p_minus)
+
+
+_make_rule_init(LearningRule)
+for _cls in (NoOp, PostPre, WeightDependentPostPre, Hebbian, MSTDP, MSTDPET):
+    register(_cls)

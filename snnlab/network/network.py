@@ -147,6 +147,21 @@ class Network(torch.nn.Module):
         #: The environment variable SNNLAB_CUDA_GRAPHS=0 turns the default off.
         self.cuda_graphs: Union[str, bool] = "auto" if os.environ.get("SNNLAB_CUDA_GRAPHS", "1") != "0" else False
 
+    # ------------------------------------------------------------ copying
+    #: per-process helpers, not part of a network's value: re-made after a copy
+    _TRANSIENT = ("_stop", "_fused", "_runner", "_user_threads")
+
+    def __getstate__(self):
+        # copy.deepcopy and pickle: leave out the stop flag (a lock) and compiled runners.
+        state = dict(self.__dict__)
+        for key in self._TRANSIENT:
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        self._stop = threading.Event()
+
     # ------------------------------------------------------------ structure
     @property
     def dt(self) -> float:

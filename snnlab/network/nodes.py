@@ -21,7 +21,8 @@ from typing import Optional, Union
 
 import torch
 
-from ._checks import as_shape, check_real, describe
+from ..dynamics import Param, make_init, merge, register
+from ._checks import as_shape, describe
 
 __all__ = [
     "Nodes",
@@ -37,22 +38,29 @@ __all__ = [
 ]
 
 Number = Union[float, int]
-Param = Union[float, torch.Tensor]
+Value = Union[float, torch.Tensor]
 
 
-def _decay(dt: float, tc: Param) -> Param:
+def _decay(dt: float, tc: Value) -> Value:
     """``exp(-dt / tc)`` in float32 (a float for a scalar tc)."""
     if isinstance(tc, torch.Tensor):
         return torch.exp(-dt / tc)
     return torch.exp(torch.tensor(-dt, dtype=torch.float32) / torch.tensor(tc, dtype=torch.float32)).item()
 
 
-def _set_where(t: torch.Tensor, mask: torch.Tensor, value: Param) -> None:
+def _set_where(t: torch.Tensor, mask: torch.Tensor, value: Value) -> None:
     """``t[mask] = value`` in place, for a scalar or per-neuron ``value``."""
     if isinstance(value, torch.Tensor) and value.dim() > 0:
         torch.where(mask, value, t, out=t)
     else:
         t.masked_fill_(mask, value)
+
+
+def _shaped(value: Value, shape: tuple) -> Value:
+    """A per-neuron parameter viewed in the layer's shape (a flat ``[n]`` one too)."""
+    if isinstance(value, torch.Tensor) and value.dim() == 1 and len(shape) > 1 and value.numel() == math.prod(shape):
+        return value.view(shape)
+    return value
 
 
 class Nodes(torch.nn.Module):
@@ -76,50 +84,62 @@ class Nodes(torch.nn.Module):
         Accumulate the total input in ``summed``.
     learning : bool
         Whether plasticity inside the layer (adaptive thresholds) is on.
+
+    The parameters are declared once, in ``params`` (see
+    :mod:`snnlab.dynamics`); the constructor's keywords are made from it.
     """
 
     #: names of the state tensors a Monitor may record
     state_names: tuple[str, ...] = ("s",)
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        learning: bool = True,
-    ) -> None:
-        super().__init__()
-        self.shape = as_shape(n, shape)
+    #: the parameter record (subclasses extend it with :func:`merge`)
+    params: tuple[Param, ...] = (
+        Param("traces", False, kind=bool, live=False, doc="keep a spike trace x (needed by learning rules)"),
+        Param("traces_additive", False, kind=bool, doc="on a spike, x += trace_scale instead of x = trace_scale"),
+        Param("tc_trace", 20.0, "ms", low=0.0, low_open=True, per_neuron=True, doc="time constant of the spike trace"),
+        Param("trace_scale", 1.0, per_neuron=True, doc="trace value set (or added) on a spike"),
+        Param("sum_input", False, kind=bool, live=False, doc="accumulate the total input in summed"),
+        Param("learning", True, kind=bool, doc="plasticity inside the layer (adaptive thresholds) is on"),
+    )
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:  # a class may still write its own
+            make_init(cls, positional=(("n", None), ("shape", None)))
+
+    def _construct(self, head: dict, values: dict) -> None:
+        torch.nn.Module.__init__(self)
+        self.shape = as_shape(head["n"], head["shape"])
         self.n = math.prod(self.shape)
-        self.traces = bool(traces)
-        self.traces_additive = bool(traces_additive)
-        self.tc_trace = check_real("tc_trace", tc_trace, positive=True)
-        self.trace_scale = check_real("trace_scale", trace_scale)
-        self.sum_input = bool(sum_input)
-        self.learning = bool(learning)
+        owner = type(self).__name__
+        checked = {
+            p.name: p.check(owner, values[p.name], self.shape if p.per_neuron else None) for p in self.params
+        }
+        self.check_parameters(owner, checked)
+        for name, value in checked.items():
+            setattr(self, name, value)
         self.dt = 1.0
         self.batch_size = 1
-        for name, value in list(self.__dict__.items()):
-            # Per-neuron parameters must fit the layer's shape.
-            if isinstance(value, torch.Tensor) and not name.startswith("_"):
-                try:
-                    fits = torch.broadcast_shapes(value.shape, self.shape) == self.shape
-                except RuntimeError:
-                    fits = False
-                if not fits:
-                    raise ValueError(
-                        f"{name} has shape {tuple(value.shape)}, which does not fit the layer's shape "
-                        f"{self.shape}; expected a number or a tensor broadcastable to {self.shape}"
-                    )
+        self._setup()
         self._make_state()
         self.compute_decays(self.dt)
 
+    def _setup(self) -> None:
+        """Hook after the parameters are set and before the state is made
+        (learned buffers, random draws)."""
+
+    def check_parameters(self, owner: str, values: dict) -> None:
+        """Cross-checks between parameters (each value is already checked alone)."""
+
+    def parameters_changed(self, names: tuple) -> None:
+        """After :func:`snnlab.dynamics.set_parameters`: recompute what derives from them."""
+        self.compute_decays(self.dt)
+
+    def _place_parameter(self, value: torch.Tensor) -> torch.Tensor:
+        return value.to(self._device())
+
     # ----------------------------------------------------------------- state
-    def _full(self, value: Param, dtype=torch.float32) -> torch.Tensor:
+    def _full(self, value: Value, dtype=torch.float32) -> torch.Tensor:
         shape = (self.batch_size, *self.shape)
         device = self._device()
         if isinstance(value, torch.Tensor):
@@ -250,20 +270,7 @@ class McCullochPitts(Nodes):
 
     state_names = ("s", "v")
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        thresh: Param = 1.0,
-        learning: bool = True,
-    ) -> None:
-        self.thresh = check_real("thresh", thresh)
-        super().__init__(n, shape, traces, traces_additive, tc_trace, trace_scale, sum_input, learning)
+    params = merge(Nodes.params, Param("thresh", 1.0, per_neuron=True, doc="threshold (units of the input)"))
 
     def _make_state(self):
         super()._make_state()
@@ -282,27 +289,27 @@ class _Spiking(Nodes):
 
     state_names = ("s", "v", "refrac_count")
 
-    def _init_if(self, thresh, rest, reset, refrac, lbound):
-        self.thresh = check_real("thresh", thresh)
-        self.rest = check_real("rest", rest)
-        self.reset = check_real("reset", reset)
-        self.refrac = check_real("refrac", refrac)
-        if isinstance(self.refrac, float) and self.refrac < 0:
-            raise ValueError(f"refrac must be >= 0 ms, got {self.refrac}")
-        self.lbound = check_real("lbound", lbound, allow_none=True)
+    params = merge(
+        Nodes.params,
+        Param("thresh", -52.0, "mV", per_neuron=True, doc="spike threshold"),
+        Param("rest", -65.0, "mV", per_neuron=True, doc="resting voltage (also the initial voltage)"),
+        Param("reset", -65.0, "mV", per_neuron=True, doc="voltage after a spike"),
+        Param("refrac", 5.0, "ms", low=0.0, per_neuron=True, doc="refractory period"),
+        Param("lbound", None, "mV", per_neuron=True, doc="lower bound of v (None: unbounded)"),
+    )
 
     def _make_state(self):
         super()._make_state()
         self._set_state("v", self._full(self._v0()))
         self._set_state("refrac_count", self._full(0.0))
 
-    def _v0(self) -> Param:
+    def _v0(self) -> Value:
         return self.rest
 
     def _spiked(self, s: torch.Tensor) -> None:
         """Hook between the spike check and the reset (adaptive thresholds)."""
 
-    def _fire(self, v: torch.Tensor, threshold: Param) -> torch.Tensor:
+    def _fire(self, v: torch.Tensor, threshold: Value) -> torch.Tensor:
         """Spike check, refractory start, reset, lower bound."""
         s = torch.ge(v, threshold, out=self.s)
         self._spiked(s)
@@ -334,23 +341,12 @@ class IFNodes(_Spiking):
         Lower bound of ``v`` (mV).
     """
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        thresh: Param = -52.0,
-        reset: Param = -65.0,
-        refrac: Param = 5,
-        lbound: Optional[Param] = None,
-        learning: bool = True,
-    ) -> None:
-        self._init_if(thresh, reset, reset, refrac, lbound)
-        super().__init__(n, shape, traces, traces_additive, tc_trace, trace_scale, sum_input, learning)
+    params = tuple(p for p in _Spiking.params if p.name != "rest")
+
+    @property
+    def rest(self) -> Value:
+        """IF neurons rest (and start) at ``reset``."""
+        return self.reset
 
     def _v0(self):
         return self.reset
@@ -397,26 +393,10 @@ class LIFNodes(_Spiking):
     [0, 6, 12, 18]
     """
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        thresh: Param = -52.0,
-        rest: Param = -65.0,
-        reset: Param = -65.0,
-        refrac: Param = 5,
-        tc_decay: Param = 100.0,
-        lbound: Optional[Param] = None,
-        learning: bool = True,
-    ) -> None:
-        self._init_if(thresh, rest, reset, refrac, lbound)
-        self.tc_decay = check_real("tc_decay", tc_decay, positive=True)
-        super().__init__(n, shape, traces, traces_additive, tc_trace, trace_scale, sum_input, learning)
+    params = merge(
+        _Spiking.params,
+        Param("tc_decay", 100.0, "ms", low=0.0, low_open=True, per_neuron=True, doc="membrane time constant"),
+    )
 
     def compute_decays(self, dt):
         super().compute_decays(dt)
@@ -436,7 +416,7 @@ class LIFNodes(_Spiking):
             v.add_(x)
         self._fire(v, self._threshold())
 
-    def _threshold(self) -> Param:
+    def _threshold(self) -> Value:
         return self.thresh
 
 
@@ -455,29 +435,10 @@ class CurrentLIFNodes(LIFNodes):
 
     state_names = ("s", "v", "i", "refrac_count")
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        thresh: Param = -52.0,
-        rest: Param = -65.0,
-        reset: Param = -65.0,
-        refrac: Param = 5,
-        tc_decay: Param = 100.0,
-        tc_i_decay: Param = 2.0,
-        lbound: Optional[Param] = None,
-        learning: bool = True,
-    ) -> None:
-        self.tc_i_decay = check_real("tc_i_decay", tc_i_decay, positive=True)
-        super().__init__(
-            n, shape, traces, traces_additive, tc_trace, trace_scale, sum_input,
-            thresh, rest, reset, refrac, tc_decay, lbound, learning,
-        )
+    params = merge(
+        LIFNodes.params,
+        Param("tc_i_decay", 2.0, "ms", low=0.0, low_open=True, per_neuron=True, doc="synaptic current time constant"),
+    )
 
     def _make_state(self):
         super()._make_state()
@@ -517,31 +478,13 @@ class AdaptiveLIFNodes(LIFNodes):
 
     state_names = ("s", "v", "refrac_count", "theta")
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        thresh: Param = -52.0,
-        rest: Param = -65.0,
-        reset: Param = -65.0,
-        refrac: Param = 5,
-        tc_decay: Param = 100.0,
-        theta_plus: Param = 0.05,
-        tc_theta_decay: Param = 1e7,
-        lbound: Optional[Param] = None,
-        learning: bool = True,
-    ) -> None:
-        self.theta_plus = check_real("theta_plus", theta_plus)
-        self.tc_theta_decay = check_real("tc_theta_decay", tc_theta_decay, positive=True)
-        super().__init__(
-            n, shape, traces, traces_additive, tc_trace, trace_scale, sum_input,
-            thresh, rest, reset, refrac, tc_decay, lbound, learning,
-        )
+    params = merge(
+        LIFNodes.params,
+        Param("theta_plus", 0.05, "mV", per_neuron=True, doc="threshold increase per spike"),
+        Param("tc_theta_decay", 1e7, "ms", low=0.0, low_open=True, per_neuron=True, doc="time constant of theta's decay"),
+    )
+
+    def _setup(self) -> None:
         # theta is learned: persistent, and not reset with the state.
         self.register_buffer("theta", torch.zeros(self.shape, dtype=torch.float32))
 
@@ -549,7 +492,7 @@ class AdaptiveLIFNodes(LIFNodes):
         super().compute_decays(dt)
         self._theta_decay = _decay(self.dt, self.tc_theta_decay)
 
-    def _threshold(self) -> Param:
+    def _threshold(self) -> Value:
         # theta decays each step while learning (before the spike check).
         if self.learning:
             self.theta.mul_(self._theta_decay)
@@ -576,31 +519,10 @@ class DiehlAndCookNodes(AdaptiveLIFNodes):
     (others as :class:`AdaptiveLIFNodes`)
     """
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        thresh: Param = -52.0,
-        rest: Param = -65.0,
-        reset: Param = -65.0,
-        refrac: Param = 5,
-        tc_decay: Param = 100.0,
-        theta_plus: Param = 0.05,
-        tc_theta_decay: Param = 1e7,
-        lbound: Optional[Param] = None,
-        one_spike: bool = True,
-        learning: bool = True,
-    ) -> None:
-        self.one_spike = bool(one_spike)
-        super().__init__(
-            n, shape, traces, traces_additive, tc_trace, trace_scale, sum_input,
-            thresh, rest, reset, refrac, tc_decay, theta_plus, tc_theta_decay, lbound, learning,
-        )
+    params = merge(
+        AdaptiveLIFNodes.params,
+        Param("one_spike", True, kind=bool, doc="at most one spike per sample and step (a random winner)"),
+    )
 
     def _spiked(self, s):
         if self.one_spike:
@@ -647,48 +569,39 @@ class IzhikevichNodes(Nodes):
 
     state_names = ("s", "v", "u")
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        excitatory: float = 1.0,
-        thresh: Param = 45.0,
-        rest: Param = -65.0,
-        lbound: Optional[Param] = None,
-        learning: bool = True,
-    ) -> None:
-        excitatory = check_real("excitatory", excitatory, allow_tensor=False)
-        if not 0.0 <= excitatory <= 1.0:
-            raise ValueError(f"excitatory must be a fraction in [0, 1], got {excitatory}")
-        self.excitatory = excitatory
-        self.thresh = check_real("thresh", thresh)
-        self.rest = check_real("rest", rest)
-        self.lbound = check_real("lbound", lbound, allow_none=True)
-        n_total = math.prod(as_shape(n, shape))
-        n_ex = int(round(excitatory * n_total))
-        r = torch.rand(n_total)
-        ex = torch.arange(n_total) < n_ex
-        a = torch.where(ex, torch.full_like(r, 0.02), 0.02 + 0.08 * r)
-        b = torch.where(ex, torch.full_like(r, 0.2), 0.25 - 0.05 * r)
-        c = torch.where(ex, -65.0 + 15.0 * r ** 2, torch.full_like(r, -65.0))
-        d = torch.where(ex, 8.0 - 6.0 * r ** 2, torch.full_like(r, 2.0))
-        S = torch.rand(n_total, n_total)
-        S = torch.where(ex.unsqueeze(0), 0.5 * S, -S)
-        self._coupling_ready = False
-        super().__init__(n, shape, traces, traces_additive, tc_trace, trace_scale, sum_input, learning)
-        self.a, self.b, self.c, self.d, self.S = a, b, c, d, S
-        self._coupling_ready = True
-        self._make_state()
-        self.compute_decays(self.dt)
+    params = merge(
+        Nodes.params,
+        Param("excitatory", 1.0, low=0.0, high=1.0, live=False, doc="fraction of excitatory (regular-spiking) neurons"),
+        Param("thresh", 45.0, "mV", per_neuron=True, doc="spike threshold"),
+        Param("rest", -65.0, "mV", per_neuron=True, doc="initial voltage"),
+        Param("lbound", None, "mV", per_neuron=True, doc="lower bound of v (None: unbounded)"),
+        Param("a", None, "1/ms", per_neuron=True, doc="recovery time scale (None: drawn by excitatory)"),
+        Param("b", None, per_neuron=True, doc="sensitivity of u to v (None: drawn by excitatory)"),
+        Param("c", None, "mV", per_neuron=True, doc="voltage after a spike (None: drawn by excitatory)"),
+        Param("d", None, "mV", per_neuron=True, doc="increase of u after a spike (None: drawn by excitatory)"),
+    )
+
+    def _setup(self) -> None:
+        # As Izhikevich (2003): regular-spiking excitatory, fast-spiking inhibitory neurons.
+        shape, n = self.shape, self.n
+        n_ex = int(round(self.excitatory * n))
+        r = torch.rand(n)
+        ex = torch.arange(n) < n_ex
+        drawn = {
+            "a": torch.where(ex, torch.full_like(r, 0.02), 0.02 + 0.08 * r),
+            "b": torch.where(ex, torch.full_like(r, 0.2), 0.25 - 0.05 * r),
+            "c": torch.where(ex, -65.0 + 15.0 * r ** 2, torch.full_like(r, -65.0)),
+            "d": torch.where(ex, 8.0 - 6.0 * r ** 2, torch.full_like(r, 2.0)),
+        }
+        for name, value in drawn.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value.view(shape))
+        S = torch.rand(n, n)
+        self.S = torch.where(ex.unsqueeze(0), 0.5 * S, -S)
 
     def __setattr__(self, name, value):
-        if name in ("a", "b", "c", "d", "S") and not isinstance(value, torch.Tensor):
-            raise TypeError(f"IzhikevichNodes.{name} must be a tensor, got {describe(value)}")
+        if name == "S" and not isinstance(value, torch.Tensor):
+            raise TypeError(f"IzhikevichNodes.S must be a tensor of shape [n, n], got {describe(value)}")
         super().__setattr__(name, value)
 
     def compute_decays(self, dt):
@@ -700,20 +613,18 @@ class IzhikevichNodes(Nodes):
     def _make_state(self):
         super()._make_state()
         self._set_state("v", self._full(self.rest))
-        if getattr(self, "_coupling_ready", False):
-            b = self.b.to(self.v.device).view(self.shape)
-            self._set_state("u", b * self.v)
-        else:
-            self._set_state("u", self._full(0.0))
+        b = _shaped(self.b, self.shape)
+        self._set_state("u", b.to(self.v.device) * self.v if isinstance(b, torch.Tensor) else b * self.v)
 
     def _step(self, x):
         v, u, s_prev = self.v, self.u, self.s
         shape = self.shape
-        a = self.a.view(shape)
-        b = self.b.view(shape)
+        a = _shaped(self.a, shape)
+        b = _shaped(self.b, shape)
+        c = _shaped(self.c, shape)
         # Reset of last step's spikes, without a data-dependent branch (no host sync).
-        _set_where(v, s_prev, self.c.view(shape).expand_as(v))
-        u.add_(self.d.view(shape) * s_prev)
+        _set_where(v, s_prev, c.expand_as(v) if isinstance(c, torch.Tensor) else c)
+        u.add_(_shaped(self.d, shape) * s_prev)
         if self._coupled:
             coupling = (s_prev.view(self.batch_size, -1).to(torch.float32) @ self.S.t()).view_as(v)
             x = coupling if x is None else x + coupling
@@ -749,32 +660,16 @@ class SRM0Nodes(_Spiking):
         Width of the soft threshold (mV). Default 5.
     """
 
-    def __init__(
-        self,
-        n: Optional[int] = None,
-        shape: Optional[tuple] = None,
-        traces: bool = False,
-        traces_additive: bool = False,
-        tc_trace: Number = 20.0,
-        trace_scale: Number = 1.0,
-        sum_input: bool = False,
-        thresh: Param = -50.0,
-        rest: Param = -70.0,
-        reset: Param = -70.0,
-        refrac: Param = 5,
-        tc_decay: Param = 10.0,
-        lbound: Optional[Param] = None,
-        eps_0: Param = 1.0,
-        rho_0: Param = 1.0,
-        d_thresh: Param = 5.0,
-        learning: bool = True,
-    ) -> None:
-        self._init_if(thresh, rest, reset, refrac, lbound)
-        self.tc_decay = check_real("tc_decay", tc_decay, positive=True)
-        self.eps_0 = check_real("eps_0", eps_0)
-        self.rho_0 = check_real("rho_0", rho_0, positive=True)
-        self.d_thresh = check_real("d_thresh", d_thresh, positive=True)
-        super().__init__(n, shape, traces, traces_additive, tc_trace, trace_scale, sum_input, learning)
+    params = merge(
+        _Spiking.params,
+        Param("thresh", -50.0, "mV", per_neuron=True, doc="threshold (where the intensity is rho_0)"),
+        Param("rest", -70.0, "mV", per_neuron=True, doc="resting voltage (also the initial voltage)"),
+        Param("reset", -70.0, "mV", per_neuron=True, doc="voltage after a spike"),
+        Param("tc_decay", 10.0, "ms", low=0.0, low_open=True, per_neuron=True, doc="membrane time constant"),
+        Param("eps_0", 1.0, per_neuron=True, doc="input scaling"),
+        Param("rho_0", 1.0, "1/ms", low=0.0, low_open=True, per_neuron=True, doc="firing intensity at threshold"),
+        Param("d_thresh", 5.0, "mV", low=0.0, low_open=True, per_neuron=True, doc="width of the soft threshold"),
+    )
 
     def compute_decays(self, dt):
         super().compute_decays(dt)
@@ -794,3 +689,9 @@ class SRM0Nodes(_Spiking):
         _set_where(v, s, self.reset)
         if self.lbound is not None:
             v.clamp_(min=self.lbound)
+
+
+make_init(Nodes, positional=(("n", None), ("shape", None)))
+for _cls in (Input, McCullochPitts, IFNodes, LIFNodes, CurrentLIFNodes, AdaptiveLIFNodes,
+             DiehlAndCookNodes, IzhikevichNodes, SRM0Nodes):
+    register(_cls)

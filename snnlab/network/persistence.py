@@ -1,17 +1,16 @@
 """Saving and loading networks in a safe format.
 
 A saved network is a ``torch.save`` archive holding only plain data: a
-JSON-like description of the layers and connections (class names from a
-fixed list, constructor parameters as numbers, strings and lists) and a dict
-of tensors (weights and every state variable). Loading uses
-``torch.load(weights_only=True)`` and builds objects only from the fixed
-list, so a file can never run code. Monitors and their recordings are not
+JSON-like description of the layers and connections (registered class
+names, see :func:`snnlab.dynamics.register`; the parameters of each object's
+record as numbers, strings and lists) and a dict of tensors (weights and
+every state variable). Loading uses ``torch.load(weights_only=True)`` and
+builds objects only from registered classes, so a file can never run code. Monitors and their recordings are not
 saved.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import tempfile
@@ -23,13 +22,31 @@ from . import nodes as _nodes
 from ._checks import check_device
 from . import topology as _topology
 from .. import learning as _learning
+from ..dynamics import lookup, name_of
 
 FORMAT = "snnlab.network"
 VERSION = 1
 
-_LAYERS = {name: getattr(_nodes, name) for name in _nodes.__all__ if name != "Nodes"}
-_CONNECTIONS = {"Connection": _topology.Connection, "SparseConnection": _topology.SparseConnection}
-_RULES = {name: getattr(_learning, name) for name in _learning.__all__ if name != "LearningRule"}
+def _registered(name, base):
+    """The class registered under ``name`` if it is a ``base`` (snnlab.dynamics.register)."""
+    cls = lookup(name) if isinstance(name, str) else None
+    return cls if isinstance(cls, type) and issubclass(cls, base) else None
+
+
+def _saved_name(obj, what: str) -> str:
+    name = name_of(obj)
+    if name is None:
+        raise TypeError(
+            f"cannot save {what} of class {type(obj).__name__}: register it first "
+            "(snnlab.dynamics.register) so that it can be loaded by name"
+        )
+    return name
+
+
+def _param_names(obj_or_cls) -> set:
+    """Names of the parameters in the class's record (plus a layer's ``n``/``shape``)."""
+    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
+    return {p.name for p in cls.params} | {"n", "shape"}
 _REDUCTIONS = {None: None, "sum": torch.sum, "mean": torch.mean}
 
 
@@ -75,26 +92,20 @@ def _short(value: Any) -> str:
 
 
 def _params(obj, owner: str, tensors, skip=()) -> Dict[str, Any]:
-    """The constructor parameters of ``obj``, encoded (tensors go to ``tensors``)."""
+    """The object's parameters, from its record (``params``)."""
     out = {}
-    for pname in inspect.signature(type(obj).__init__).parameters:
-        if pname in ("self", "source", "target") or pname in skip:
-            continue
-        if pname == "n":
-            continue
-        if pname == "shape":
-            out["shape"] = list(obj.shape)
-            continue
-        if not hasattr(obj, pname):
-            continue
-        out[pname] = _encode(owner, pname, getattr(obj, pname), tensors)
+    if isinstance(obj, _nodes.Nodes):
+        out["shape"] = list(obj.shape)
+    for p in type(obj).params:
+        if p.name not in skip:
+            out[p.name] = _encode(owner, p.name, getattr(obj, p.name), tensors)
     return out
 
 
 def _state_tensors(layer) -> Dict[str, torch.Tensor]:
     """The layer's tensors that are not constructor parameters: state, learned
     values (``theta``) and values set after construction (Izhikevich ``a``..``S``)."""
-    params = set(inspect.signature(type(layer).__init__).parameters)
+    params = _param_names(layer)
     out = {}
     for attr, value in list(layer._buffers.items()) + list(layer.__dict__.items()):
         if isinstance(value, torch.Tensor) and attr not in params:
@@ -115,20 +126,20 @@ def save(network, path: "str | os.PathLike") -> None:
     layers = []
     for name, layer in network.layers.items():
         owner = f"layer/{name}"
-        layers.append({"name": name, "class": type(layer).__name__, "params": _params(layer, owner, tensors)})
+        layers.append({"name": name, "class": _saved_name(layer, f"layer {name!r}"), "params": _params(layer, owner, tensors)})
         for attr, value in _state_tensors(layer).items():
             tensors[f"state/{name}/{attr}"] = value.detach().cpu().clone()
     connections = []
     for (src, tgt), conn in network.connections.items():
         owner = f"conn/{src}/{tgt}"
-        skip = ("w", "b", "update_rule", "reduction", "sparsity", "nu")
         entry = {
             "source": src,
             "target": tgt,
-            "class": type(conn).__name__,
-            "params": _params(conn, owner, tensors, skip=skip),
+            "class": _saved_name(conn, f"connection {src!r}->{tgt!r}"),
+            "params": _params(conn, owner, tensors),
             "nu": list(conn.nu),
-            "rule": type(conn.update_rule).__name__,
+            "rule": _saved_name(conn.update_rule, f"the learning rule of {src!r}->{tgt!r}"),
+            "rule_params": _params(conn.update_rule, f"{owner}/rule", tensors, skip=("nu",)),
             "reduction": {torch.sum: "sum", torch.mean: "mean", None: None}.get(conn.reduction, "unsupported"),
         }
         if entry["reduction"] == "unsupported":
@@ -225,7 +236,7 @@ def _restore_state(layer, lname: str, tensors: Dict[str, torch.Tensor], used: se
     """Put the saved ``state/<layer>/<attr>`` tensors into a freshly built layer, each checked."""
     prefix = f"state/{lname}/"
     fresh = _state_tensors(layer)
-    params = set(inspect.signature(type(layer).__init__).parameters)
+    params = _param_names(layer)
     for key, value in tensors.items():
         if not key.startswith(prefix):
             continue
@@ -323,9 +334,9 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
     for i, entry in enumerate(_field(spec, "layers", list, "saved network")):
         lname = _field(entry, "name", str, f"saved layer #{i}")
         where = f"saved layer {lname!r}"
-        cls = _LAYERS.get(_field(entry, "class", str, where))
+        cls = _registered(_field(entry, "class", str, where), _nodes.Nodes)
         if cls is None:
-            raise ValueError(f"{where} has unknown class {entry['class']!r}; expected one of {', '.join(_LAYERS)}")
+            raise ValueError(f"{where} has unknown class {entry['class']!r}; expected a registered layer class")
         params = {k: _decode(v, tensors, used, f"{where} parameter {k!r}") for k, v in _field(entry, "params", dict, where).items()}
         try:
             layer = cls(**params)
@@ -346,8 +357,8 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
         for end in (src, tgt):
             if end not in net.layers:
                 raise ValueError(f"{where}: no saved layer {end!r}; layers are {', '.join(net.layers)}")
-        cls = _CONNECTIONS.get(_field(entry, "class", str, where))
-        rule = _RULES.get(_field(entry, "rule", str, where))
+        cls = _registered(_field(entry, "class", str, where), _topology.AbstractConnection)
+        rule = _registered(_field(entry, "rule", str, where), _learning.LearningRule)
         if cls is None or rule is None:
             raise ValueError(f"{where} has unknown class {entry['class']!r} or rule {entry['rule']!r}")
         reduction = entry.get("reduction")
@@ -356,6 +367,10 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
         nu = _field(entry, "nu", list, where)
         owner = f"conn/{src}/{tgt}"
         params = {k: _decode(v, tensors, used, f"{where} parameter {k!r}") for k, v in _field(entry, "params", dict, where).items()}
+        rule_params = entry.get("rule_params", {})
+        if not isinstance(rule_params, dict):
+            raise ValueError(f"{where}: 'rule_params' is {_short(rule_params)}; expected a dict")
+        params.update({k: _decode(v, tensors, used, f"{where} rule parameter {k!r}") for k, v in rule_params.items()})
         n_in, n_out = net.layers[src].n, net.layers[tgt].n
 
         def tensor(name: str, required: bool = True):
@@ -367,7 +382,7 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
             used.add(key)
             return tensors[key]
 
-        if cls is _topology.SparseConnection:
+        if issubclass(cls, _topology.SparseConnection):
             rows, cols, values = tensor("rows"), tensor("cols"), tensor("values")
             for name, t in (("rows", rows), ("cols", cols)):
                 if t.dtype != torch.int64 or t.dim() != 1:

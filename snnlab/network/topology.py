@@ -15,10 +15,12 @@ of the stored weights) and :meth:`add_to_weights`.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import torch
 
+from ..dynamics import Param, make_init, register
+from ..learning import LearningRule, NoOp
 from ._checks import check_finite_tensor, check_real, describe
 from .nodes import Nodes
 
@@ -29,21 +31,19 @@ EVENT_DRIVEN_MAX_FRACTION = 0.125
 _ZERO_OFFSET = torch.zeros(1, dtype=torch.long)
 
 
+def _make_connection_init(cls) -> None:
+    make_init(
+        cls,
+        positional=(("source", make_init.REQUIRED), ("target", make_init.REQUIRED), ("nu", None), ("reduction", None)),
+        positional_params=("weight_decay",),
+        extra=(("update_rule", None),) + tuple(cls.arguments),
+        var_keyword="rule_params",
+    )
+
+
 def _check_layer(name: str, layer) -> None:
     if not isinstance(layer, Nodes):
         raise TypeError(f"{name} must be a layer (an snnlab Nodes object), got {describe(layer)}")
-
-
-def _as_nu(nu) -> tuple[float, float]:
-    if nu is None:
-        return (0.0, 0.0)
-    if isinstance(nu, torch.Tensor):
-        nu = nu.tolist()
-    if isinstance(nu, (int, float)) and not isinstance(nu, bool):
-        return (float(nu), float(nu))
-    if isinstance(nu, Sequence) and len(nu) == 2:
-        return (check_real("nu[0]", nu[0], allow_tensor=False), check_real("nu[1]", nu[1], allow_tensor=False))
-    raise TypeError(f"nu must be a number or a pair of numbers (pre, post), got {describe(nu)}")
 
 
 class AbstractConnection(torch.nn.Module):
@@ -69,45 +69,73 @@ class AbstractConnection(torch.nn.Module):
         ``|w|`` into every target neuron equals ``norm``.
     """
 
-    def __init__(
-        self,
-        source: Nodes,
-        target: Nodes,
-        nu=None,
-        reduction: Optional[Callable] = None,
-        weight_decay: float = 0.0,
-        update_rule=None,
-        wmin: float = -math.inf,
-        wmax: float = math.inf,
-        norm: Optional[float] = None,
-    ) -> None:
-        super().__init__()
+    params: tuple[Param, ...] = (
+        Param("weight_decay", 0.0, low=0.0, high=1.0, high_open=True, doc="after each learning step w *= 1 - weight_decay"),
+        Param("wmin", -math.inf, finite=False, doc="lower bound of the weights (clamped after each learning step)"),
+        Param("wmax", math.inf, finite=False, doc="upper bound of the weights (clamped after each learning step)"),
+        Param("norm", None, low=0.0, low_open=True, doc="after each run, sum of |w| into every target neuron (None: off)"),
+    )
+    #: keyword-only constructor arguments that are not parameters: (name, default)
+    arguments: tuple = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            _make_connection_init(cls)
+
+    def _construct(self, head: dict, values: dict, rule_params: dict) -> None:
+        torch.nn.Module.__init__(self)
+        source, target = head["source"], head["target"]
         _check_layer("source", source)
         _check_layer("target", target)
         self.source = source
         self.target = target
-        self.nu = _as_nu(nu)
+        owner = type(self).__name__
+        checked = {p.name: p.check(owner, values[p.name]) for p in self.params}
+        self.check_parameters(owner, checked)
+        for name, value in checked.items():
+            setattr(self, name, value)
+        reduction = head["reduction"]
         if reduction is not None and not callable(reduction):
             raise TypeError(f"reduction must be callable (e.g. torch.sum), got {describe(reduction)}")
         self.reduction = reduction
-        self.weight_decay = check_real("weight_decay", weight_decay, allow_tensor=False)
-        if not 0.0 <= self.weight_decay < 1.0:
-            raise ValueError(f"weight_decay must be in [0, 1), got {self.weight_decay}")
-        self.wmin = check_real("wmin", wmin, allow_inf=True, allow_tensor=False)
-        self.wmax = check_real("wmax", wmax, allow_inf=True, allow_tensor=False)
-        if self.wmin > self.wmax:
-            raise ValueError(f"wmin ({self.wmin}) must not exceed wmax ({self.wmax})")
-        self.norm = check_real("norm", norm, allow_none=True, positive=True, allow_tensor=False)
-        from ..learning import LearningRule, NoOp  # learning imports topology's names lazily
-
+        update_rule = head["update_rule"]
         rule_cls = NoOp if update_rule is None else update_rule
         if not (isinstance(rule_cls, type) and issubclass(rule_cls, LearningRule)):
             raise TypeError(
                 f"update_rule must be a learning rule class from snnlab.learning (e.g. PostPre), got {describe(update_rule)}"
             )
+        own = {p.name for p in rule_cls.params} - {"nu"}
+        unknown = sorted(set(rule_params) - own)
+        if unknown:
+            raise TypeError(
+                f"{owner}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                f"its learning rule {rule_cls.__name__} takes {', '.join(sorted(own)) or 'no parameters of its own'}"
+            )
         self._rule_cls = rule_cls
-        self.update_rule = None  # made once the weights exist (subclass __init__)
+        self._rule_params = dict(rule_params)
+        self._nu = (0.0, 0.0) if head["nu"] is None else head["nu"]
+        self.update_rule = None  # made once the weights exist
         self.dt = 1.0
+        self._setup(head)
+        self._make_rule()
+
+    def _setup(self, head: dict) -> None:  # pragma: no cover - abstract
+        """Make the weights from the constructor's arguments."""
+        raise NotImplementedError
+
+    def check_parameters(self, owner: str, values: dict) -> None:
+        if values["wmin"] > values["wmax"]:
+            raise ValueError(f"{owner}: wmin ({values['wmin']}) must not exceed wmax ({values['wmax']})")
+
+    def parameters_changed(self, names: tuple) -> None:
+        self.compute_decays(self.dt)
+
+    @property
+    def nu(self) -> tuple:
+        """Learning rates (pre, post), held by the learning rule."""
+        rule = self.__dict__.get("update_rule")
+        return rule.nu if rule is not None else self._nu
 
     @property
     def bounded(self) -> bool:
@@ -115,7 +143,7 @@ class AbstractConnection(torch.nn.Module):
 
     def _make_rule(self) -> None:
         self.update_rule = self._rule_cls(
-            connection=self, nu=self.nu, reduction=self.reduction, weight_decay=self.weight_decay
+            self, self._nu, reduction=self.reduction, weight_decay=self.weight_decay, **self._rule_params
         )
 
     def update(self, *, learning: bool = True, mask: Optional[torch.Tensor] = None, reward=None) -> None:
@@ -154,22 +182,10 @@ class Connection(AbstractConnection):
     [[1.0, 1.0, 1.0]]
     """
 
-    def __init__(
-        self,
-        source: Nodes,
-        target: Nodes,
-        nu=None,
-        reduction: Optional[Callable] = None,
-        weight_decay: float = 0.0,
-        update_rule=None,
-        *,
-        w: Optional[torch.Tensor] = None,
-        b: Optional[torch.Tensor] = None,
-        wmin: float = -math.inf,
-        wmax: float = math.inf,
-        norm: Optional[float] = None,
-    ) -> None:
-        super().__init__(source, target, nu, reduction, weight_decay, update_rule, wmin, wmax, norm)
+    arguments = (("w", None), ("b", None))
+
+    def _setup(self, head: dict) -> None:
+        source, target, w, b = self.source, self.target, head["w"], head["b"]
         expected = (source.n, target.n)
         if w is None:
             if self.wmin != -math.inf and self.wmax != math.inf:
@@ -191,7 +207,6 @@ class Connection(AbstractConnection):
             self.b = torch.nn.Parameter(b, requires_grad=False)
         else:
             self.b = None
-        self._make_rule()
 
     def __setattr__(self, name, value):
         # `conn.w = tensor` is checked and copied, like the constructor's w.
@@ -329,22 +344,11 @@ class SparseConnection(AbstractConnection):
     (others as :class:`AbstractConnection`)
     """
 
-    def __init__(
-        self,
-        source: Nodes,
-        target: Nodes,
-        nu=None,
-        reduction: Optional[Callable] = None,
-        weight_decay: float = 0.0,
-        update_rule=None,
-        *,
-        w: Optional[torch.Tensor] = None,
-        sparsity: Optional[float] = None,
-        wmin: float = -math.inf,
-        wmax: float = math.inf,
-        norm: Optional[float] = None,
-    ) -> None:
-        super().__init__(source, target, nu, reduction, weight_decay, update_rule, wmin, wmax, norm)
+    arguments = (("w", None), ("sparsity", None))
+
+    def _setup(self, head: dict) -> None:
+        source, w, sparsity = self.source, head["w"], head["sparsity"]
+        target = self.target
         shape = (source.n, target.n)
         if w is None:
             if sparsity is None:
@@ -380,7 +384,6 @@ class SparseConnection(AbstractConnection):
         self.values = torch.nn.Parameter(values, requires_grad=False)
         counts = torch.bincount(rows, minlength=source.n)
         self.register_buffer("row_ptr", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]))
-        self._make_rule()
 
     @property
     def w(self) -> torch.Tensor:
@@ -448,3 +451,7 @@ class SparseConnection(AbstractConnection):
 
     def dense_weights(self) -> torch.Tensor:
         return self.w.to_dense()
+
+
+for _cls in (Connection, SparseConnection):
+    register(_cls)

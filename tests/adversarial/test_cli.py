@@ -20,7 +20,7 @@ import pytest
 import snnlab.cli as cli
 from snnlab.cli import main
 from snnlab.config import LabConfig
-from snnlab.export import load_recording_arrays
+from snnlab.recording import Recording
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = LabConfig(n_input=20, n_output=30, time=40.0, input_rate=200.0, weight_scale=4.0, seed=1)
@@ -183,10 +183,10 @@ def test_sigint_during_a_run_keeps_what_was_simulated(tmp_path):
     assert "Traceback" not in stderr and "terminate called" not in stderr
     final = stderr.strip().splitlines()[-1]
     assert final.startswith("snnlab run: incomplete"), final
-    data = load_recording_arrays(out / "recording.npz")
-    steps = data["output_spikes"].shape[0]
-    assert 0 < steps < 400_000 and not bool(data["completed"])
-    assert data["input_spikes"].shape[0] == steps and data["voltages"].shape[0] == steps
+    rec = Recording.from_npz(out / "recording.npz")
+    assert 0 < rec.steps < 400_000 and not rec.completed
+    assert rec.spikes("A").shape == (rec.steps, 50) and rec.spikes("B").shape == (rec.steps, 100)
+    assert rec.voltages("B").shape[0] == rec.steps
     assert sorted(Path(p).name for p in stdout.split()) == ["config.json", "recording.npz"]
 
 
@@ -235,7 +235,7 @@ def test_sigint_as_the_run_starts_is_exit_130_without_traceback(tmp_path):
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "terminate called" not in stderr
     if (out / "recording.npz").exists():
-        assert not bool(load_recording_arrays(out / "recording.npz")["completed"])
+        assert not Recording.from_npz(out / "recording.npz").completed
     else:
         assert stderr.strip() == "snnlab run: interrupted before anything was simulated; nothing written"
 
@@ -252,4 +252,4 @@ def test_sigint_ignored_by_the_parent_stays_ignored(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
-    assert bool(load_recording_arrays(tmp_path / "out" / "recording.npz")["completed"])
+    assert Recording.from_npz(tmp_path / "out" / "recording.npz").completed

@@ -197,8 +197,8 @@ def test_every_config_that_validates_runs_to_finite_values(
         return  # refused: fine, as long as it is a ValueError naming the field
     rec = run_config(cfg)
     assert rec.completed
-    assert np.isfinite(rec.voltages).all(), f"a validated config gave non-finite voltages: {cfg}"
-    assert np.isfinite(rec.population_rate).all(), f"a validated config gave a non-finite rate: {cfg}"
+    assert np.isfinite(rec.voltages("B")).all(), f"a validated config gave non-finite voltages: {cfg}"
+    assert np.isfinite(rec.rate("B")[1]).all(), f"a validated config gave a non-finite rate: {cfg}"
 
 
 @pytest.mark.parametrize("fields", [
@@ -216,8 +216,8 @@ def test_every_config_that_validates_runs_to_finite_values(
 def test_configs_at_the_bounds_run_to_finite_values(fields):
     cfg = LabConfig(**fields)
     rec = run_config(cfg)
-    assert rec.completed and rec.steps_done == cfg.n_steps
-    assert np.isfinite(rec.voltages).all() and np.isfinite(rec.population_rate).all()
+    assert rec.completed and rec.steps == cfg.n_steps
+    assert np.isfinite(rec.voltages("B")).all() and np.isfinite(rec.rate("B")[1]).all()
 
 
 # -- wrong types ----------------------------------------------------------------
@@ -244,3 +244,29 @@ def test_wrong_types_are_type_errors_naming_the_field(name):
     with pytest.raises(TypeError) as info:
         LabConfig.from_dict(fields)
     assert next(iter(fields)) in str(info.value)
+
+
+def test_izhikevich_probe_matches_the_engine_step():
+    """The validator's float32 probe is the engine's Izhikevich step: both leave
+    float32 at the same step under the same (strong, constant) inhibition."""
+    import torch
+
+    from snnlab.network import Network
+    from snnlab.network.monitors import Monitor
+    from snnlab.network.nodes import IzhikevichNodes
+
+    drive = -253.0
+    failed = _limits._izhikevich_probe(1.0, 45.0, -65.0, -65.0, 0.0, drive, 1000)
+    assert failed is not None
+    layer = IzhikevichNodes(n=1, thresh=45.0, rest=-65.0)
+    layer.a, layer.b, layer.c, layer.d = (torch.full((1,), v) for v in (0.02, 0.2, -65.0, 8.0))
+    layer.S = torch.zeros(1, 1)
+    net = Network(dt=1.0)
+    net.add_layer(layer, name="I")
+    net.add_monitor(Monitor(layer, ("v",)), name="m")
+    net.run({"I": torch.full((failed + 5, 1), drive)}, time=failed + 5)
+    v = net.monitors["m"].get("v")[:, 0, 0]
+    assert torch.isfinite(v[:failed]).all() and not torch.isfinite(v[failed])
+    # and a config that would meet this drive is refused
+    with pytest.raises(ValueError, match="Izhikevich neuron driven"):
+        LabConfig.for_model("Izhikevich", inhibition=0.25, time=1000.0)

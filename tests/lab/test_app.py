@@ -53,18 +53,18 @@ def test_slider_then_run_records_and_draws():
     lab.controls["input_rate"].value = 300.0
     run_to_end(lab)
     rec = lab.recording
-    assert rec.completed and rec.config.input_rate == 300.0
-    assert rec.input_spikes.mean() == pytest.approx(0.3, abs=0.03)
+    assert rec.completed and rec.experiment["input_rate"] == 300.0
+    assert rec.spikes("A").mean() == pytest.approx(0.3, abs=0.03)
     # the rasters show exactly the recorded spikes (one pixel per neuron and step here)
-    np.testing.assert_array_equal(levels(lab.plots.input_raster.mark.image.value).T > 0, rec.input_spikes)
-    np.testing.assert_array_equal(levels(lab.plots.output_raster.mark.image.value).T > 0, rec.output_spikes)
+    np.testing.assert_array_equal(levels(lab.plots.input_raster.mark.image.value).T > 0, rec.spikes("A"))
+    np.testing.assert_array_equal(levels(lab.plots.output_raster.mark.image.value).T > 0, rec.spikes("B"))
     # traces and threshold
-    np.testing.assert_array_equal(lab.plots.voltage.traces.y, rec.voltages.T)
+    np.testing.assert_array_equal(lab.plots.voltage.traces.y, rec.voltages("B").T)
     assert lab.plots.voltage.threshold.y.tolist() == [SMALL.thresh] * 2
     # the population rate line is the recorded rate, binned
-    x, y = lab.plots.rate.rate(lab.controller.data.spike_counts, rec.steps_done, SMALL.n_output, SMALL.dt)
+    x, y = lab.plots.rate.rate(lab.controller.data.spike_counts, rec.steps, SMALL.n_output, SMALL.dt)
     np.testing.assert_array_equal(lab.plots.rate.line.y, y)
-    assert abs(lab.plots.rate.line.y.mean() - rec.population_rate.mean()) < 1e-3 * max(1, rec.population_rate.mean())
+    assert abs(lab.plots.rate.line.y.mean() - rec.rate("B")[1].mean()) < 1e-3 * max(1, rec.rate("B")[1].mean())
     assert lab.progress.value == 1.0
     assert "done" in lab.status.value and "frames drawn" in lab.status.value and "real-time factor" in lab.status.value
     assert lab.plots.frames >= 1
@@ -91,10 +91,10 @@ def test_stop_button_mid_run_keeps_data_and_second_run_click_is_ignored():
     lab.stop_button.click()
     assert lab.wait(10)
     rec = lab.recording
-    assert lab.controller.state == "stopped" and not rec.completed and rec.steps_done > 200
+    assert lab.controller.state == "stopped" and not rec.completed and rec.steps > 200
     assert "stopped at" in lab.message.value
     assert 0 < lab.progress.value < 1
-    assert lab.plots.output_raster.drawn_steps == rec.steps_done  # the final frame shows all of it
+    assert lab.plots.output_raster.drawn_steps == rec.steps  # the final frame shows all of it
     assert not lab.run_button.disabled
 
 
@@ -135,7 +135,7 @@ def test_bad_values_show_a_message_and_the_last_good_config_runs(name, value, wo
         assert w in msg, msg
     assert lab.controller.config == SMALL
     run_to_end(lab)
-    assert lab.recording.output_spikes.shape == (150, 150)
+    assert lab.recording.spikes("B").shape == (150, 150)
     # fixing the value clears the message
     lab.controls[name].value = {"traced": "0, 1"}.get(name, getattr(SMALL, name))
     assert "snnlab-error" not in lab.message.value
@@ -173,7 +173,7 @@ def test_traced_neurons_choice_redraws_traces():
     assert lab.controller.config.traced == (7, 10, 11, 12)
     v = lab.controller.data.voltages
     np.testing.assert_array_equal(lab.plots.voltage.traces.y, v[:, [7, 10, 11, 12]].T)
-    assert lab.recording.traced.tolist() == [7, 10, 11, 12]
+    assert lab.recording.traced("B").tolist() == [7, 10, 11, 12]
 
 
 def test_reset_clears_plots():
@@ -192,7 +192,7 @@ def test_runaway_activity_is_stoppable_from_the_ui():
     t0 = time.perf_counter()
     lab.stop_button.click()
     assert lab.wait(10) and time.perf_counter() - t0 < 0.5
-    assert lab.recording.output_spikes.all()
+    assert lab.recording.spikes("B").all()
 
 
 def test_error_in_a_run_is_a_message_not_a_dead_ui(monkeypatch):

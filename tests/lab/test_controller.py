@@ -28,25 +28,25 @@ def wait_until(cond, timeout=20.0):
 
 def test_run_config_records_the_seed_network():
     rec = run_config(LabConfig())
-    assert rec.completed and rec.steps_done == 500 and rec.duration == 500.0
-    assert rec.input_spikes.shape == (500, 100) and rec.input_spikes.dtype == bool
-    assert rec.output_spikes.shape == (500, 1000)
-    assert rec.voltages.shape == (500, 5) and rec.voltages.dtype == np.float32
-    assert rec.input_spikes.mean() == pytest.approx(0.1, abs=0.01)  # Bernoulli(0.1)
-    assert rec.output_spikes.sum() > 0
+    assert rec.completed and rec.steps == 500 and rec.duration == 500.0
+    assert rec.spikes("A").shape == (500, 100) and rec.spikes("A").dtype == bool
+    assert rec.spikes("B").shape == (500, 1000)
+    assert rec.voltages("B").shape == (500, 5) and rec.voltages("B").dtype == np.float32
+    assert rec.spikes("A").mean() == pytest.approx(0.1, abs=0.01)  # Bernoulli(0.1)
+    assert rec.spikes("B").sum() > 0
     # recorded after reset: a LIF voltage never reaches the threshold
-    assert rec.voltages.max() < rec.threshold
-    np.testing.assert_allclose(rec.population_rate, rec.output_spikes.sum(1) / (1000 * 1e-3))
+    assert rec.voltages("B").max() < rec.layers["B"].threshold
+    np.testing.assert_allclose(rec.rate("B")[1], rec.spikes("B").sum(1) / (1000 * 1e-3))
 
 
 def test_same_seed_same_spikes_whatever_the_chunks():
     a = run_config(SMALL, chunk_steps=7)
     b = run_config(SMALL, chunk_steps=64)
-    assert np.array_equal(a.input_spikes, b.input_spikes)
-    assert np.array_equal(a.output_spikes, b.output_spikes)
-    assert np.array_equal(a.voltages, b.voltages)
+    assert np.array_equal(a.spikes("A"), b.spikes("A"))
+    assert np.array_equal(a.spikes("B"), b.spikes("B"))
+    assert np.array_equal(a.voltages("B"), b.voltages("B"))
     c = run_config(SMALL.replace(seed=1), chunk_steps=7)
-    assert not np.array_equal(a.output_spikes, c.output_spikes)
+    assert not np.array_equal(a.spikes("B"), c.spikes("B"))
 
 
 def test_chunks_stay_short():
@@ -68,10 +68,10 @@ def test_controller_run_streams_frames_and_matches_headless():
     assert len(frames) >= 10  # intermediate frames, not only the last
     rec = ctl.recording
     ref = run_config(SMALL)
-    assert rec.completed and np.array_equal(rec.output_spikes, ref.output_spikes)
+    assert rec.completed and np.array_equal(rec.spikes("B"), ref.spikes("B"))
     # a second run of the same config gives the same spikes
     assert ctl.start() and ctl.join(30)
-    assert np.array_equal(ctl.recording.output_spikes, ref.output_spikes)
+    assert np.array_equal(ctl.recording.spikes("B"), ref.spikes("B"))
 
 
 def test_frames_are_throttled():
@@ -122,11 +122,11 @@ def test_stop_mid_run_is_fast_and_keeps_the_data():
     assert latency < 0.5  # the issue asks for 100 ms; a busy 2-core CI gets slack
     assert ctl.state == "stopped" and "stopped at" in ctl.message
     rec = ctl.recording
-    assert not rec.completed and 300 <= rec.steps_done < long_config().n_steps
+    assert not rec.completed and 300 <= rec.steps < long_config().n_steps
     # what was kept is exactly the start of the full run
-    ref = run_config(SMALL.replace(time=rec.steps_done * SMALL.dt))
-    assert np.array_equal(rec.output_spikes, ref.output_spikes)
-    assert np.array_equal(rec.voltages, ref.voltages)
+    ref = run_config(SMALL.replace(time=rec.steps * SMALL.dt))
+    assert np.array_equal(rec.spikes("B"), ref.spikes("B"))
+    assert np.array_equal(rec.voltages("B"), ref.voltages("B"))
 
 
 def test_pause_and_resume():
@@ -158,8 +158,8 @@ def test_live_parameters_apply_at_the_next_chunk():
     assert wait_until(lambda: ctl.data.steps_done >= step + 50)
     ctl.stop(wait=10)
     rec = ctl.recording
-    assert rec.input_spikes[:step].mean() > 0.2
-    assert not rec.input_spikes[step:].any()  # no input after the change
+    assert rec.spikes("A")[:step].mean() > 0.2
+    assert not rec.spikes("A")[step:].any()  # no input after the change
     assert rec.changes[0] == (step, "input_rate", 0.0)
 
 
@@ -171,11 +171,11 @@ def test_other_parameters_wait_for_the_next_run():
     assert set(ctl.pending_fields()) == {"n_output", "thresh"}
     assert ctl.run_config.n_output == 200
     ctl.stop(wait=10)
-    assert ctl.recording.output_spikes.shape[1] == 200
+    assert ctl.recording.spikes("B").shape[1] == 200
     ctl.update(time=50.0)
     ctl.start()
     ctl.join(30)
-    assert ctl.recording.output_spikes.shape == (50, 120)
+    assert ctl.recording.spikes("B").shape == (50, 120)
 
 
 def test_bad_values_change_nothing():
@@ -210,7 +210,7 @@ def test_an_exception_in_a_run_ends_it_with_a_message():
     assert ctl.join(30)
     assert ctl.state == "error"
     assert "RuntimeError: plot exploded" in ctl.message and "kept" in ctl.message
-    assert ctl.recording.steps_done == 50
+    assert ctl.recording.steps == 50
     ctl.on_frame = None
     assert ctl.start() and ctl.join(30) and ctl.state == "done"  # not dead
 
@@ -225,7 +225,7 @@ def test_runaway_activity_can_be_stopped():
     ctl.stop()
     assert ctl.join(10) and time.perf_counter() - t0 < 0.5
     rec = ctl.recording
-    assert rec.output_spikes.all()
+    assert rec.spikes("B").all()
 
 
 def test_reset_clears_the_run():
@@ -271,9 +271,9 @@ def test_replanned_chunks_give_the_unbroken_run(monkeypatch):
     assert ctl.data.chunks == 6  # 3 + 40 + 5 + 70 + 2 + the last 80: six run_chunks calls
     ref = run_config(SMALL, chunk_steps=200)
     rec = ctl.recording
-    assert np.array_equal(rec.input_spikes, ref.input_spikes)
-    assert np.array_equal(rec.output_spikes, ref.output_spikes)
-    assert np.array_equal(rec.voltages, ref.voltages)
+    assert np.array_equal(rec.spikes("A"), ref.spikes("A"))
+    assert np.array_equal(rec.spikes("B"), ref.spikes("B"))
+    assert np.array_equal(rec.voltages("B"), ref.voltages("B"))
 
 
 def test_chunks_shrink_when_steps_get_slow():
@@ -287,4 +287,4 @@ def test_chunks_shrink_when_steps_get_slow():
     ctl.stop()
     assert ctl.join(10)
     assert time.perf_counter() - t0 < 0.5
-    assert ctl.recording.output_spikes.all()
+    assert ctl.recording.spikes("B").all()
