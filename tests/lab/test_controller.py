@@ -74,17 +74,31 @@ def test_controller_run_streams_frames_and_matches_headless():
     assert np.array_equal(ctl.recording.spikes("B"), ref.spikes("B"))
 
 
-def test_frames_are_throttled():
+def test_frames_are_throttled(monkeypatch):
+    # A fake clock that moves 1 ms at every reading: the frame times are then
+    # the controller's own decisions, the same on any machine.
+    import snnlab.lab.controller as controller
+
+    class Clock:
+        t = 0.0
+
+        def perf_counter(self):
+            self.t += 0.001
+            return self.t
+
+    clock = Clock()
+    monkeypatch.setattr(controller, "_time", clock)
     starts = []
 
     def frame(data, final):
-        starts.append(time.perf_counter())
+        starts.append(clock.t)
 
     ctl = Controller(SMALL.replace(time=2000.0), on_frame=frame, frame_interval=0.05, chunk_steps=1)
     ctl.start()
-    ctl.join(60)
+    assert ctl.join(60) and ctl.state == "done"
     gaps = np.diff(starts[:-1])  # the final frame comes whenever the run ends
-    assert len(gaps) == 0 or gaps.min() >= 0.045  # timed inside the callback: a little jitter
+    assert len(gaps) >= 10  # 2000 chunks of several clock readings each: many frames
+    assert gaps.min() >= 0.05
 
 
 def test_slow_frames_take_at_most_half_the_run():
@@ -112,17 +126,22 @@ def test_only_one_run_at_a_time():
 
 
 def test_stop_mid_run_is_fast_and_keeps_the_data():
-    ctl = Controller(long_config())
+    # Stop is honoured at the next chunk boundary (chunks are sized to ~15 ms,
+    # so that is the latency, by design; benchmarks/bench_interrupt.py measures
+    # it). Pressed from a frame, i.e. between two chunks, not one more step runs.
+    at_stop = []
+
+    def frame(data, final):
+        if not final and data.steps_done >= 300 and not at_stop:
+            at_stop.append(data.steps_done)
+            ctl.stop()
+
+    ctl = Controller(long_config(), on_frame=frame, frame_interval=0.0)
     ctl.start()
-    assert wait_until(lambda: ctl.data is not None and ctl.data.steps_done >= 300)
-    t0 = time.perf_counter()
-    ctl.stop()
-    assert ctl.join(10)
-    latency = time.perf_counter() - t0
-    assert latency < 0.5  # the issue asks for 100 ms; a busy 2-core CI gets slack
+    assert ctl.join(60)
     assert ctl.state == "stopped" and "stopped at" in ctl.message
     rec = ctl.recording
-    assert not rec.completed and 300 <= rec.steps < long_config().n_steps
+    assert not rec.completed and rec.steps == at_stop[0] and 300 <= rec.steps < long_config().n_steps
     # what was kept is exactly the start of the full run
     ref = run_config(SMALL.replace(time=rec.steps * SMALL.dt))
     assert np.array_equal(rec.spikes("B"), ref.spikes("B"))
@@ -221,11 +240,10 @@ def test_runaway_activity_can_be_stopped():
     ctl = Controller(cfg)
     ctl.start()
     assert wait_until(lambda: ctl.data is not None and ctl.data.steps_done >= 50)
-    t0 = time.perf_counter()
     ctl.stop()
-    assert ctl.join(10) and time.perf_counter() - t0 < 0.5
+    assert ctl.join(10) and ctl.state == "stopped"
     rec = ctl.recording
-    assert rec.spikes("B").all()
+    assert 50 <= rec.steps < cfg.n_steps and rec.spikes("B").all()
 
 
 def test_reset_clears_the_run():
@@ -263,12 +281,15 @@ def test_replanned_chunks_give_the_unbroken_run(monkeypatch):
     # run_chunks calls in a row, and must still be the one unbroken run.
     import snnlab.lab.controller as controller
 
-    sizes = iter([3, 40, 5, 70, 2, 90] * 100)
+    # Each size is less than half the one before: a new call every time
+    # (shrinking does not depend on timing; growing would).
+    sizes = iter([80, 30, 10] + [3] * 1000)
     monkeypatch.setattr(controller, "choose_chunk_steps", lambda cfg, step_cost_s=None, target_s=0.015: next(sizes))
     ctl = Controller(SMALL)
     ctl.start()
     assert ctl.join(60) and ctl.state == "done"
-    assert ctl.data.chunks == 6  # 3 + 40 + 5 + 70 + 2 + the last 80: six run_chunks calls
+    # one chunk of 80, of 30 and of 10 (each then replanned), the last 80 steps in 27 chunks of 3
+    assert ctl.data.chunks == 3 + 27
     ref = run_config(SMALL, chunk_steps=200)
     rec = ctl.recording
     assert np.array_equal(rec.spikes("A"), ref.spikes("A"))
@@ -283,8 +304,11 @@ def test_chunks_shrink_when_steps_get_slow():
     ctl = Controller(cfg)
     ctl.start()
     assert wait_until(lambda: ctl.data is not None and ctl.data.steps_done >= 100, 60)
-    t0 = time.perf_counter()
     ctl.stop()
-    assert ctl.join(10)
-    assert time.perf_counter() - t0 < 0.5
+    assert ctl.join(10) and ctl.state == "stopped"
     assert ctl.recording.spikes("B").all()
+    # the mechanism that keeps Stop quick: a 10x dearer step gets a chunk at most a tenth as long
+    guess = choose_chunk_steps(cfg)
+    weights = cfg.n_input * cfg.n_output + cfg.n_output**2
+    model_cost = 1e-4 + 5e-8 * cfg.n_output + 1e-11 * weights
+    assert choose_chunk_steps(cfg, step_cost_s=10 * model_cost) <= max(1, guess // 10 + 1)
