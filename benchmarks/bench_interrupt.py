@@ -61,7 +61,7 @@ def measure(config, after_s: float) -> tuple[float, int]:
             f"the run was not interrupted mid-way ({controller.state}: {controller.message}); make it longer"
         )
     rec = controller.recording
-    steps = int(getattr(rec, "steps", None) or rec.steps_done)
+    steps = int(getattr(rec, "steps", None) or rec.steps)
     return stamps["end"] - stamps["sigint"], steps
 
 

@@ -2,7 +2,8 @@
 
 Usage::
 
-    snnlab run CONFIG.json --out DIR [--format png --format svg ...] [--no-figures] [--quiet]
+    snnlab run CONFIG.json --out DIR [-f png svg pdf nwb] [--window T0:T1] [--layers L ...]
+               [--neurons LAYER=START:STOP] [--width one|two] [--style STYLE] [--no-figures] [--quiet]
 
 ``CONFIG.json`` is a config saved by the lab (its Save button, or
 ``LabConfig.to_json()``). The run uses the lab's own network, input stream and
@@ -156,9 +157,49 @@ def _check_out_dir(out: str) -> Path:
     return path
 
 
+def _window_option(text: str):
+    from snnlab.export import parse_window
+
+    try:
+        return parse_window(text)
+    except ValueError as ex:
+        raise argparse.ArgumentTypeError(str(ex)) from None
+
+
+def _neurons_option(text: str):
+    """``LAYER=START:STOP`` -> ``(layer, range(START, STOP))``."""
+    layer, sep, span = text.partition("=")
+    start, colon, stop = span.partition(":")
+    try:
+        if not (sep and colon and layer):
+            raise ValueError
+        first, last = int(start), int(stop)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--neurons {text!r}; expected LAYER=START:STOP, e.g. B=0:100") from None
+    if not 0 <= first < last:
+        raise argparse.ArgumentTypeError(f"--neurons {text!r}; expected 0 <= START < STOP")
+    return layer, range(first, last)
+
+
+def _style_option(text: str) -> str:
+    import matplotlib.style
+
+    if text not in matplotlib.style.available and not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"--style {text!r} is neither a matplotlib style name nor a style file")
+    return text
+
+
+def _export_progress(stderr: TextIO):
+    def report(done: int, total: int, name: str) -> None:
+        stderr.write(f"export: {name} ({done}/{total})\n")
+        stderr.flush()
+
+    return report
+
+
 def _parser() -> argparse.ArgumentParser:
     from snnlab import __version__
-    from snnlab.export import FIGURE_FORMATS
+    from snnlab.export import EXPORT_FORMATS
 
     parser = _Parser(
         prog="snnlab",
@@ -175,11 +216,24 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config", metavar="CONFIG.json", help="lab config (JSON)")
     run.add_argument("--out", "-o", required=True, metavar="DIR", help="folder to write into (created if missing)")
     run.add_argument(
-        "--format", "-f", dest="formats", action="append", choices=FIGURE_FORMATS,
-        help="figure format; repeat for several (default: png, svg and pdf)",
+        "--format", "-f", dest="formats", action="extend", nargs="+", choices=EXPORT_FORMATS, metavar="FORMAT",
+        help="png, svg, pdf (figures) and nwb (data, recording.nwb): several after one -f (-f png svg) "
+        "or -f repeated (default: png svg pdf)",
     )
-    run.add_argument("--no-figures", action="store_true", help="write only recording.npz and config.json")
+    run.add_argument("--window", type=_window_option, metavar="T0:T1",
+                     help="export only T0 <= t < T1 (ms), e.g. 1000:2000; either side may be empty")
+    run.add_argument("--layers", nargs="+", metavar="LAYER", help="export only these layers (default: all)")
+    run.add_argument("--neurons", action="append", type=_neurons_option, metavar="LAYER=START:STOP",
+                     help="export only neurons START..STOP-1 of LAYER; repeat for several layers")
+    run.add_argument("--width", choices=("one", "two"), default="two",
+                     help="figure width: one or two journal columns (default: two)")
+    run.add_argument("--style", type=_style_option, metavar="STYLE",
+                     help="matplotlib style sheet (a name or a .mplstyle file) for the figures")
+    run.add_argument("--no-figures", action="store_true", help="write only the data files (recording.npz, "
+                     "config.json, and recording.nwb with -f nwb)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    # Listed for --help; `main` hands `snnlab sweep ...` to snnlab.sweep.cli before parsing.
+    sub.add_parser("sweep", help="run a parameter sweep of a lab config on Dask (snnlab sweep --help)")
     return parser
 
 
@@ -292,10 +346,16 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from snnlab.export import export_recording
 
     try:
-        written = export_recording(recording, out, formats, figures=not args.no_figures)
+        written = export_recording(
+            recording, out, formats, figures=not args.no_figures, window=args.window, layers=args.layers,
+            neurons=dict(args.neurons) if args.neurons else None, width=args.width, style=args.style,
+            progress=None if args.quiet else _export_progress(stderr),
+        )
     except KeyboardInterrupt:
         stderr.write(f"snnlab run: interrupted while writing into {str(out)!r}; some files may be missing\n")
         return EXIT_INTERRUPTED
+    except ValueError as ex:  # a selection the run does not have, or something in the way: nothing written
+        raise _UsageError(str(ex)) from ex
     for path in written:
         stdout.write(f"{path}\n")
     status = "done" if recording.completed else "incomplete"
@@ -320,6 +380,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv : sequence of str, optional
         Arguments without the program name (default: ``sys.argv[1:]``).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sweep"]:  # its own parser and exit codes: snnlab.sweep.cli
+        from snnlab.sweep.cli import main as sweep_main
+
+        return sweep_main(argv[1:])
     command = None
     try:
         parser = _parser()

@@ -112,15 +112,18 @@ def estimate_memory_bytes(n_input: int, n_output: int, n_steps: int, neuron_mode
     """Rough upper bound of the memory (bytes) one lab network and its run need.
 
     Dense float32 weights (forward and recurrent; for Izhikevich also the
-    layer's own coupling matrix), monitors (spikes of both layers, voltages
-    of every output neuron) and the lab's recording copies.
+    layer's own coupling matrix), the lab's monitors (a window of 512 steps)
+    and its ring buffers (whole run or a sliding window, at most
+    ``snnlab.lab.controller.BUFFER_BYTES``): memory no longer grows with the
+    run's length.
     """
     weights = 4 * (n_input * n_output + n_output * n_output)
     if neuron_model == "Izhikevich":
         weights += 4 * n_output * n_output
-    monitors = n_steps * (n_input + n_output) + 4 * n_steps * n_output
-    recording = 2 * n_steps * (n_input + n_output) + 4 * n_steps * n_output
-    return weights + monitors + recording
+    monitors = 512 * (n_input + n_output) + 4 * 512 * n_output
+    per_step = n_input + n_output + 8 + 4 * DEFAULT_TRACED
+    buffers = min(n_steps * per_step, 256 * 1024**2)
+    return weights + monitors + buffers
 
 
 @dataclass(frozen=True)
@@ -450,14 +453,14 @@ def _make_output_layer(config: LabConfig):
     raise ValueError(f"LabConfig.neuron_model: {config.neuron_model!r}; expected one of {NEURON_MODELS}")
 
 
-def build_network(config: LabConfig):
+def build_network(config: LabConfig, monitors: bool = True):
     """Build the network ``config`` describes (deterministic in ``config.seed``).
 
     Layers ``"A"`` (``Input``, ``n_input``) and ``"B"`` (``config.neuron_model``,
     ``n_output``); connections ``("A", "B")`` (``forward_weights``) and
     ``("B", "B")`` (``-inhibition`` off the diagonal); monitors ``"A"``
     recording ``s`` and ``"B"`` recording ``s`` and ``v``, each sized for
-    ``config.n_steps`` rows.
+    ``config.n_steps`` rows (none with ``monitors=False``: the lab adds its own).
 
     Returns
     -------
@@ -480,8 +483,9 @@ def build_network(config: LabConfig):
     w_rec = torch.empty(config.n_output, config.n_output)
     _fill_inhibition(w_rec, config.inhibition)
     net.add_connection(Connection(source=target, target=target, w=w_rec), source="B", target="B")
-    net.add_monitor(Monitor(source, ("s",), time=config.n_steps), name="A")
-    net.add_monitor(Monitor(target, ("s", "v"), time=config.n_steps), name="B")
+    if monitors:
+        net.add_monitor(Monitor(source, ("s",), time=config.n_steps), name="A")
+        net.add_monitor(Monitor(target, ("s", "v"), time=config.n_steps), name="B")
     return net
 
 

@@ -95,12 +95,12 @@ def test_figures_show_the_recording():
     figs = recording_figures(rec)
     assert list(figs) == list(FIGURE_NAMES)
     raster_axes = figs["raster"].axes
-    assert [ax.get_ylabel() for ax in raster_axes] == ["A neuron", "B neuron"]
+    assert [ax.get_ylabel() for ax in raster_axes] == ["A neuron (index)", "B neuron (index)"]
     assert len(raster_axes[1].collections[0].get_offsets()) == int(rec.spikes("B").sum())
-    voltage_ax = figs["voltage"].axes[0]
-    labels = [line.get_label() for line in voltage_ax.get_lines()]
-    assert labels[:3] == ["B[0]", "B[3]", "B[7]"] and "threshold" in labels
-    np.testing.assert_allclose(voltage_ax.get_lines()[1].get_ydata(), rec.voltages("B")[:, 1])
+    voltage_axes = figs["voltage"].axes
+    assert [ax.get_ylabel() for ax in voltage_axes] == ["B[0] (mV)", "B[3] (mV)", "B[7] (mV)"]
+    np.testing.assert_allclose(voltage_axes[1].get_lines()[0].get_ydata(), rec.voltages("B")[:, 1])
+    assert [t.get_text() for t in voltage_axes[0].get_legend().get_texts()] == ["threshold"]
     assert figs["rate"].axes[0].get_ylabel() == "Population rate (Hz)"
 
 
@@ -125,6 +125,15 @@ def test_bad_arguments_write_nothing(tmp_path):
         export_recording(rec, tmp_path / "file")
     with pytest.raises(ValueError, match=".npz"):
         save_recording(rec, tmp_path / "r.pickle")
+    with pytest.raises(ValueError, match="window"):
+        export_recording(rec, tmp_path / "c", window=(500, 600))  # after the end of a 120 ms run
+    with pytest.raises(ValueError, match="layers"):
+        export_recording(rec, tmp_path / "c", layers=["C"])
+    with pytest.raises(ValueError, match="width"):
+        export_recording(rec, tmp_path / "c", width="three")
+    with pytest.raises(TypeError, match="progress"):
+        export_recording(rec, tmp_path / "c", progress="yes")
+    assert not (tmp_path / "c").exists()
 
 
 def test_download_links_carry_the_files(tmp_path):
@@ -137,3 +146,30 @@ def test_download_links_carry_the_files(tmp_path):
         assert base64.b64decode(data) == path.read_bytes()
     assert dict((n, m) for n, m, _ in links)["raster.png"] == "image/png"
     assert "nothing exported" in download_links([]).value
+
+
+def test_window_layers_and_neurons_apply_to_every_file(tmp_path):
+    rec = make_recording(steps=300)
+    written = export_recording(rec, tmp_path, formats=["svg", "nwb"], window=(100, 200), layers=["B"],
+                               neurons={"B": range(10, 20)})
+    assert [p.name for p in written][-3:] == ["recording.npz", "config.json", "recording.nwb"]
+    data = load_recording(tmp_path / "recording.npz")
+    assert data.layer_names == ["B"] and data.start_step == 100 and data.steps == 100
+    np.testing.assert_array_equal(data.spikes("B"), rec.spikes("B")[100:200, 10:20])
+    from snnlab.io.nwb import read_nwb
+
+    nwb = read_nwb(tmp_path / "recording.nwb")
+    np.testing.assert_array_equal(nwb.spikes("B"), data.spikes("B"))
+    svg = (tmp_path / "raster.svg").read_text()
+    assert "B neuron (index)" in svg and "A neuron" not in svg
+    # the same selection from the CLI's text form
+    assert export_recording(rec, tmp_path / "w", formats=["png"], window="100:200")[0].exists()
+
+
+def test_progress_is_reported_for_every_file(tmp_path):
+    calls = []
+    written = export_recording(make_recording(), tmp_path, formats=["png", "pdf"],
+                               progress=lambda done, total, name: calls.append((done, total, name)))
+    assert [c[2] for c in calls] == [p.name for p in written]
+    assert [c[0] for c in calls] == list(range(1, len(written) + 1))
+    assert {c[1] for c in calls} == {len(written)} == {8}

@@ -24,6 +24,8 @@ SHORT_RUNS = {
     "04_excitation_inhibition.ipynb": dict(time=300, n_output=200),
     "05_stdp.ipynb": dict(n_chunks=5),
     "06_reward_learning.ipynb": dict(n_trials=10, trial_ms=50),
+    "08_learning_digits.ipynb": dict(n_neurons=16, n_train=60, n_test=20, time_ms=100, interval=20),
+    "09_sharing_a_run.ipynb": dict(time=600, n_output=200),
 }
 
 # A notebook must finish well inside this on the short values (seconds).
