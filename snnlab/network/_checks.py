@@ -13,6 +13,9 @@ from typing import Any, Sequence
 
 import torch
 
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+_FLOAT32_TINY = float(torch.finfo(torch.float32).tiny)
+
 __all__ = [
     "check_positive_int",
     "check_real",
@@ -73,11 +76,19 @@ def check_real(
         return t
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {describe(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError as ex:  # a 400-digit int
+        raise ValueError(f"{name} is too large for a float; expected a finite number") from ex
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be a finite number, got {value}")
     if positive and value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
+    # The engine computes in float32: refuse what it would turn into inf or 0.
+    if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+        raise ValueError(f"{name}={value!r} is not representable in float32; expected a magnitude at most {_FLOAT32_MAX:.4g}")
+    if positive and value < _FLOAT32_TINY:
+        raise ValueError(f"{name}={value!r} rounds to 0 in float32; expected at least {_FLOAT32_TINY:.4g}")
     return value
 
 
@@ -121,12 +132,14 @@ def steps_from_time(time: Any, dt: float) -> int:
     that integer up to floating-point rounding (so 0.3 ms at dt 0.1 is 3 steps,
     where ``int(0.3 / 0.1)`` would give 2).
     """
+    if isinstance(time, torch.Tensor) and time.numel() == 1 and not time.is_complex() and time.dtype != torch.bool:
+        time = time.item()
     if isinstance(time, bool) or not isinstance(time, numbers.Real):
-        if isinstance(time, torch.Tensor) and time.numel() == 1:
-            time = time.item()
-        else:
-            raise TypeError(f"time must be a positive number of ms, got {describe(time)}")
-    time = float(time)
+        raise TypeError(f"time must be a positive number of ms, got {describe(time)}")
+    try:
+        time = float(time)
+    except OverflowError as ex:  # a 400-digit int
+        raise ValueError("time is too large for a float; expected a positive, finite number of ms") from ex
     if not math.isfinite(time) or time <= 0:
         raise ValueError(f"time must be a positive, finite number of ms, got {time}")
     ratio = time / dt

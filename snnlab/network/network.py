@@ -29,7 +29,7 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Union
 import numpy as np
 import torch
 
-from ._checks import all_finite, check_device, check_positive_int, check_real, describe, steps_from_time
+from ._checks import _FLOAT32_MAX, all_finite, check_device, check_positive_int, check_real, describe, steps_from_time
 from . import fused, graphs
 from .monitors import AbstractMonitor, NetworkMonitor
 from .nodes import Input, Nodes
@@ -525,6 +525,12 @@ class Network(torch.nn.Module):
                 raise ValueError(f"{what}[{name!r}] is on {v.device}, the network on {device}; move it with .to({str(device)!r})")
             if not all_finite(v[:steps]):
                 raise ValueError(f"{what}[{name!r}] contains NaN or inf values; expected finite numbers")
+            # float64 values past float32's range would become inf in the step.
+            if v.dtype == torch.float64 and v.numel() and float(v[:steps].abs().max()) > _FLOAT32_MAX:
+                raise ValueError(
+                    f"{what}[{name!r}] holds values beyond float32's range (|x| <= {_FLOAT32_MAX:.4g}), "
+                    "which the engine computes in"
+                )
             out[name] = v[:steps]
         return out
 
