@@ -168,7 +168,11 @@ class SweepView:
         if self.y_pick.value == _NONE or self.y_pick.value == self.x_pick.value:
             return "curve"
         axes = self.sweep.design.axes
-        return "heatmap" if self.x_pick.value in axes and self.y_pick.value in axes else "scatter"
+        x, y = self.x_pick.value, self.y_pick.value
+        # A heatmap needs a grid with at least two values on each axis.
+        if x in axes and y in axes and len(axes[x]) > 1 and len(axes[y]) > 1:
+            return "heatmap"
+        return "scatter"
 
     def _values(self, name: str) -> list:
         axes = self.sweep.design.axes
@@ -198,7 +202,8 @@ class SweepView:
         if mode == "heatmap":
             xs, ys = self._values(x), self._values(y)
             z = heatmap(self.table, x, y, metric, xs, ys) if not self.table.empty else np.full((len(ys), len(xs)), np.nan)
-            with self.grid.hold_sync():
+            # Row, column and colour change shape together: validate them together.
+            with self.grid.hold_sync(), self.grid.hold_trait_notifications():
                 self.grid.row = np.asarray(ys, np.float32)
                 self.grid.column = np.asarray(xs, np.float32)
                 self.grid.color = z.astype(np.float32)

@@ -32,6 +32,7 @@ processes start with ``OMP_NUM_THREADS=1``.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -401,7 +402,7 @@ class Sweep:
 
                     own_cluster = LocalCluster(
                         n_workers=n_workers, threads_per_worker=1, processes=True,
-                        memory_limit=limit, dashboard_address=":0",
+                        memory_limit=limit, dashboard_address=":0", silence_logs=logging.ERROR,
                     )
                     own_client = Client(own_cluster)
                     # A terminal's Ctrl-C goes to the whole process group: this

@@ -88,3 +88,16 @@ def test_failed_rows_are_left_out_and_counted():
         view.add_row(r)
     assert "2 of 2 runs, 1 failed" in view.status.value
     assert len(view.mean_line.y) == 1 and math.isfinite(view.mean_line.y[0])
+
+
+def test_the_heatmap_follows_a_change_of_grid_shape():
+    # 4 x 3 grid: the marks change shape from the initial placeholder (and between picks).
+    sweep = Sweep(poisson_target(), grid(rate=[10.0, 20.0, 30.0, 40.0], n=[5.0, 6.0, 7.0]))
+    view = SweepView(sweep, x="n", y="rate", metric="rate_P", redraw_interval=0.0)
+    for r in sweep.run(scheduler="inline").to_dict("records"):
+        view.add_row(r)
+    assert view.grid.color.shape == (4, 3)
+    view.x_pick.value, view.y_pick.value = "rate", "n"
+    assert view.grid.color.shape == (3, 4)
+    one = Sweep(poisson_target(), grid(rate=[10.0, 20.0], n=[5.0]))
+    assert SweepView(one, metric="rate_P").mode == "scatter"  # one value on an axis: no heatmap
