@@ -390,7 +390,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser = _parser()
         args = parser.parse_args(argv)  # bad options: one line, SystemExit(2)
         if args.command is None:
-            parser.print_help(sys.stderr)
+            sys.stderr.write("snnlab: error: no command given (see snnlab --help)\n")
             return EXIT_USAGE
         command = args.command
         return _run(args, sys.stdout, sys.stderr)

@@ -26,6 +26,9 @@ MODULES = [
     "snnlab.models.models",
     "snnlab.learning.reward",
     "snnlab.environment.dot_simulator",
+    "snnlab.network.topology_extra",
+    "snnlab.network.nodes_extra",
+    "snnlab.conversion.nodes",
 ]
 
 

@@ -102,8 +102,14 @@ def _figure(marks, scales, x_label, y_label, title, height):
 
 def _set_axis(axis, lo: float, hi: float, most: int = 6) -> None:
     ticks = nice_ticks(lo, hi, most)
-    axis.tick_values = ticks
-    axis.tick_format = _tick_format(ticks)
+    fmt = _tick_format(ticks)
+    last = getattr(axis, "_snnlab_ticks", None)
+    if last is not None and last[1] == fmt and np.array_equal(last[0], ticks):
+        return  # unchanged: no message to the page
+    axis._snnlab_ticks = (ticks, fmt)
+    with axis.hold_sync():
+        axis.tick_values = ticks
+        axis.tick_format = fmt
 
 
 class _ImageMark:
@@ -169,6 +175,8 @@ class RasterView:
         per_row = np.bincount(self._row_of, minlength=self.rows).astype(np.float32)
         self._inv_capacity = (1.0 / (per_row * self.col_steps))[:, None]
         self.counts = np.zeros((self.rows, self.cols), dtype=np.int32)
+        self._levels = np.zeros((self.rows, self.cols), dtype=np.uint8)  # ring, like counts
+        self._dirty: set = set()  # ring columns whose counts changed since the last levels()
         self.latest_col = -1  # newest absolute column written
         self.drawn_steps = 0
         self.spikes_added = 0
@@ -201,23 +209,30 @@ class RasterView:
         if last_col > self.latest_col:  # columns entering the ring start empty
             new = np.arange(max(self.latest_col + 1, last_col - self.cols + 1), last_col + 1) % self.cols
             self.counts[:, new] = 0
+            self._dirty.update(new.tolist())
             self.latest_col = last_col
         t, i = np.nonzero(spikes)
         if len(t):
             cols = ((start + t) // self.col_steps)
             keep = cols > self.latest_col - self.cols
-            np.add.at(self.counts, (self._row_of[i[keep]], cols[keep] % self.cols), 1)
+            ring = cols[keep] % self.cols
+            np.add.at(self.counts, (self._row_of[i[keep]], ring), 1)
+            self._dirty.update(np.unique(ring).tolist())
             self.spikes_added += int(keep.sum())
         self.drawn_steps = start + k
 
     def levels(self) -> np.ndarray:
         """The window as ``[rows, cols]`` uint8 (0: no spike; 255: every neuron-step spiked),
         oldest column first, neuron 0 at the bottom row."""
+        if self._dirty:  # only the columns that changed: a frame costs its new steps
+            d = np.fromiter(self._dirty, dtype=np.int64)
+            frac = self.counts[:, d].astype(np.float32) * self._inv_capacity
+            # sqrt: a lone spike in a crowded pixel stays visible; >= 1 for any spike
+            self._levels[:, d] = np.ceil(np.sqrt(np.minimum(frac, 1.0)) * 255.0)
+            self._dirty.clear()
         oldest = max(0, self.latest_col - self.cols + 1)
         order = (oldest + np.arange(self.cols)) % self.cols
-        frac = self.counts[:, order].astype(np.float32) * self._inv_capacity
-        lev = np.ceil(np.sqrt(np.minimum(frac, 1.0)) * 255.0).astype(np.uint8)
-        return lev[::-1]
+        return self._levels[::-1][:, order]
 
     def draw(self) -> None:
         self._set_x(max(0, self.latest_col - self.cols + 1))

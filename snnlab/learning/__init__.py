@@ -311,3 +311,6 @@ for _cls in (NoOp, PostPre, WeightDependentPostPre, Hebbian, MSTDP, MSTDPET):
 from .diehl_cook_rule import DiehlAndCook  # noqa: E402
 
 __all__ += ["DiehlAndCook"]
+from .rmax import Rmax  # noqa: E402
+
+__all__ += ["Rmax"]

@@ -2,5 +2,6 @@
 
 from . import MSTDP, MSTDPET, Hebbian, LearningRule, NoOp, PostPre, WeightDependentPostPre  # noqa: F401
 from .diehl_cook_rule import DiehlAndCook  # noqa: F401
+from .rmax import Rmax  # noqa: F401
 
-__all__ = ["LearningRule", "NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "DiehlAndCook", "MSTDP", "MSTDPET"]
+__all__ = ["LearningRule", "NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "DiehlAndCook", "MSTDP", "MSTDPET", "Rmax"]

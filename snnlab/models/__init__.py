@@ -9,6 +9,7 @@ from .models import (
     DiehlAndCook2015,
     DiehlAndCook2015v2,
     IncreasingInhibitionNetwork,
+    LocallyConnectedNetwork,
     TwoLayerNetwork,
     WeightView,
 )
@@ -18,5 +19,6 @@ __all__ = [
     "DiehlAndCook2015",
     "DiehlAndCook2015v2",
     "IncreasingInhibitionNetwork",
+    "LocallyConnectedNetwork",
     "WeightView",
 ]

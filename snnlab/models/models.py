@@ -11,13 +11,14 @@ from ..learning import LearningRule, PostPre
 from ..network import Network
 from ..network._checks import check_positive_int, check_real, describe
 from ..network.nodes import DiehlAndCookNodes, Input, LIFNodes
-from ..network.topology import Connection
+from ..network.topology import Connection, LocalConnection
 
 __all__ = [
     "TwoLayerNetwork",
     "DiehlAndCook2015",
     "DiehlAndCook2015v2",
     "IncreasingInhibitionNetwork",
+    "LocallyConnectedNetwork",
     "WeightView",
 ]
 
@@ -355,3 +356,82 @@ class IncreasingInhibitionNetwork(Network):
         strength = distance / distance.max().clamp(min=1e-12) * self.max_inhib + self.start_inhib
         w = -strength * (1.0 - torch.eye(n))
         self.add_connection(_weighted(Connection(Y, Y, w=w)), source="Y", target="Y")
+
+
+class LocallyConnectedNetwork(Network):
+    """Input ``"X"`` locally connected (``LocalConnection``: every output
+    position sees one ``kernel_size`` patch, with its own weights per
+    filter) to ``DiehlAndCookNodes`` ``"Y"``; neurons of different filters at
+    the same position inhibit each other (``-inh``).
+
+    Parameters
+    ----------
+    n_inpt : int
+        Input neurons (``prod(input_shape)``).
+    input_shape : (int, int)
+        Height and width of the input.
+    kernel_size, stride : int or (int, int)
+        Patch size and step.
+    n_filters : int
+        Filters per position.
+    inh : float
+        Inhibition between filters at one position.
+    norm : float, optional
+        Sum of the weights into each output neuron, restored after every run.
+    (others as :class:`DiehlAndCook2015`)
+    """
+
+    def __init__(
+        self,
+        n_inpt: int,
+        input_shape: Sequence[int],
+        kernel_size: Union[int, Tuple[int, int]],
+        stride: Union[int, Tuple[int, int]],
+        n_filters: int,
+        inh: float = 25.0,
+        dt: float = 1.0,
+        nu: Nu = (1e-4, 1e-2),
+        reduction=None,
+        theta_plus: float = 0.05,
+        tc_theta_decay: float = 1e7,
+        wmin: float = 0.0,
+        wmax: float = 1.0,
+        norm: Optional[float] = 0.2,
+        exc_thresh: float = -52.0,
+    ) -> None:
+        from ..utils import _pair
+
+        super().__init__(dt=dt)
+        kernel_size, stride = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
+        input_shape = tuple(int(s) for s in input_shape)
+        self.n_inpt = _n("n_inpt", n_inpt)
+        self.input_shape, self.kernel_size, self.stride = input_shape, kernel_size, stride
+        self.n_filters = _n("n_filters", n_filters)
+        self.inh = check_real("inh", inh, allow_tensor=False)
+        self.theta_plus, self.tc_theta_decay = theta_plus, tc_theta_decay
+        self.wmin, self.wmax, self.norm = wmin, wmax, norm
+        if kernel_size == input_shape:
+            conv_size = (1, 1)
+        else:
+            conv_size = tuple((input_shape[i] - kernel_size[i]) // stride[i] + 1 for i in range(2))
+        self.conv_size = conv_size
+        n_out = self.n_filters * conv_size[0] * conv_size[1]
+        self.add_layer(Input(n=self.n_inpt, traces=True, tc_trace=20.0), name="X")
+        self.add_layer(
+            DiehlAndCookNodes(n=n_out, traces=True, rest=-65.0, reset=-60.0, thresh=exc_thresh, refrac=5,
+                              tc_decay=100.0, tc_trace=20.0, theta_plus=theta_plus, tc_theta_decay=tc_theta_decay),
+            name="Y",
+        )
+        X, Y = self.layers["X"], self.layers["Y"]
+        self.add_connection(
+            LocalConnection(X, Y, kernel_size=kernel_size, stride=stride, n_filters=self.n_filters, nu=nu,
+                            reduction=reduction, update_rule=PostPre, wmin=wmin, wmax=wmax, norm=norm,
+                            input_shape=input_shape),
+            source="X", target="Y",
+        )
+        # Same position, different filter: -inh.
+        same_position = torch.eye(conv_size[0] * conv_size[1]).repeat(self.n_filters, self.n_filters)
+        different_filter = 1.0 - torch.eye(self.n_filters).repeat_interleave(conv_size[0] * conv_size[1], 0).repeat_interleave(
+            conv_size[0] * conv_size[1], 1
+        )
+        self.add_connection(Connection(Y, Y, w=-self.inh * same_position * different_filter), source="Y", target="Y")

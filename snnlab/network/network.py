@@ -18,6 +18,7 @@ weight rows of neurons that spiked. Stop and chunked runs use
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -498,6 +499,11 @@ class Network(torch.nn.Module):
                 v = value.reshape(value.shape[0], 1, *shape)
             elif value.dim() == nd + 2 and tuple(value.shape[2:]) == shape or (value.dim() == 3 and value.shape[2] == n and nd > 1):
                 v = value.reshape(value.shape[0], value.shape[1], *shape)
+            elif value.dim() >= 3 and math.prod(value.shape[2:]) == n:
+                # BindsNET: a step of another shape with the layer's element count, e.g. (T, 1, 28, 28) for (1, 1, 1, 28, 28)
+                v = value.reshape(value.shape[0], value.shape[1], *shape)
+            elif value.dim() >= 2 and math.prod(value.shape[1:]) == n:
+                v = value.reshape(value.shape[0], 1, *shape)
             else:
                 dims = ", ".join(map(str, shape))
                 raise ValueError(
