@@ -306,3 +306,11 @@ class MSTDPET(MSTDP):
 _make_rule_init(LearningRule)
 for _cls in (NoOp, PostPre, WeightDependentPostPre, Hebbian, MSTDP, MSTDPET):
     register(_cls)
+
+# Rules added for BindsNET 0.3.4's API, in their own modules (compat helper).
+from .diehl_cook_rule import DiehlAndCook  # noqa: E402
+
+__all__ += ["DiehlAndCook"]
+from .rmax import Rmax  # noqa: E402
+
+__all__ += ["Rmax"]

@@ -20,6 +20,7 @@ __all__ = [
     "as_shape",
     "steps_from_time",
     "describe",
+    "check_device",
 ]
 
 
@@ -129,6 +130,13 @@ def steps_from_time(time: Any, dt: float) -> int:
     if not math.isfinite(time) or time <= 0:
         raise ValueError(f"time must be a positive, finite number of ms, got {time}")
     ratio = time / dt
+    # Above 2**53 float64 no longer tells whole numbers apart (and round(inf)
+    # raises OverflowError): refuse before rounding.
+    if not math.isfinite(ratio) or ratio > 2**53:
+        raise ValueError(
+            f"time={time} ms at dt={dt} ms is {ratio:.3g} steps; expected at most 2**53 "
+            f"(about 9.0e15) steps"
+        )
     steps = round(ratio)
     if steps < 1 or abs(ratio - steps) > 1e-9 * max(1.0, abs(ratio)):
         raise ValueError(
@@ -136,3 +144,35 @@ def steps_from_time(time: Any, dt: float) -> int:
             f"(time/dt = {ratio:.6g}); expected a multiple of dt"
         )
     return int(steps)
+
+
+def check_device(name: str, device: Any, *, allow_none: bool = False):
+    """``device`` as a ``torch.device`` this machine has; ``ValueError`` otherwise.
+
+    Torch itself answers ``"cuda"`` on a machine without CUDA with a bare
+    ``AssertionError`` ("Torch not compiled with CUDA enabled") at first use.
+    """
+    if device is None and allow_none:
+        return None
+    if isinstance(device, str):
+        try:
+            device = torch.device(device)
+        except RuntimeError as ex:
+            raise ValueError(f"{name}={device!r} is not a device; expected e.g. 'cpu' or 'cuda:0'") from ex
+    elif not isinstance(device, torch.device):
+        raise TypeError(f"{name} must be a device name or torch.device, got {describe(device)}")
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{name}={str(device)!r}: this machine has no CUDA device (torch.cuda.is_available() "
+                "is False); expected 'cpu'"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{name}={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                "expected an index below that"
+            )
+        return device
+    raise ValueError(f"{name}={str(device)!r}: expected 'cpu' or 'cuda[:index]'")

@@ -18,6 +18,7 @@ weight rows of neurons that spiked. Stop and chunked runs use
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -28,7 +29,7 @@ from typing import Callable, Dict, Iterator, Mapping, Optional, Union
 import numpy as np
 import torch
 
-from ._checks import all_finite, check_positive_int, check_real, describe, steps_from_time
+from ._checks import all_finite, check_device, check_positive_int, check_real, describe, steps_from_time
 from . import fused, graphs
 from .monitors import AbstractMonitor, NetworkMonitor
 from .nodes import Input, Nodes
@@ -281,6 +282,14 @@ class Network(torch.nn.Module):
 
         save(self, path)
 
+    def to(self, *args, **kwargs) -> "Network":
+        """``nn.Module.to``, but a device this machine lacks (``"cuda"`` without
+        CUDA) is a ``ValueError`` rather than torch's bare ``AssertionError``."""
+        device = kwargs.get("device", args[0] if args else None)
+        if isinstance(device, (str, torch.device)):
+            check_device("device", device)
+        return super().to(*args, **kwargs)
+
     def request_stop(self) -> None:
         """Ask a run in progress to stop after its current chunk (thread-safe).
 
@@ -490,6 +499,11 @@ class Network(torch.nn.Module):
                 v = value.reshape(value.shape[0], 1, *shape)
             elif value.dim() == nd + 2 and tuple(value.shape[2:]) == shape or (value.dim() == 3 and value.shape[2] == n and nd > 1):
                 v = value.reshape(value.shape[0], value.shape[1], *shape)
+            elif value.dim() >= 3 and math.prod(value.shape[2:]) == n:
+                # BindsNET: a step of another shape with the layer's element count, e.g. (T, 1, 28, 28) for (1, 1, 1, 28, 28)
+                v = value.reshape(value.shape[0], value.shape[1], *shape)
+            elif value.dim() >= 2 and math.prod(value.shape[1:]) == n:
+                v = value.reshape(value.shape[0], 1, *shape)
             else:
                 dims = ", ".join(map(str, shape))
                 raise ValueError(

@@ -683,6 +683,7 @@ class SRM0Nodes(_Spiking):
         self.refrac_count.sub_(self.dt)
         rho = self.rho_0 * torch.exp((v - self.thresh) / self.d_thresh)
         p = 1.0 - torch.exp(-rho * self.dt)
+        self.s_prob = p  # this step's spike probability (read by the Rmax rule)
         s = torch.lt(torch.rand_like(p), p, out=self.s)
         s &= self.refrac_count <= 0
         _set_where(self.refrac_count, s, self.refrac)
@@ -695,3 +696,8 @@ make_init(Nodes, positional=(("n", None), ("shape", None)))
 for _cls in (Input, McCullochPitts, IFNodes, LIFNodes, CurrentLIFNodes, AdaptiveLIFNodes,
              DiehlAndCookNodes, IzhikevichNodes, SRM0Nodes):
     register(_cls)
+
+# BindsNET's other node kinds, defined in their own module (compat helper).
+from .nodes_extra import AbstractInput, BoostedLIFNodes, CSRMNodes  # noqa: E402
+
+__all__ += ["AbstractInput", "BoostedLIFNodes", "CSRMNodes"]

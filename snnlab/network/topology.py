@@ -339,7 +339,8 @@ class SparseConnection(AbstractConnection):
         Weights as a dense ``(source.n, target.n)`` tensor (zeros are absent
         synapses) or a torch sparse tensor of that shape.
     sparsity : float, optional
-        With ``w=None``: fraction of absent synapses, in [0, 1); present
+        With ``w=None``: fraction of absent synapses, in [0, 1) (default 0:
+        all present, as BindsNET); present
         synapses get ``U(wmin, wmax)`` weights (``U(0, 1)`` with infinite bounds).
     (others as :class:`AbstractConnection`)
     """
@@ -352,7 +353,7 @@ class SparseConnection(AbstractConnection):
         shape = (source.n, target.n)
         if w is None:
             if sparsity is None:
-                raise ValueError("SparseConnection needs w or sparsity (fraction of absent synapses in [0, 1))")
+                sparsity = 0.0  # as BindsNET: every synapse present, random weights
             sparsity = check_real("sparsity", sparsity, allow_tensor=False)
             if not 0.0 <= sparsity < 1.0:
                 raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
@@ -455,3 +456,25 @@ class SparseConnection(AbstractConnection):
 
 for _cls in (Connection, SparseConnection):
     register(_cls)
+
+# BindsNET's structured connections, defined in their own module (compat helper).
+from .topology_extra import (  # noqa: E402
+    Conv1dConnection,
+    Conv2dConnection,
+    Conv3dConnection,
+    LocalConnection,
+    LocalConnection1D,
+    LocalConnection2D,
+    LocalConnection3D,
+    MaxPool1dConnection,
+    MaxPool2dConnection,
+    MaxPool3dConnection,
+    MaxPoo3dConnection,
+    MeanFieldConnection,
+)
+
+__all__ += [
+    "Conv1dConnection", "Conv2dConnection", "Conv3dConnection", "MaxPool1dConnection", "MaxPool2dConnection",
+    "MaxPool3dConnection", "LocalConnection", "LocalConnection1D", "LocalConnection2D", "LocalConnection3D",
+    "MeanFieldConnection",
+]

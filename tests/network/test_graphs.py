@@ -33,7 +33,13 @@ def build(n_in=60, n_out=300, layer=LIFNodes, window=None, seed=0, device="cpu")
 
 def run(net, mode, inputs, time):
     net.cuda_graphs = mode
+    if mode is False:
+        # The reference is the eager step-by-step path, not the fused CPU loop
+        # (which would otherwise take these networks).
+        net.cpu_kernels = False
     net.run(inputs=inputs, time=time)
+    if mode is False:
+        assert getattr(net, "_fused", None) is None, "the reference went through the fused loop"
     return {(k, v): m.get(v) for k, m in net.monitors.items() for v in m.state_vars}, net
 
 
