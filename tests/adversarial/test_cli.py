@@ -117,12 +117,12 @@ def test_no_command_is_exit_2_one_line(capsys):
 
 
 def test_failed_build_exits_1_and_writes_nothing(tmp_path, capsys, monkeypatch):
-    from snnlab.lab import controller as controller_module
+    from snnlab.lab.experiments import seed as seed_module
 
-    def broken(config):
+    def broken(config, **kwargs):
         raise RuntimeError("the allocator said no\nsecond line")
 
-    monkeypatch.setattr(controller_module, "build_network", broken)
+    monkeypatch.setattr(seed_module, "build_network", broken)
     cfg = tmp_path / "cfg.json"
     cfg.write_text(SMALL.to_json())
     code, lines, out = run_main(capsys, "run", str(cfg), "--out", str(tmp_path / "out"), "-q", "--no-figures")
@@ -219,10 +219,10 @@ def test_sigint_as_the_run_starts_is_exit_130_without_traceback(tmp_path):
     # or just at the first step. Either nothing is written, or an incomplete recording.
     prelude = textwrap.dedent("""
         import os, signal
-        import snnlab.lab.controller as c
+        import snnlab.lab.experiments.seed as c
         _build = c.build_network
-        def build_then_ctrl_c(config):
-            net = _build(config)
+        def build_then_ctrl_c(config, **kwargs):
+            net = _build(config, **kwargs)
             os.kill(os.getpid(), signal.SIGINT)
             return net
         c.build_network = build_then_ctrl_c
