@@ -400,14 +400,16 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
             )
         else:
             w = tensor("w")
-            if tuple(w.shape) != (n_in, n_out):
+            # Connections with weights of their own shape (convolutions, local kernels) check w themselves.
+            own_shape = getattr(cls, "own_weight_shape", False)
+            if tuple(w.shape) != (n_in, n_out) and not own_shape:
                 raise ValueError(f"{where}: w has shape {tuple(w.shape)}; expected ({n_in}, {n_out})")
             if w.dtype != torch.float32:
                 raise ValueError(f"{where}: w is {w.dtype}; expected torch.float32")
             params["w"] = w
             b = tensor("b", required=False)
             if b is not None:
-                if tuple(b.shape) != (n_out,) or b.dtype != torch.float32:
+                if (tuple(b.shape) != (n_out,) and not own_shape) or b.dtype != torch.float32:
                     raise ValueError(f"{where}: b is {b.dtype} of shape {tuple(b.shape)}; expected float32 ({n_out},)")
                 params["b"] = b
         try:
