@@ -9,7 +9,7 @@ from typing import Optional
 
 import torch
 
-from ..network._checks import check_real, describe, steps_from_time
+from ..dynamics.checks import check_real, describe, steps_from_time
 
 __all__ = ["poisson", "bernoulli"]
 

@@ -18,9 +18,9 @@ from typing import Any, Dict
 import torch
 
 from ..dynamics import lookup, name_of
-from . import nodes as _nodes
-from . import topology as _topology
-from .. import learning as _learning
+from ..dynamics import nodes as _nodes
+from ..dynamics import rules as _learning
+from ..dynamics import topology as _topology
 
 FORMAT = "snnlab.network"
 VERSION = 1
@@ -132,8 +132,7 @@ def load(path: "str | os.PathLike", map_location=None, learning=None):
 
     Raises ValueError for a file that is not a saved snnlab network.
     """
-    from .network import Network
-
+    Network = lookup("Network")  # registered by snnlab.network.network (no import cycle)
     try:
         archive = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:

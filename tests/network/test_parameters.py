@@ -282,4 +282,4 @@ def test_deepcopy_network_after_a_run_continues_identically(learning):
     assert torch.equal(net.monitors["Y"].get("s"), twin.monitors["Y"].get("s"))
     assert torch.equal(net.connections[("X", "Y")].w, twin.connections[("X", "Y")].w)
     twin.request_stop()  # its own stop flag: the original is not affected
-    assert not net._stop.is_set()
+    assert not net.stop_flag.is_set()
