@@ -21,9 +21,10 @@ from typing import Optional, Union
 
 import torch
 
+from .checks import as_shape, describe
+from .model import NodeModel, active, decay_factor, flag_value, parse_step, torch_node_step
 from .params import Param, make_init, merge
 from .registry import register
-from .checks import as_shape, describe
 
 __all__ = [
     "Nodes",
@@ -42,19 +43,41 @@ Number = Union[float, int]
 Value = Union[float, torch.Tensor]
 
 
-def _decay(dt: float, tc: Value) -> Value:
-    """``exp(-dt / tc)`` in float32 (a float for a scalar tc)."""
-    if isinstance(tc, torch.Tensor):
-        return torch.exp(-dt / tc)
-    return torch.exp(torch.tensor(-dt, dtype=torch.float32) / torch.tensor(tc, dtype=torch.float32)).item()
+#: what every layer does before its model's step (the input sum) and after it (traces)
+PRE_STEP = """
+if sum_input:
+    summed = summed + inp
+"""
+TRACE_STEP = """
+if traces:
+    x = x * trace_decay
+if traces and traces_additive:
+    x = x + where(s, trace_scale, 0.0)
+if traces and not traces_additive:
+    x = where(s, trace_scale, x)
+"""
 
 
-def _set_where(t: torch.Tensor, mask: torch.Tensor, value: Value) -> None:
-    """``t[mask] = value`` in place, for a scalar or per-neuron ``value``."""
-    if isinstance(value, torch.Tensor) and value.dim() > 0:
-        torch.where(mask, value, t, out=t)
-    else:
-        t.masked_fill_(mask, value)
+def one_winner(s: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Keep one spike per sample: the ``floor(u * count)``-th (in index order)
+    of the ``count`` neurons that spiked; ``u`` uniform in [0, 1), one per sample."""
+    batch = s.shape[0]
+    flat = s.reshape(batch, -1)
+    count = flat.sum(1)
+    k = torch.minimum(torch.floor(u * count.to(torch.float32)).to(torch.int64), (count - 1).clamp(min=0))
+    chosen = flat & (flat.cumsum(1) == (k + 1).unsqueeze(1))
+    return chosen.view_as(s)
+
+
+def random_need(layer) -> int:
+    """Uniform draws a layer's step takes (per step): ``rand`` or one_winner's."""
+    stmts = active(parse_step(layer.model.step), layer)
+    need = 0
+    if any("rand" in st.names for st in stmts):
+        need += layer.batch_size * layer.n
+    if any(st.kind == "one_winner" for st in stmts):
+        need += layer.batch_size
+    return need
 
 
 def _shaped(value: Value, shape: tuple) -> Value:
@@ -93,6 +116,9 @@ class Nodes(torch.nn.Module):
     #: names of the state tensors a Monitor may record
     state_names: tuple[str, ...] = ("s",)
 
+    #: the model: state and step (see snnlab.dynamics.model); every back-end's code comes from it
+    model: NodeModel = NodeModel(state=(), step="s = inp != 0")
+
     #: the parameter record (subclasses extend it with :func:`merge`)
     params: tuple[Param, ...] = (
         Param("traces", False, kind=bool, live=False, doc="keep a spike trace x (needed by learning rules)"),
@@ -121,6 +147,9 @@ class Nodes(torch.nn.Module):
             setattr(self, name, value)
         self.dt = 1.0
         self.batch_size = 1
+        for name in self.model.shared:
+            # learned per-neuron state (adaptive thresholds): persistent, kept by resets
+            self.register_buffer(name, torch.zeros(self.shape, dtype=torch.float32))
         self._setup()
         self._make_state()
         self.compute_decays(self.dt)
@@ -182,12 +211,31 @@ class Nodes(torch.nn.Module):
             self.__dict__[name] = value
 
     def _make_state(self) -> None:
-        """(Re)allocate the state for the current batch size, at rest."""
+        """(Re)allocate the state for the current batch size, at rest (the model's ``init``)."""
         self._set_state("s", self._full(False, torch.bool))
+        env = self.values()
+        for name in self.model.state:
+            init = self.model.init.get(name, 0.0)
+            if isinstance(init, str):
+                value = eval(compile(init, f"<{type(self).__name__} init {name}>", "eval"), {}, env)
+            else:
+                value = init
+            if isinstance(value, torch.Tensor):
+                value = value.to(self._device())
+            self._set_state(name, self._full(value))
+            env[name] = self.__dict__[name]
         if self.traces:
             self._set_state("x", self._full(0.0))
         if self.sum_input:
             self._set_state("summed", self._full(0.0))
+
+    def values(self) -> dict:
+        """Parameters (per-neuron ones in the layer's shape), decays and ``dt``, by name."""
+        shape = self.shape
+        env = {p.name: _shaped(getattr(self, p.name), shape) for p in self.params}
+        env.update(self.__dict__.get("_decays", {}))
+        env["dt"] = self.dt
+        return env
 
     def set_batch_size(self, batch_size: int) -> None:
         """Re-make the state for a new batch size (the state is reset)."""
@@ -202,8 +250,11 @@ class Nodes(torch.nn.Module):
     def compute_decays(self, dt: float) -> None:
         """Recompute the decay factors for time step ``dt`` (ms)."""
         self.dt = float(dt)
+        decays = {name: decay_factor(self.dt, _shaped(getattr(self, tc), self.shape))
+                  for name, tc in self.model.decays.items()}
         if self.traces:
-            self._trace_decay = _decay(self.dt, self.tc_trace)
+            decays["trace_decay"] = decay_factor(self.dt, _shaped(self.tc_trace, self.shape))
+        self._decays = decays
 
     def tensors(self) -> list:
         """Every tensor the layer's step reads or writes (state, learned
@@ -215,10 +266,23 @@ class Nodes(torch.nn.Module):
 
     @property
     def decays(self) -> dict:
-        """The decay factors of the current ``dt`` (``exp(-dt / tc)``, float32
-        values): ``"trace"``, and per model ``"v"``, ``"i"``, ``"theta"``."""
-        names = {"trace": "_trace_decay", "v": "_decay", "i": "_i_decay", "theta": "_theta_decay"}
-        return {k: self.__dict__[a] for k, a in names.items() if a in self.__dict__}
+        """The decay factors of the current ``dt`` (``exp(-dt / tc)`` in float32),
+        by the model's names (``"decay"``, ...) and ``"trace_decay"``."""
+        return dict(self.__dict__.get("_decays", {}))
+
+    def flags(self) -> tuple:
+        """The values of the flags the step tests (fixed during a run)."""
+        return tuple((f, flag_value(self, f)) for f in _flag_names(type(self)))
+
+    def steps(self) -> tuple:
+        """(main statements, trace statements) active now: the layer's whole step."""
+        key = (type(self), self.flags())
+        cached = _ACTIVE.get(key)
+        if cached is None:
+            main = active(parse_step(PRE_STEP) + parse_step(self.model.step), self)
+            trace = active(parse_step(TRACE_STEP), self)
+            cached = _ACTIVE[key] = (main, trace)
+        return cached
 
     def _apply(self, fn, *args, **kwargs):
         # Per-neuron parameters (thresh, a, b, S, ...) are plain tensor attributes: move them too.
@@ -238,35 +302,79 @@ class Nodes(torch.nn.Module):
         x: Optional[torch.Tensor],
         clamp: Optional[torch.Tensor] = None,
         unclamp: Optional[torch.Tensor] = None,
+        rand: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Advance one step with input ``x`` (mV, ``[batch, *shape]`` or None).
 
         ``clamp`` / ``unclamp`` (bool, broadcastable to the state) force spikes
         on / off after the model's own spike check and before the traces:
         clamped spikes propagate and are learned from, but do not reset ``v``.
+        ``rand``: the step's uniform draws (:func:`random_need` of them) for
+        stochastic models; drawn from torch's global generator when None.
+
+        The step is the model's description (``model``) run by the torch code
+        generated from it (:func:`snnlab.dynamics.model.torch_node_step`).
         """
-        if self.sum_input and x is not None:
-            self.summed.add_(x)
-        self._step(x)
-        s = self.s
+        main, trace = self.steps()
+        key = (type(self), self.flags())
+        env = self.values()
+        d = self.__dict__
+        for name in self.model.state:
+            env[name] = d[name]
+        for name in self.model.shared:
+            env[name] = self._buffers[name]
+        env["s"] = d["s"]
+        env["inp"] = 0.0 if x is None else x
+        if self.sum_input:
+            env["summed"] = d["summed"]
+        if self.model.uses_rand or self.model.uses_winner:
+            draws = torch.rand(random_need(self), device=self._device()) if rand is None else rand
+            if self.model.uses_winner and self.one_spike:
+                env["one_winner"] = lambda s, u=draws[-self.batch_size:]: one_winner(s, u)
+            if self.model.uses_rand:
+                env["rand"] = draws[: self.batch_size * self.n].view(self.batch_size, *self.shape)
+        if "coupling" in self.model.step:
+            S, batch = self.__dict__.get("S"), self.batch_size
+            env["coupling"] = lambda _S, s=d["s"]: (s.view(batch, -1).to(torch.float32) @ S.t()).view_as(s)
+        self._write(torch_node_step(self.model, main, ("main",) + key)(env))
+        s = d["s"]
         if clamp is not None:
             s.logical_or_(clamp)
         if unclamp is not None:
             s.logical_and_(~unclamp)
-        if self.traces:
-            xt = self.x
-            xt.mul_(self._trace_decay)
-            if self.traces_additive:
-                xt.add_(s.to(xt.dtype), alpha=self.trace_scale)
-            else:
-                xt.masked_fill_(s, self.trace_scale)
+        if trace:
+            env["x"] = d["x"]
+            self._write(torch_node_step(self.model, trace, ("trace",) + key)(env))
         return s
 
-    def _step(self, x: Optional[torch.Tensor]) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _write(self, new: dict) -> None:
+        """Store a step's results into the state tensors, in place (their addresses stay fixed)."""
+        d = self.__dict__
+        keys = d.get("_state_keys", ())
+        for name, value in new.items():
+            target = d.get(name) if name in keys else self._buffers.get(name)
+            if target is None:
+                continue  # a temporary of the step
+            if isinstance(value, torch.Tensor):
+                if value is not target:
+                    target.copy_(value)
+            else:
+                target.fill_(value)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, batch_size={self.batch_size}"
+
+
+_ACTIVE: dict = {}
+_FLAG_NAMES: dict = {}
+
+
+def _flag_names(cls) -> tuple:
+    names = _FLAG_NAMES.get(cls)
+    if names is None:
+        stmts = parse_step(PRE_STEP) + parse_step(cls.model.step) + parse_step(TRACE_STEP)
+        names = _FLAG_NAMES[cls] = tuple(sorted({f for st in stmts for f, _ in st.flags}))
+    return names
 
 
 class Input(Nodes):
@@ -279,13 +387,7 @@ class Input(Nodes):
     [[True, False, True]]
     """
 
-    def _step(self, x):
-        if x is None:
-            self.s.zero_()
-        elif x.dtype == torch.bool:
-            self.s.copy_(x)
-        else:
-            torch.ne(x, 0, out=self.s)
+    model = NodeModel(state=(), step="s = inp != 0")
 
 
 class McCullochPitts(Nodes):
@@ -300,17 +402,20 @@ class McCullochPitts(Nodes):
     state_names = ("s", "v")
 
     params = merge(Nodes.params, Param("thresh", 1.0, per_neuron=True, doc="threshold (units of the input)"))
+    model = NodeModel(state=("v",), init={"v": 0.0}, step="""
+        v = inp
+        s = v >= thresh
+    """)
 
-    def _make_state(self):
-        super()._make_state()
-        self._set_state("v", self._full(0.0))
 
-    def _step(self, x):
-        if x is None:
-            self.v.zero_()
-        else:
-            self.v.copy_(x)
-        torch.ge(self.v, self.thresh, out=self.s)
+#: the end of every integrate-and-fire step (docs/semantics.md, LIF steps 5-7)
+_FIRE = """
+    s = v >= thresh
+    refrac_count = where(s, refrac, refrac_count)
+    v = where(s, reset, v)
+    if lbound:
+        v = maximum(v, lbound)
+"""
 
 
 class _Spiking(Nodes):
@@ -326,30 +431,6 @@ class _Spiking(Nodes):
         Param("refrac", 5.0, "ms", low=0.0, per_neuron=True, doc="refractory period"),
         Param("lbound", None, "mV", per_neuron=True, doc="lower bound of v (None: unbounded)"),
     )
-
-    def _make_state(self):
-        super()._make_state()
-        self._set_state("v", self._full(self._v0()))
-        self._set_state("refrac_count", self._full(0.0))
-
-    def _v0(self) -> Value:
-        return self.rest
-
-    def _spiked(self, s: torch.Tensor) -> None:
-        """Hook between the spike check and the reset (adaptive thresholds)."""
-
-    def _fire(self, v: torch.Tensor, threshold: Value) -> torch.Tensor:
-        """Spike check, refractory start, reset, lower bound."""
-        s = torch.ge(v, threshold, out=self.s)
-        self._spiked(s)
-        _set_where(self.refrac_count, s, self.refrac)
-        _set_where(v, s, self.reset)
-        if self.lbound is not None:
-            if isinstance(self.lbound, torch.Tensor):
-                torch.maximum(v, self.lbound, out=v)
-            else:
-                v.clamp_(min=self.lbound)
-        return s
 
 
 class IFNodes(_Spiking):
@@ -371,21 +452,16 @@ class IFNodes(_Spiking):
     """
 
     params = tuple(p for p in _Spiking.params if p.name != "rest")
+    model = NodeModel(state=("v", "refrac_count"), init={"v": "reset", "refrac_count": 0.0}, step="""
+        inp = where(refrac_count > 0, 0.0, inp)
+        v = v + inp
+        refrac_count = refrac_count - dt
+    """ + _FIRE)
 
     @property
     def rest(self) -> Value:
         """IF neurons rest (and start) at ``reset``."""
         return self.reset
-
-    def _v0(self):
-        return self.reset
-
-    def _step(self, x):
-        v = self.v
-        if x is not None:
-            v.add_(x.masked_fill(self.refrac_count > 0, 0.0))
-        self.refrac_count.sub_(self.dt)
-        self._fire(v, self.thresh)
 
 
 class LIFNodes(_Spiking):
@@ -427,26 +503,15 @@ class LIFNodes(_Spiking):
         Param("tc_decay", 100.0, "ms", low=0.0, low_open=True, per_neuron=True, doc="membrane time constant"),
     )
 
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        self._decay = _decay(self.dt, self.tc_decay)
-
-    def _leak(self, v: torch.Tensor) -> None:
-        # decay * (v - rest) + rest, in this order: see docs/semantics.md.
-        v.sub_(self.rest).mul_(self._decay).add_(self.rest)
-
-    def _step(self, x):
-        v = self.v
-        self._leak(v)
-        if x is not None:
-            x = x.masked_fill(self.refrac_count > 0, 0.0)
-        self.refrac_count.sub_(self.dt)
-        if x is not None:
-            v.add_(x)
-        self._fire(v, self._threshold())
-
-    def _threshold(self) -> Value:
-        return self.thresh
+    model = NodeModel(
+        state=("v", "refrac_count"), init={"v": "rest", "refrac_count": 0.0}, decays={"decay": "tc_decay"},
+        step="""
+            v = (v - rest) * decay + rest
+            inp = where(refrac_count > 0, 0.0, inp)
+            refrac_count = refrac_count - dt
+            v = v + inp
+        """ + _FIRE,
+    )
 
 
 class CurrentLIFNodes(LIFNodes):
@@ -469,23 +534,17 @@ class CurrentLIFNodes(LIFNodes):
         Param("tc_i_decay", 2.0, "ms", low=0.0, low_open=True, per_neuron=True, doc="synaptic current time constant"),
     )
 
-    def _make_state(self):
-        super()._make_state()
-        self._set_state("i", self._full(0.0))
-
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        self._i_decay = _decay(self.dt, self.tc_i_decay)
-
-    def _step(self, x):
-        v = self.v
-        self._leak(v)
-        self.i.mul_(self._i_decay)
-        self.refrac_count.sub_(self.dt)
-        if x is not None:
-            self.i.add_(x)
-        v.add_(self.i.masked_fill(self.refrac_count > 0, 0.0))
-        self._fire(v, self.thresh)
+    model = NodeModel(
+        state=("v", "i", "refrac_count"), init={"v": "rest", "i": 0.0, "refrac_count": 0.0},
+        decays={"decay": "tc_decay", "i_decay": "tc_i_decay"},
+        step="""
+            v = (v - rest) * decay + rest
+            i = i * i_decay
+            refrac_count = refrac_count - dt
+            i = i + inp
+            v = v + where(refrac_count > 0, 0.0, i)
+        """ + _FIRE,
+    )
 
 
 class AdaptiveLIFNodes(LIFNodes):
@@ -513,23 +572,26 @@ class AdaptiveLIFNodes(LIFNodes):
         Param("tc_theta_decay", 1e7, "ms", low=0.0, low_open=True, per_neuron=True, doc="time constant of theta's decay"),
     )
 
-    def _setup(self) -> None:
-        # theta is learned: persistent, and not reset with the state.
-        self.register_buffer("theta", torch.zeros(self.shape, dtype=torch.float32))
-
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        self._theta_decay = _decay(self.dt, self.tc_theta_decay)
-
-    def _threshold(self) -> Value:
-        # theta decays each step while learning (before the spike check).
-        if self.learning:
-            self.theta.mul_(self._theta_decay)
-        return self.thresh + self.theta
-
-    def _spiked(self, s: torch.Tensor) -> None:
-        if self.learning:
-            self.theta.add_(self.theta_plus * s.to(torch.float32).sum(0))
+    #: theta (shared: one per neuron, no batch dimension) is learned and kept by resets
+    model = NodeModel(
+        state=("v", "refrac_count"), init={"v": "rest", "refrac_count": 0.0}, shared=("theta",),
+        decays={"decay": "tc_decay", "theta_decay": "tc_theta_decay"},
+        step="""
+            v = (v - rest) * decay + rest
+            inp = where(refrac_count > 0, 0.0, inp)
+            refrac_count = refrac_count - dt
+            v = v + inp
+            if learning:
+                theta = theta * theta_decay
+            s = v >= thresh + theta
+            if learning:
+                theta = theta + theta_plus * sum_batch(s)
+            refrac_count = where(s, refrac, refrac_count)
+            v = where(s, reset, v)
+            if lbound:
+                v = maximum(v, lbound)
+        """,
+    )
 
 
 class DiehlAndCookNodes(AdaptiveLIFNodes):
@@ -553,20 +615,27 @@ class DiehlAndCookNodes(AdaptiveLIFNodes):
         Param("one_spike", True, kind=bool, doc="at most one spike per sample and step (a random winner)"),
     )
 
-    def _spiked(self, s):
-        if self.one_spike:
-            flat = s.view(self.batch_size, -1)
-            any_spike = flat.any(1)
-            if any_spike.any():
-                # One winner per sample among those that crossed threshold.
-                weights = flat.to(torch.float32)
-                weights[~any_spike] = 1.0  # rows without a spike: dummy draw, discarded
-                winner = torch.multinomial(weights, 1)
-                chosen = torch.zeros_like(flat)
-                chosen.scatter_(1, winner, True)
-                chosen &= any_spike.unsqueeze(1)
-                flat.copy_(chosen)
-        super()._spiked(s)
+    model = NodeModel(
+        state=("v", "refrac_count"), init={"v": "rest", "refrac_count": 0.0}, shared=("theta",),
+        decays={"decay": "tc_decay", "theta_decay": "tc_theta_decay"},
+        step="""
+            v = (v - rest) * decay + rest
+            inp = where(refrac_count > 0, 0.0, inp)
+            refrac_count = refrac_count - dt
+            v = v + inp
+            if learning:
+                theta = theta * theta_decay
+            s = v >= thresh + theta
+            if one_spike:
+                s = one_winner(s)
+            if learning:
+                theta = theta + theta_plus * sum_batch(s)
+            refrac_count = where(s, refrac, refrac_count)
+            v = where(s, reset, v)
+            if lbound:
+                v = maximum(v, lbound)
+        """,
+    )
 
 
 class IzhikevichNodes(Nodes):
@@ -610,6 +679,22 @@ class IzhikevichNodes(Nodes):
         Param("d", None, "mV", per_neuron=True, doc="increase of u after a spike (None: drawn by excitatory)"),
     )
 
+    model = NodeModel(
+        state=("v", "u"), init={"v": "rest", "u": "b * v"},
+        step="""
+            v = where(s, c, v)
+            u = u + where(s, d, 0.0)
+            if coupled:
+                inp = inp + coupling(S)
+            v = v + dt * 0.5 * (0.04 * v ** 2 + 5 * v + 140 - u + inp)
+            v = v + dt * 0.5 * (0.04 * v ** 2 + 5 * v + 140 - u + inp)
+            u = u + dt * a * (b * v - u)
+            s = v >= thresh
+            if lbound:
+                v = maximum(v, lbound)
+        """,
+    )
+
     def _setup(self) -> None:
         # As Izhikevich (2003): regular-spiking excitatory, fast-spiking inhibitory neurons.
         shape, n = self.shape, self.n
@@ -633,38 +718,11 @@ class IzhikevichNodes(Nodes):
             raise TypeError(f"IzhikevichNodes.S must be a tensor of shape [n, n], got {describe(value)}")
         super().__setattr__(name, value)
 
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        # An all-zero coupling (a common choice) costs no product per step.
+    @property
+    def coupled(self) -> bool:
+        """Whether the coupling ``S`` has a nonzero entry (an all-zero one costs no product)."""
         S = self.__dict__.get("S")
-        self._coupled = S is not None and bool(S.any())
-
-    def _make_state(self):
-        super()._make_state()
-        self._set_state("v", self._full(self.rest))
-        b = _shaped(self.b, self.shape)
-        self._set_state("u", b.to(self.v.device) * self.v if isinstance(b, torch.Tensor) else b * self.v)
-
-    def _step(self, x):
-        v, u, s_prev = self.v, self.u, self.s
-        shape = self.shape
-        a = _shaped(self.a, shape)
-        b = _shaped(self.b, shape)
-        c = _shaped(self.c, shape)
-        # Reset of last step's spikes, without a data-dependent branch (no host sync).
-        _set_where(v, s_prev, c.expand_as(v) if isinstance(c, torch.Tensor) else c)
-        u.add_(_shaped(self.d, shape) * s_prev)
-        if self._coupled:
-            coupling = (s_prev.view(self.batch_size, -1).to(torch.float32) @ self.S.t()).view_as(v)
-            x = coupling if x is None else x + coupling
-        elif x is None:
-            x = 0.0
-        for _ in range(2):
-            v.add_(self.dt * 0.5 * (0.04 * v ** 2 + 5 * v + 140 - u + x))
-        u.add_(self.dt * a * (b * v - u))
-        torch.ge(v, self.thresh, out=self.s)
-        if self.lbound is not None:
-            v.clamp_(min=self.lbound)
+        return S is not None and bool(S.any())
 
 
 class SRM0Nodes(_Spiking):
@@ -700,24 +758,21 @@ class SRM0Nodes(_Spiking):
         Param("d_thresh", 5.0, "mV", low=0.0, low_open=True, per_neuron=True, doc="width of the soft threshold"),
     )
 
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        self._decay = _decay(self.dt, self.tc_decay)
-
-    def _step(self, x):
-        v = self.v
-        v.sub_(self.rest).mul_(self._decay).add_(self.rest)
-        if x is not None:
-            v.add_(self.eps_0 * x.masked_fill(self.refrac_count > 0, 0.0))
-        self.refrac_count.sub_(self.dt)
-        rho = self.rho_0 * torch.exp((v - self.thresh) / self.d_thresh)
-        p = 1.0 - torch.exp(-rho * self.dt)
-        s = torch.lt(torch.rand_like(p), p, out=self.s)
-        s &= self.refrac_count <= 0
-        _set_where(self.refrac_count, s, self.refrac)
-        _set_where(v, s, self.reset)
-        if self.lbound is not None:
-            v.clamp_(min=self.lbound)
+    model = NodeModel(
+        state=("v", "refrac_count"), init={"v": "rest", "refrac_count": 0.0}, decays={"decay": "tc_decay"},
+        step="""
+            v = (v - rest) * decay + rest
+            v = v + eps_0 * where(refrac_count > 0, 0.0, inp)
+            refrac_count = refrac_count - dt
+            rho = rho_0 * exp((v - thresh) / d_thresh)
+            p = 1.0 - exp(-rho * dt)
+            s = (rand < p) & (refrac_count <= 0)
+            refrac_count = where(s, refrac, refrac_count)
+            v = where(s, reset, v)
+            if lbound:
+                v = maximum(v, lbound)
+        """,
+    )
 
 
 make_init(Nodes, positional=(("n", None), ("shape", None)))

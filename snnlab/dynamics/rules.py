@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from .model import RuleModel, torch_rule_update
 from .params import Param, make_init, merge
 from .registry import register
 
@@ -92,12 +93,31 @@ class LearningRule:
         propagate a run's fixed input in one matrix product)."""
         return True
 
+    #: the rule's weight updates (see snnlab.dynamics.model); None for a rule
+    #: written by hand in ``_update`` (which then runs on the eager back-end only)
+    model: "RuleModel | None" = None
+
     def update(self, reward=None) -> None:
         self._update(reward)
         self.connection.decay_and_clamp()
 
-    def _update(self, reward) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def values(self) -> dict:
+        """What the rule's statements read: spikes and traces of both sides,
+        ``nu_pre``/``nu_post``, the connection's bounds and the rule's parameters."""
+        c = self.connection
+        env = {p.name: getattr(self, p.name) for p in self.params if p.name != "nu"}
+        env.update(nu_pre=self.nu[0], nu_post=self.nu[1], wmin=c.wmin, wmax=c.wmax,
+                   s_pre=self.source.s, s_post=self.target.s)
+        if self.source.traces:
+            env["x_pre"] = self.source.x
+        if self.target.traces:
+            env["x_post"] = self.target.x
+        return env
+
+    def _update(self, reward) -> None:
+        if self.model is None:  # pragma: no cover - a subclass without a description must write _update
+            raise NotImplementedError(f"{type(self).__name__} has neither a model nor an _update")
+        torch_rule_update(self, self.connection, self.model.statements(), self.values())
 
 
 class NoOp(LearningRule):
@@ -143,14 +163,10 @@ class PostPre(LearningRule):
     """
 
     needs_traces = True
-
-    def _update(self, reward):
-        c = self.connection
-        nu_pre, nu_post = self.nu
-        if nu_pre and self.source.s.any():
-            c.add_outer(self.source.s, self.target.x, -nu_pre)
-        if nu_post and self.target.s.any():
-            c.add_outer(self.source.x, self.target.s, nu_post)
+    model = RuleModel(updates="""
+        w = w + (-nu_pre) * outer(s_pre, x_post)
+        w = w + nu_post * outer(x_pre, s_post)
+    """)
 
 
 class WeightDependentPostPre(LearningRule):
@@ -169,18 +185,10 @@ class WeightDependentPostPre(LearningRule):
             )
         super()._construct(head, values)
 
-    def _update(self, reward):
-        c = self.connection
-        nu_pre, nu_post = self.nu
-        w = c.weights()
-        update = None
-        if nu_pre and self.source.s.any():
-            update = -nu_pre * c.outer_sum(self.source.s, self.target.x) * (w - c.wmin)
-        if nu_post and self.target.s.any():
-            plus = nu_post * c.outer_sum(self.source.x, self.target.s) * (c.wmax - w)
-            update = plus if update is None else update + plus
-        if update is not None:
-            c.add_to_weights(update)
+    # one update from the weights before the step (both terms read the same w)
+    model = RuleModel(updates="""
+        w = w + ((-nu_pre) * outer(s_pre, x_post) * (w - wmin) + nu_post * outer(x_pre, s_post) * (wmax - w))
+    """)
 
 
 class Hebbian(LearningRule):
@@ -188,14 +196,10 @@ class Hebbian(LearningRule):
     ``dw = nu[0] * outer(s_pre, x_post) + nu[1] * outer(x_pre, s_post)``."""
 
     needs_traces = True
-
-    def _update(self, reward):
-        c = self.connection
-        nu_pre, nu_post = self.nu
-        if nu_pre and self.source.s.any():
-            c.add_outer(self.source.s, self.target.x, nu_pre)
-        if nu_post and self.target.s.any():
-            c.add_outer(self.source.x, self.target.s, nu_post)
+    model = RuleModel(updates="""
+        w = w + nu_pre * outer(s_pre, x_post)
+        w = w + nu_post * outer(x_pre, s_post)
+    """)
 
 
 def _reward_tensor(rule: str, reward, batch: int, like: torch.Tensor) -> torch.Tensor:

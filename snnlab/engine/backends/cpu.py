@@ -232,7 +232,7 @@ class CpuBackend(Backend):
                 reset[a:b] = _per_neuron(p["reset"], layer.shape)
                 refrac_p[a:b] = _per_neuron(p["refrac"], layer.shape)
                 if kind == LIF:
-                    decay[a:b] = _per_neuron(decays["v"], layer.shape)
+                    decay[a:b] = _per_neuron(decays["decay"], layer.shape)
                 if p["lbound"] is not None:
                     has_lbound[l] = True
                     lbound[a:b] = _per_neuron(p["lbound"], layer.shape)
@@ -240,7 +240,7 @@ class CpuBackend(Backend):
                 traces[l] = True
                 additive[l] = layer.traces_additive
                 xtr[a:b] = layer.x.reshape(-1).numpy()
-                trace_decay[a:b] = _per_neuron(decays["trace"], layer.shape)
+                trace_decay[a:b] = _per_neuron(decays["trace_decay"], layer.shape)
                 trace_scale[a:b] = _per_neuron(p["trace_scale"], layer.shape)
         index = {name: l for l, name in enumerate(names)}
         # Every connection is event-driven here, those from Input layers too
