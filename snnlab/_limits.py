@@ -38,6 +38,18 @@ Voltage range
     ``0.04 * v ** 2``, squaring first: the limit is ``sqrt(FLOAT32_MAX) / 2``
     (9.2e18 mV). For the linear models (LIF, IF, AdaptiveLIF) this bound is a proof;
     for Izhikevich's quadratic step it is a necessary condition only.
+Izhikevich probe
+    The Izhikevich step (two Euler half-steps of ``0.04 v**2 + 5 v + 140 - u
+    + x``, then ``u += dt a (b v - u)``) has no closed-form bound: strong
+    input makes ``u`` and ``v`` feed each other until ``v ** 2`` overflows.
+    So a config with Izhikevich neurons is checked by running that float32
+    step (the lab's a=0.02, b=0.2, c=reset, d=8) on probe neurons driven by
+    the extreme inputs the config allows (every input spiking: the largest
+    sum of positive forward weights onto one neuron; the most negative sum
+    of negative ones plus ``(n_output - 1) * inhibition``; none; and the two
+    alternating), from rest, for the run's steps (at most
+    ``IZHIKEVICH_PROBE_STEPS``). A probe that leaves float32 refuses the
+    config. This is a worst-case test, not a proof.
 
 The checks raise ``ValueError`` naming the field, the value and the range
 that is representable.
@@ -45,6 +57,7 @@ that is representable.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -62,12 +75,14 @@ __all__ = [
     "check_steps",
     "check_dt",
     "check_voltage_range",
+    "check_izhikevich_probe",
 ]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 MIN_DT_FOR_RATE = 1000.0 / FLOAT32_MAX
 MAX_STEPS = 2**53
+IZHIKEVICH_PROBE_STEPS = 5000
 
 
 def voltage_limit(neuron_model: str) -> float:
@@ -141,22 +156,9 @@ def check_dt(owner: str, dt: float, refrac: float) -> None:
         )
 
 
-def izhikevich_step_bound(v_max: float, drive: float, n_steps: int, dt: float) -> float:
-    """Largest |v| inside one Izhikevich step (two half-steps) from ``|v| <= v_max``, in float64.
-
-    ``u`` is bounded by ``0.2 * v_max`` (the lab's ``b``) plus ``d = 8`` mV per
-    step of the run; the quadratic term makes the second half-step the largest.
-    """
-    u = 0.2 * v_max + 8.0 * n_steps
-    half = v_max + 0.5 * dt * (0.04 * v_max**2 + 5 * v_max + 140 + u + drive)
-    if not math.isfinite(half) or half > math.sqrt(FLOAT32_MAX):  # v ** 2 is squared first, in float32
-        return math.inf
-    return half + 0.5 * dt * (0.04 * half**2 + 5 * half + 140 + u + drive)
-
-
 def check_voltage_range(
     owner: str, *, neuron_model: str, voltages: dict, n_steps: int, n_input: int, n_output: int,
-    weight_scale: float, inhibition: float, dt: float = 1.0,
+    weight_scale: float, inhibition: float,
 ) -> None:
     """Refuse voltages and drives whose worst case over the run leaves float32 (module notes)."""
     limit = voltage_limit(neuron_model)
@@ -169,15 +171,6 @@ def check_voltage_range(
     drive = n_input * abs(weight_scale) + (n_output - 1) * inhibition
     start = max(abs(v) for v in voltages.values())
     worst = start + n_steps * drive
-    if neuron_model == "Izhikevich" and worst <= limit:
-        inside = izhikevich_step_bound(worst, drive, n_steps, dt)
-        if not inside <= FLOAT32_MAX / 2:
-            raise ValueError(
-                f"{owner}: voltages up to {start:.3g} mV (thresh, rest, reset) and a drive of {drive:.3g} mV "
-                f"per step (n_input * |weight_scale| + (n_output - 1) * inhibition) can reach {inside:.3g} mV "
-                f"inside one Izhikevich step at dt={dt:g} ms (0.04 * v**2 grows fast), beyond float32's "
-                f"{FLOAT32_MAX:.3g}; expected smaller voltages, drive or dt (the model is fit for -100..+50 mV)"
-            )
     if not worst <= limit:
         allowed = (limit - start) / n_steps
         raise ValueError(
@@ -186,4 +179,50 @@ def check_voltage_range(
             f"{worst:.3g} mV over {n_steps} steps; expected that to stay within {limit:.3g} mV "
             f"(float32 range of a {neuron_model} step): n_input * |weight_scale| + (n_output - 1) * "
             f"inhibition <= {allowed:.3g} mV"
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _izhikevich_probe(dt: float, thresh: float, rest: float, reset: float, high: float, low: float, steps: int):
+    """First step at which a probe neuron leaves float32 (None if none does)."""
+    f32 = np.float32
+    drives = np.array([high, low, 0.0, high, low], dtype=f32)
+    other = np.array([high, low, 0.0, low, high], dtype=f32)  # the last two alternate
+    v = np.full(5, rest, dtype=f32)
+    u = f32(0.2) * v
+    s = np.zeros(5, dtype=bool)
+    a, b, c, d, h, dt32 = f32(0.02), f32(0.2), f32(reset), f32(8.0), f32(dt * 0.5), f32(dt)
+    with np.errstate(all="ignore"):
+        for step in range(steps):
+            x = drives if step % 2 == 0 else other
+            v = np.where(s, c, v)
+            u = u + d * s
+            for _ in range(2):
+                v = v + h * (f32(0.04) * v ** 2 + f32(5) * v + f32(140) - u + x)
+            u = u + dt32 * a * (b * v - u)
+            if not (np.isfinite(v).all() and np.isfinite(u).all()):
+                return step
+            s = v >= f32(thresh)
+    return None
+
+
+def check_izhikevich_probe(
+    owner: str, *, dt: float, thresh: float, rest: float, reset: float, n_steps: int,
+    excitation: float, inhibition_sum: float, weight_scale: float, inhibition: float,
+) -> None:
+    """Refuse an Izhikevich config whose strongest inputs drive the float32 step out of range (module notes).
+
+    ``excitation``: the largest input (mV) one neuron can get in a step;
+    ``inhibition_sum``: the most negative (<= 0).
+    """
+    high, low = float(excitation), float(inhibition_sum)
+    steps = min(int(n_steps), IZHIKEVICH_PROBE_STEPS)
+    failed = _izhikevich_probe(float(dt), float(thresh), float(rest), float(reset), high, low, steps)
+    if failed is not None:
+        raise ValueError(
+            f"{owner}: an Izhikevich neuron driven by inputs between {low:.3g} and {high:.3g} mV "
+            f"(every input spiking, every other output spiking; weight_scale={weight_scale!r}, "
+            f"inhibition={inhibition!r}, rest={rest!r}) leaves float32 after {failed + 1} steps of "
+            f"dt={dt!r} ms; expected inputs and voltages the Euler step keeps finite (smaller "
+            "weight_scale, inhibition or voltages)"
         )

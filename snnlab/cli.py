@@ -232,6 +232,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-figures", action="store_true", help="write only the data files (recording.npz, "
                      "config.json, and recording.nwb with -f nwb)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    # Listed for --help; `main` hands `snnlab sweep ...` to snnlab.sweep.cli before parsing.
+    sub.add_parser("sweep", help="run a parameter sweep of a lab config on Dask (snnlab sweep --help)")
     return parser
 
 
@@ -378,12 +380,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv : sequence of str, optional
         Arguments without the program name (default: ``sys.argv[1:]``).
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sweep"]:  # its own parser and exit codes: snnlab.sweep.cli
+        from snnlab.sweep.cli import main as sweep_main
+
+        return sweep_main(argv[1:])
     command = None
     try:
         parser = _parser()
         args = parser.parse_args(argv)  # bad options: one line, SystemExit(2)
         if args.command is None:
-            parser.print_help(sys.stderr)
+            sys.stderr.write("snnlab: error: no command given (see snnlab --help)\n")
             return EXIT_USAGE
         command = args.command
         return _run(args, sys.stdout, sys.stderr)

@@ -303,8 +303,21 @@ class LabConfig:
             "LabConfig", neuron_model=self.neuron_model, n_steps=self.n_steps,
             voltages={name: getattr(self, name) for name in ("thresh", "rest", "reset")},
             n_input=self.n_input, n_output=self.n_output,
-            weight_scale=self.weight_scale, inhibition=self.inhibition, dt=self.dt,
+            weight_scale=self.weight_scale, inhibition=self.inhibition,
         )
+        if self.neuron_model == "Izhikevich":
+            w = forward_weights(self) if self.n_input * self.n_output <= 2**26 else None
+            if w is not None:  # the real weights: every input spiking at once
+                excitation = float(w.clamp(min=0).sum(0).max())
+                negative = float(w.clamp(max=0).sum(0).min())
+            else:  # too many to draw here: |weight| < |weight_scale| (snnlab/_limits.py)
+                excitation, negative = self.n_input * abs(self.weight_scale), -self.n_input * abs(self.weight_scale)
+            _limits.check_izhikevich_probe(
+                "LabConfig", dt=self.dt, thresh=self.thresh, rest=self.rest, reset=self.reset,
+                n_steps=self.n_steps, excitation=excitation,
+                inhibition_sum=negative - (self.n_output - 1) * self.inhibition,
+                weight_scale=self.weight_scale, inhibition=self.inhibition,
+            )
         need = estimate_memory_bytes(self.n_input, self.n_output, self.n_steps, self.neuron_model)
         if need > MAX_NETWORK_BYTES:
             raise ValueError(

@@ -99,7 +99,8 @@ class RunBuffers:
         rows = 2 * self.capacity if ring else self.capacity
         self.shapes = {name: tuple(shape) for name, shape in layers.items()}
         self.traced = {name: np.asarray(traced.get(name, []), dtype=np.int64) for name in layers}
-        self.spikes = {name: np.zeros((rows, math.prod(shape)), dtype=bool) for name, shape in layers.items()}
+        # Written through now: the memory is resident from the start, not as the ring fills.
+        self.spikes = {name: np.full((rows, math.prod(shape)), False) for name, shape in layers.items()}
         self.voltages = {name: np.zeros((rows, len(t)), dtype=np.float32)
                          for name, t in self.traced.items() if len(t)}
         self.counts = {name: np.zeros(rows, dtype=np.int32) for name in layers}
@@ -184,6 +185,36 @@ class _Run:
         return self.steps_done * self.dt
 
 
+_WARM = threading.Event()
+_WARM_LOCK = threading.Lock()
+
+
+def warm_up_engine(wait: bool = False) -> None:
+    """Load the engine's compiled loop once per process, in the background.
+
+    The first chunk of the first run in a process would otherwise load it
+    (about 2 s on a busy machine), and Stop cannot act inside a chunk.
+    """
+    def work():
+        with _WARM_LOCK:
+            if _WARM.is_set():
+                return
+            try:
+                from snnlab.network import fused
+
+                fused.warm_up()
+            except Exception:  # only a speed-up: the eager path is always there
+                pass
+            _WARM.set()
+
+    if _WARM.is_set():
+        return
+    if wait:
+        work()
+    else:
+        threading.Thread(target=work, name="snnlab-warm-up", daemon=True).start()
+
+
 class Controller:
     """Runs one experiment at a time in a worker thread.
 
@@ -242,6 +273,7 @@ class Controller:
         self._preview = None
         self._store_writer = None
         self._traced: Dict[str, list] = {}  # the user's choice of traced neurons, by layer
+        warm_up_engine()
 
     # -- state -------------------------------------------------------------------
 
@@ -417,6 +449,7 @@ class Controller:
             self._stop.clear()
             self._resume.set()
             self._pending = {}
+            self.data = None  # nothing of the last run shows while this one builds
             self.runs += 1
             self._completed = False
             self._set_state(BUILDING, "")
@@ -640,12 +673,14 @@ class Controller:
                 return {name: src(base + a, b - a).unsqueeze(1) for name, src in sources.items()}
 
             run.chunk_steps = chunk
+            t_check = _time.perf_counter()
             gen = net.run_chunks(inputs if sources else None, time=steps * net.dt, chunk_steps=chunk)
-            t_plan = _time.perf_counter()
+            t_check = _time.perf_counter() - t_check  # the engine's checks: Stop waits for them
             if first:
                 started()
                 first = False
             replan = False
+            warm = False
             try:
                 while True:
                     t0 = _time.perf_counter()
@@ -655,20 +690,26 @@ class Controller:
                         break
                     elapsed = _time.perf_counter() - t0
                     k = c.stop - c.start
-                    cost = elapsed / k if cost is None else 0.5 * cost + 0.5 * elapsed / k
                     offset = base + c.stop
                     yield base, c
                     if self._stop.is_set():
                         return
+                    if not warm:  # a segment's first chunk warms up (compiled loops, caches): not a measure
+                        warm = True
+                        continue
+                    cost = elapsed / k if cost is None else 0.5 * cost + 0.5 * elapsed / k
                     left = None if run.n_steps is None else run.n_steps - offset
                     if fixed is None and not normed and (left is None or left > 0):
                         want = choose_chunk_steps(n_neurons, n_weights, step_cost_s=cost)
-                        if want * 2 < chunk:  # smaller, for a quick Stop
+                        shrink = want * 2 < chunk  # for a quick Stop
+                        # larger, for less overhead: only if the new call's checks are quick
+                        grow = (want >= 4 * chunk and t_check < 0.03
+                                and (left is None or left > 8 * want))
+                        if shrink or grow:
                             chunk, replan = want, True
                             break
             finally:
                 gen.close()
-            t_plan = _time.perf_counter() - t_plan
             if not replan and run.n_steps is not None:
                 return
 
@@ -715,6 +756,9 @@ class Controller:
                 next_frame = run.wall_start + self.frame_interval
 
             paused_s = 0.0
+            while not _WARM.wait(0.01):  # the compiled loop is loading: Stop still acts
+                if self._stop.is_set():
+                    raise _Stopped
             if self._stop.is_set():
                 raise _Stopped
             segments = self._segments(run, started)

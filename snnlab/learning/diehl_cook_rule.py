@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..dynamics import Param, merge, register
-from . import LearningRule
+from ..dynamics.rules import LearningRule
 
 __all__ = ["DiehlAndCook"]
 

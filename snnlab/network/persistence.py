@@ -19,15 +19,13 @@ from typing import Any, Dict, Optional
 import torch
 
 from ..dynamics import lookup, name_of
-from . import nodes as _nodes
-from ._checks import check_device
-from . import topology as _topology
-from .. import learning as _learning
+from ..dynamics import nodes as _nodes
+from ..dynamics import rules as _learning
+from ..dynamics import topology as _topology
+from ..dynamics.checks import check_device
 
 FORMAT = "snnlab.network"
 VERSION = 1
-
-
 
 def _registered(name, base):
     """The class registered under ``name`` if it is a ``base`` (snnlab.dynamics.register)."""
@@ -45,10 +43,10 @@ def _saved_name(obj, what: str) -> str:
     return name
 
 
-def _param_names(obj) -> set:
-    """Names in the object's parameter record (``type(obj).params``)."""
-    return {p.name for p in type(obj).params}
-
+def _param_names(obj_or_cls) -> set:
+    """Names of the parameters in the class's record (plus a layer's ``n``/``shape``)."""
+    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
+    return {p.name for p in cls.params} | {"n", "shape"}
 _REDUCTIONS = {None: None, "sum": torch.sum, "mean": torch.mean}
 
 
@@ -94,7 +92,7 @@ def _short(value: Any) -> str:
 
 
 def _params(obj, owner: str, tensors, skip=()) -> Dict[str, Any]:
-    """The object's parameters, from its record (``params``), encoded (tensors go to ``tensors``)."""
+    """The object's parameters, from its record (``params``)."""
     out = {}
     if isinstance(obj, _nodes.Nodes):
         out["shape"] = list(obj.shape)
@@ -289,8 +287,6 @@ def load(path: "str | os.PathLike", map_location=None, learning=None):
     ``"cpu"``, ``"cuda[:i]"`` or a ``torch.device``) must be a device this
     machine has, else ``ValueError``.
     """
-    from .network import Network
-
     where = os.fspath(path)
     device = check_device("map_location", map_location, allow_none=True)
     try:
@@ -327,7 +323,7 @@ def load(path: "str | os.PathLike", map_location=None, learning=None):
 
 
 def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
-    from .network import Network
+    Network = lookup("Network")  # registered by snnlab.network.network (no import cycle)
 
     dt = _field(spec, "dt", (int, float), "saved network")
     batch_size = _field(spec, "batch_size", int, "saved network")
@@ -338,8 +334,7 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
         where = f"saved layer {lname!r}"
         cls = _registered(_field(entry, "class", str, where), _nodes.Nodes)
         if cls is None:
-            raise ValueError(f"{where} has unknown class {entry['class']!r}; expected a registered node class "
-                             "(snnlab.dynamics.registered())")
+            raise ValueError(f"{where} has unknown class {entry['class']!r}; expected a registered layer class")
         params = {k: _decode(v, tensors, used, f"{where} parameter {k!r}") for k, v in _field(entry, "params", dict, where).items()}
         try:
             layer = cls(**params)
@@ -397,7 +392,10 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
                 )
             if len(rows) and (rows.min() < 0 or rows.max() >= n_in or cols.min() < 0 or cols.max() >= n_out):
                 raise ValueError(f"{where}: synapse indices outside the ({n_in}, {n_out}) weight matrix")
-            params["w"] = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n_in, n_out))
+            # Indices checked above, so torch's own (slower) invariant checks are not needed.
+            params["w"] = torch.sparse_coo_tensor(
+                torch.stack([rows, cols]), values, (n_in, n_out), check_invariants=False
+            )
         else:
             w = tensor("w")
             # Connections with weights of their own shape (convolutions, local kernels) check w themselves.

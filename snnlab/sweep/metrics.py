@@ -68,20 +68,14 @@ def _check_dt(dt) -> float:
 def spike_layers(recording) -> tuple:
     """``(dt_ms, {layer: bool [steps, n]})`` of a recording.
 
-    Accepts ``snnlab.recording.Recording`` (every layer), the lab's older
-    ``snnlab.config.Recording`` (layers ``"A"`` input, ``"B"`` output), or a
-    mapping ``{"dt": ms, "spikes": {layer: array}}``.
+    Accepts ``snnlab.recording.Recording`` (every layer) or a mapping
+    ``{"dt": ms, "spikes": {layer: array}}``.
     """
     if isinstance(recording, Mapping):
         return _check_dt(recording["dt"]), {k: _check_spikes(v) for k, v in recording["spikes"].items()}
     layers = getattr(recording, "layers", None)
     if isinstance(layers, Mapping):
         return _check_dt(recording.dt), {name: _check_spikes(layer.spikes) for name, layer in layers.items()}
-    if hasattr(recording, "output_spikes") and hasattr(recording, "input_spikes"):
-        return _check_dt(recording.dt), {
-            "A": _check_spikes(recording.input_spikes),
-            "B": _check_spikes(recording.output_spikes),
-        }
     raise TypeError(
         f"recording: expected an snnlab Recording or {{'dt': ms, 'spikes': {{layer: array}}}}, "
         f"got {type(recording).__name__}"

@@ -47,7 +47,7 @@ def test_the_scripting_surface_of_the_issue():
     assert isinstance(spikes, np.ndarray) and spikes.shape == (200, 40) and spikes.dtype == bool
     assert lab.recording.completed
     lab.run()  # until stop
-    assert wait_until(lambda: lab.controller.data.steps_done > 300)
+    assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 300)
     assert not lab.wait(timeout=0.05)  # still going
     lab.stop()
     assert lab.wait(timeout=10)

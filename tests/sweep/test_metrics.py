@@ -76,14 +76,14 @@ def test_point_metrics_covers_every_layer_and_user_callables():
         point_metrics(rec, layers=["C"])
 
 
-def test_lab_recording_is_read_as_layers_a_and_b():
+def test_a_lab_recording_is_read_layer_by_layer():
     from snnlab.config import LabConfig
     from snnlab.lab.controller import run_config
 
     rec = run_config(LabConfig(n_input=20, n_output=30, time=100.0, weight_scale=4.0, input_rate=200.0))
     got = point_metrics(rec)
-    assert got["rate_A"] == pytest.approx(rec.input_spikes.mean() * 1000.0)
-    assert got["rate_B"] == pytest.approx(rec.output_spikes.mean() * 1000.0)
+    assert got["rate_A"] == pytest.approx(rec.spikes("A").mean() * 1000.0)
+    assert got["rate_B"] == pytest.approx(rec.spikes("B").mean() * 1000.0)
 
 
 def test_bad_input_is_refused():
