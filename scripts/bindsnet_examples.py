@@ -131,6 +131,7 @@ def main(argv=None) -> int:
                                           text=True, timeout=a.timeout)
                 except subprocess.TimeoutExpired:
                     results.append((rel, "timeout", f"still running after {a.timeout:.0f} s"))
+                    print(f"{results[-1][1]:8s} {results[-1][0]:40s} {results[-1][2]}", flush=True)
                     continue
                 took = time.perf_counter() - start
                 if proc.returncode == 0:
