@@ -661,8 +661,9 @@ class Controller:
         chunk = fixed or choose_chunk_steps(n_neurons, n_weights, n_steps=run.n_steps)
         offset = 0
         cost = None
-        # An open-ended run goes in long segments (each call checks the weights).
-        segment_steps = run.n_steps if run.n_steps is not None else max(100_000, 200 * chunk)
+        # An open-ended run is one call as long as any session (each new call
+        # checks every weight first, 0.5 s at 10,000 neurons, and Stop waits for it).
+        segment_steps = run.n_steps if run.n_steps is not None else 10**9
         first = True
         while run.n_steps is None or offset < run.n_steps:
             base = offset
@@ -701,7 +702,9 @@ class Controller:
                     left = None if run.n_steps is None else run.n_steps - offset
                     if fixed is None and not normed and (left is None or left > 0):
                         want = choose_chunk_steps(n_neurons, n_weights, step_cost_s=cost)
-                        shrink = want * 2 < chunk  # for a quick Stop
+                        # smaller, for a quick Stop: worth a new call's checks only if a
+                        # chunk now takes longer than they do
+                        shrink = want * 2 < chunk and (t_check < 0.05 or elapsed > t_check)
                         # larger, for less overhead: only if the new call's checks are quick
                         grow = (want >= 4 * chunk and t_check < 0.03
                                 and (left is None or left > 8 * want))

@@ -1,6 +1,7 @@
 """The Lab app's widget wiring, without a browser: set controls, click buttons, read marks."""
 
 import base64
+import datetime
 import html
 import io
 import json
@@ -273,3 +274,13 @@ def test_load_experiment_takes_a_sweep_point():
     with pytest.raises(ValueError, match="inhibition"):
         lab.load_experiment(SeedExperiment(SMALL), {"inhibition": -1.0})
     assert lab.controller.config.inhibition == 0.5  # the previous one stays
+
+
+def test_load_config_by_browser_upload():
+    lab = Lab()
+    text = SMALL.replace(seed=5).to_json().encode()
+    # what ipywidgets 8's FileUpload sends: a tuple of dicts with the content as a memoryview
+    lab.upload.value = ({"name": "lab-config.json", "type": "application/json", "size": len(text),
+                         "content": memoryview(text), "last_modified": datetime.datetime(2026, 1, 1)},)
+    assert lab.controller.config == SMALL.replace(seed=5)
+    assert "Config loaded" in lab.message.value
