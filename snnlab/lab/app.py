@@ -118,8 +118,8 @@ class Lab(widgets.AppLayout):
         For a Network: Input layer name -> rate (Hz), tensor ``[time, *shape]``
         or callable ``(start_step, n_steps) -> tensor``.
     frame_interval : float
-        Least time between two redraws during a run, seconds (1/30: frames come at chunk
-        boundaries, a little late, so about 25 frames/s).
+        Time between two redraws during a run, seconds (1/28: frames come at chunk
+        boundaries; a late one does not delay the next).
     window_ms : float, optional
         Time the views show of a long or open-ended run (default 1000 ms).
     export_dir : str, optional
@@ -137,7 +137,7 @@ class Lab(widgets.AppLayout):
     """
 
     def __init__(self, experiment=None, inputs: Optional[Mapping[str, Any]] = None, *, time="default",
-                 frame_interval: float = 1 / 30, window_ms: float = 1000.0, export_dir=None,
+                 frame_interval: float = 1 / 28, window_ms: float = 1000.0, export_dir=None,
                  record_to=None) -> None:
         exp = _as_experiment(experiment, inputs, time)
         self._ui_lock = threading.RLock()

@@ -776,7 +776,10 @@ class Controller:
                 if now >= next_frame and (run.n_steps is None or run.steps_done < run.n_steps):
                     self._frame(run, False)
                     cost = _time.perf_counter() - now
-                    next_frame = now + max(self.frame_interval, 2.0 * cost)
+                    # Due times advance by the interval from the last due time (a frame
+                    # drawn late at a chunk boundary does not push the next one back),
+                    # but drawing takes at most half the time.
+                    next_frame = max(next_frame + self.frame_interval, now + 2.0 * cost)
                 if self._stop.is_set():
                     break
                 if not self._resume.is_set():
