@@ -271,6 +271,22 @@ class Lab(widgets.AppLayout):
         self.files_box = widgets.VBox([widgets.HTML("<b>Files</b>"), self.export_dir, self.file_actions,
                                        self.downloads])
 
+    def show_sweep(self, sweep, **options):
+        """Show a ``snnlab.sweep.Sweep`` under the views (``snnlab.lab.sweep_view.SweepView``):
+        its heatmap fills in as it runs, and clicking a point loads it into this lab and runs it.
+
+        ``options`` go to ``SweepView`` (``x``, ``y``, ``metric``, ``run_options``...). Returns the view.
+        """
+        from snnlab.lab.sweep_view import SweepView
+
+        view = SweepView(sweep, lab=self, **options)
+        box = widgets.VBox([widgets.HTML("<b>Sweep</b> <i>(click a cell to load that point here)</i>"), view.widget])
+        box.add_class("snnlab-sweep")
+        self.views_box.children = tuple(c for c in self.views_box.children
+                                        if "snnlab-sweep" not in c._dom_classes) + (box,)
+        self.sweep_view = view
+        return view
+
     def add_file_action(self, button: widgets.Button) -> None:
         """Add a button to the file actions (e.g. "Export network as NIR")."""
         button.layout = widgets.Layout(width="110px", height="32px", flex="0 0 auto")

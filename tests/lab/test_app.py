@@ -284,3 +284,18 @@ def test_load_config_by_browser_upload():
                          "content": memoryview(text), "last_modified": datetime.datetime(2026, 1, 1)},)
     assert lab.controller.config == SMALL.replace(seed=5)
     assert "Config loaded" in lab.message.value
+
+
+def test_a_sweep_shown_in_the_lab_loads_a_clicked_point():
+    pytest.importorskip("pandas")
+    from snnlab.sweep import Sweep, grid
+
+    lab = Lab(SMALL)
+    sweep = Sweep(SMALL.replace(time=30.0), grid(inhibition=[0.0, 0.5], weight_scale=[1.0, 2.0]), seeds=1, seed=1)
+    view = lab.show_sweep(sweep, run_options=dict(scheduler="inline"), redraw_interval=0.0)
+    assert view.widget in [c.children[1] for c in lab.views_box.children if "snnlab-sweep" in c._dom_classes]
+    assert view.start() and view.wait(300) and view.error is None
+    view.select({"inhibition": 0.5, "weight_scale": 2.0})  # as a click on that cell
+    assert lab.wait(60)
+    assert (lab.controller.config.inhibition, lab.controller.config.weight_scale) == (0.5, 2.0)
+    assert lab.controls["inhibition"].value == 0.5 and lab.recording is not None
