@@ -64,11 +64,12 @@ _MAX_CHUNK = 200
 
 
 def choose_chunk_steps(n_neurons: int, n_weights: int, step_cost_s: Optional[float] = None,
-                       target_s: float = 0.015, n_steps: Optional[int] = None) -> int:
+                       target_s: float = 0.010, n_steps: Optional[int] = None) -> int:
     """Steps per chunk so that one chunk takes about ``target_s`` seconds.
 
     Stop and Pause act between chunks, so a chunk must stay short (100 ms at
-    most), but each chunk also costs ~1 ms of overhead. ``step_cost_s`` is a
+    most, on a busy machine several times the target), but each chunk also
+    costs ~1 ms of overhead. ``step_cost_s`` is a
     measured wall time per step; without one, a cost model fitted to the
     engine on one thread: 0.1 ms + 50 ns per neuron + 0.01 ns per weight.
     """
