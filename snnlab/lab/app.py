@@ -58,6 +58,12 @@ MODEL_HINTS = {
 #: Weight views are redrawn at most this often during a run (seconds).
 WEIGHT_INTERVAL = 0.5
 
+#: Frames sent and not yet acknowledged by the page before the next is held back.
+MAX_UNACKED_FRAMES = 3
+
+#: A page that stops acknowledging still gets a frame this often (seconds).
+ACK_TIMEOUT = 2.0
+
 
 def default_export_dir() -> Path:
     """Where exports go: ``$SNNLAB_EXPORT_DIR``, else ``~/snnlab-export`` (outside the repository)."""
@@ -163,6 +169,7 @@ class Lab(widgets.AppLayout):
                           self.duration, self.until_stop, self.progress]),
             self.message,  # right under the buttons, where the eye is
             self.status,
+            widgets.HBox([self._frame_sent, self._frame_ack], layout=widgets.Layout(display="none")),
         ])
         super().__init__(header=header, left_sidebar=sidebar, center=self.views_box,
                          pane_widths=["380px", 1, 0], pane_heights=["150px", 1, 0],
@@ -210,6 +217,15 @@ class Lab(widgets.AppLayout):
         self.progress.add_class("snnlab-progress")
         self.status = widgets.HTML()
         self.status.add_class("snnlab-status")
+        # Flow control: the page acknowledges frames (see _page_is_behind).
+        self._frame_sent = widgets.IntText(value=0, layout=widgets.Layout(display="none"))
+        self._frame_ack = widgets.IntText(value=0, layout=widgets.Layout(display="none"))
+        self._ack_link = widgets.jslink((self._frame_sent, "value"), (self._frame_ack, "value"))
+        self._frame_ack.observe(self._on_ack, names="value")
+        self._frames_sent = self._frames_acked = 0
+        self._ack_seen = False
+        self._last_frame_sent = 0.0
+        self.frames_skipped = 0
         self.message = widgets.HTML()
         self.message.add_class("snnlab-message")
 
@@ -314,7 +330,6 @@ class Lab(widgets.AppLayout):
         legend = widgets.HTML("<small>&#9889; live: acts at the next chunk of a run &middot; "
                               "&#8635; acts at the next run</small>")
         self.controls_box.children = [legend] + boxes
-        self._update_disabled()
         net = ctl.network if ctl.network is not None else ctl._preview_network()
         if net is not None:
             self._show_network(net)
@@ -335,10 +350,6 @@ class Lab(widgets.AppLayout):
         w.add_class("snnlab-param-" + p.path.replace(".", "-").replace("->", "-to-").replace("_", "-"))
         w.observe(lambda change, path=p.path: self._on_control(path, change), names="value")
         return w
-
-    def _update_disabled(self) -> None:
-        # A seed config greys parameters its model does not use: they are not in its settings.
-        pass
 
     def _on_control(self, path: str, change) -> None:
         if self._syncing:
@@ -403,7 +414,8 @@ class Lab(widgets.AppLayout):
         self.status.value = (
             f"<b>{state}</b> &middot; run {self.controller.runs} &middot; t = {run.t:g}{total} ms &middot; "
             f"wall {wall:.2f} s &middot; real-time factor {run.t / 1000.0 / wall:.2f}&times; &middot; "
-            f"{self.frames} frames drawn" + (f" ({fps:.1f}/s)" if fps else ""))
+            f"{self.frames} frames drawn" + (f" ({fps:.1f}/s)" if fps else "")
+            + (f" &middot; {self.frames_skipped} held back for the page" if self.frames_skipped else ""))
 
     def frame_rate(self) -> float:
         """Frames drawn per second over the last 2 seconds of the run (0 if fewer than 2)."""
@@ -610,7 +622,28 @@ class Lab(widgets.AppLayout):
 
     # -- controller callbacks (worker thread) ------------------------------------------------------
 
+    def _page_is_behind(self) -> bool:
+        """True while the page has not yet taken in the frames sent before (flow control).
+
+        Each frame ends by setting ``_frame_sent``; ``jslink`` copies it in the page
+        to ``_frame_ack``, which the page then sends back: an ack arrives once the
+        page has processed that frame's messages. Until a first ack (no page, or
+        one that never answers) frames are not held back; a page that stops
+        answering gets a frame every ``ACK_TIMEOUT`` s.
+        """
+        if not self._ack_seen:
+            return False
+        behind = self._frames_sent - self._frames_acked >= MAX_UNACKED_FRAMES
+        return behind and _time.perf_counter() - self._last_frame_sent < ACK_TIMEOUT
+
+    def _on_ack(self, change) -> None:
+        self._ack_seen = True
+        self._frames_acked = max(self._frames_acked, int(change["new"]))
+
     def _on_frame(self, run, final: bool) -> None:
+        if not final and self._page_is_behind():
+            self.frames_skipped += 1  # the page is still drawing: a frame now would queue up
+            return
         with self._ui_lock:
             if self._shown_run is not run:
                 self._shown_run = run
@@ -625,6 +658,9 @@ class Lab(widgets.AppLayout):
                 self.progress.value = run.steps_done / run.n_steps
             if final or self.frames % 3 == 1:  # the status line: a few times a second is enough
                 self._show_status(run)
+            self._frames_sent += 1
+            self._last_frame_sent = _time.perf_counter()
+            self._frame_sent.value = self._frames_sent  # last: its ack means the whole frame arrived
 
     def _on_state(self, state: str, message: str) -> None:
         with self._ui_lock:
@@ -686,6 +722,7 @@ class Lab(widgets.AppLayout):
             self._run_time = time
             self._fps_marks = []
             self.frames = 0
+            self.frames_skipped = 0
             return self.controller.start(time)
         except ValueError as ex:
             self._error(str(ex))

@@ -604,9 +604,7 @@ class Controller:
     def _apply(self, run: _Run, path: str, value, record: bool = True) -> None:
         """Put one live value into the running network."""
         net = run.network
-        if self.experiment.apply_setting(run, path, value):
-            pass
-        else:
+        if not self.experiment.apply_setting(run, path, value):
             owner, _, pname = path.rpartition(".")
             if "->" in owner:
                 conn = _connection(net, path)

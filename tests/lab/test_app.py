@@ -299,3 +299,18 @@ def test_a_sweep_shown_in_the_lab_loads_a_clicked_point():
     assert lab.wait(60)
     assert (lab.controller.config.inhibition, lab.controller.config.weight_scale) == (0.5, 2.0)
     assert lab.controls["inhibition"].value == 0.5 and lab.recording is not None
+
+
+def test_frames_wait_for_the_page_once_it_acknowledges():
+    lab = Lab(SMALL.replace(time=200_000.0))
+    lab.run_button.click()
+    assert wait_until(lambda: lab.frames >= 3)  # no page acknowledging yet: frames flow
+    sent = lab._frames_sent
+    lab._frame_ack.value = sent - 3  # what jslink in a page sends back: behind by three frames
+    time.sleep(0.3)
+    assert lab._frames_sent == sent and lab.frames_skipped > 0  # held back, not queued up
+    lab._frame_ack.value = sent  # the page caught up
+    assert wait_until(lambda: lab._frames_sent > sent, 5)
+    lab.stop_button.click()
+    assert lab.wait(10)
+    assert lab.rasters["B"].drawn_steps == lab.recording.start_step + lab.recording.steps  # the final frame is drawn
