@@ -24,8 +24,10 @@ the whole run to disk is optional (``snnlab.lab.store``).
 
 from __future__ import annotations
 
+import atexit
 import math
 import threading
+import weakref
 import time as _time
 import traceback
 from typing import Callable, Dict, Optional
@@ -186,6 +188,16 @@ class _Run:
         return self.steps_done * self.dt
 
 
+_LIVE_CONTROLLERS: "weakref.WeakSet" = None  # set below
+
+
+def _stop_all_at_exit() -> None:
+    # A run thread still inside torch when the interpreter exits aborts the
+    # process ("terminate called without an active exception"): stop them first.
+    for ctl in list(_LIVE_CONTROLLERS or ()):
+        ctl.stop(wait=2.0)
+
+
 _WARM = threading.Event()
 _WARM_LOCK = threading.Lock()
 
@@ -214,6 +226,10 @@ def warm_up_engine(wait: bool = False) -> None:
         work()
     else:
         threading.Thread(target=work, name="snnlab-warm-up", daemon=True).start()
+
+
+_LIVE_CONTROLLERS = weakref.WeakSet()
+atexit.register(_stop_all_at_exit)
 
 
 class Controller:
@@ -274,6 +290,7 @@ class Controller:
         self._preview = None
         self._store_writer = None
         self._traced: Dict[str, list] = {}  # the user's choice of traced neurons, by layer
+        _LIVE_CONTROLLERS.add(self)
         warm_up_engine()
 
     # -- state -------------------------------------------------------------------
