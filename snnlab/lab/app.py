@@ -149,6 +149,7 @@ class Lab(widgets.AppLayout):
         self._ui_lock = threading.RLock()
         self._syncing = False
         self.window_ms = float(window_ms)
+        self._record_to = record_to
         self.controller = Controller(exp, on_frame=self._on_frame, on_state=self._on_state,
                                      frame_interval=frame_interval, record_to=record_to)
         self.frames = 0
@@ -284,8 +285,14 @@ class Lab(widgets.AppLayout):
         # Links in their own scrolling box: they never squeeze the buttons.
         self.downloads = widgets.HTML(layout=widgets.Layout(max_height="120px", overflow="auto", width="340px"))
         self.downloads.add_class("snnlab-downloads")
+        # Whole runs to disk, chunk by chunk (snnlab.lab.store): one .zarr folder per run.
+        self.record_dir = widgets.Text(value="", description="record to", placeholder="a folder (empty: off)",
+                                       style={"description_width": "65px"}, layout=widgets.Layout(width="330px"),
+                                       tooltip="Each run is written whole to FOLDER/run-N.zarr as it goes "
+                                               "(snnlab.lab.store.load_run reads it, also after a crash)")
+        self.record_dir.add_class("snnlab-record-dir")
         self.files_box = widgets.VBox([widgets.HTML("<b>Files</b>"), self.export_dir, self.file_actions,
-                                       self.downloads])
+                                       self.record_dir, self.downloads])
 
     def show_sweep(self, sweep, **options):
         """Show a ``snnlab.sweep.Sweep`` under the views (``snnlab.lab.sweep_view.SweepView``):
@@ -684,7 +691,9 @@ class Lab(widgets.AppLayout):
             if state == ERROR:
                 self._error(message)
             elif state in (DONE, STOPPED, PAUSED) and message:
-                self._info(message)
+                rec_to = self.controller.record_to
+                self._info(message + (f"; the whole run is in {rec_to}" if rec_to is not None and state != PAUSED
+                                      else ""))
             if state == IDLE:
                 self.progress.value = 0.0
                 self.progress.bar_style = ""
@@ -719,6 +728,12 @@ class Lab(widgets.AppLayout):
                 from snnlab.lab.controller import _steps
 
                 _steps(float(time), dt)
+            folder = self.record_dir.value.strip()
+            if folder:
+                stamp = _time.strftime("%Y%m%d-%H%M%S")
+                self.controller.record_to = Path(folder).expanduser() / f"run-{stamp}-{self.controller.runs + 1}.zarr"
+            elif self._record_to is None:
+                self.controller.record_to = None
             self._run_time = time
             self._fps_marks = []
             self.frames = 0

@@ -315,3 +315,19 @@ def test_frames_wait_for_the_page_once_it_acknowledges():
     lab.stop_button.click()
     assert lab.wait(10)
     assert lab.rasters["B"].drawn_steps == lab.recording.start_step + lab.recording.steps  # the final frame is drawn
+
+
+def test_record_to_disk_from_the_files_box(tmp_path):
+    pytest.importorskip("zarr")
+    from snnlab.lab.store import load_run
+
+    lab = Lab(SMALL)
+    lab.record_dir.value = str(tmp_path / "runs")
+    run_to_end(lab)
+    (path,) = (tmp_path / "runs").iterdir()
+    assert path.suffix == ".zarr" and str(path) in html.unescape(lab.message.value)
+    disk = load_run(path)
+    assert disk.completed and np.array_equal(disk.spikes("B"), lab.recording.spikes("B"))
+    lab.record_dir.value = ""
+    run_to_end(lab)
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # off again
