@@ -883,6 +883,21 @@ class Lab(widgets.AppLayout):
         self._info("Config loaded.")
         return True
 
+    def load_config(self, path) -> Optional[bool]:
+        """Apply settings from a JSON file on the server (for scripts; the page uses Load config).
+
+        True if loaded; None (and a message) if the file cannot be read or is refused.
+        """
+        p = Path(path)
+        try:
+            if p.stat().st_size > 1_000_000:
+                raise ValueError(f"{p.stat().st_size} bytes; expected a config of at most 1 MB")
+            text = p.read_bytes()
+        except (OSError, ValueError) as ex:
+            self._error(f"Could not load {p}: {ex}")
+            return None
+        return True if self.load_config_text(text) else None
+
     def _on_upload(self, change) -> None:
         files = change["new"]
         if not files:

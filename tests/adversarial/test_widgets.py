@@ -47,17 +47,26 @@ def test_typed_hostile_value_is_a_message_and_the_config_stays(name):
     control, value = TYPED[name]
     lab = Lab(SMALL)
     before = lab.controller.config
-    lab.controls[control].value = value  # the widget's observer validates (no exception may escape)
+    traced_before = lab.controller.traced_for("B")
+    # (the traced neurons are chosen in the views: the voltage layer's "neurons" box)
+    widget = lab.traced_text if control == "traced" else lab.controls[control]
+    widget.value = value  # the widget's observer validates (no exception may escape)
     assert is_error(lab), lab.message.value
     assert lab.controller.config == before
+    assert lab.controller.traced_for("B") == traced_before
     assert "Traceback" not in lab.message.value
 
 
 def test_hostile_live_value_mid_run_is_refused_and_the_run_stays_finite():
     import numpy as np
 
+    import time
+
     lab = Lab(SMALL.replace(time=20_000.0))
     lab.run_button.click()
+    deadline = time.monotonic() + 30
+    while (lab.controller.data is None or lab.controller.data.steps_done == 0) and time.monotonic() < deadline:
+        time.sleep(0.005)
     lab.controller.update(weight_scale=5.0)  # a good live change is taken
     with pytest.raises(ValueError):
         lab.controller.update(weight_scale=1e300)
@@ -87,8 +96,7 @@ def test_loading_a_hostile_config_file_is_a_message(tmp_path, name):
     path.write_text(HOSTILE_CONFIG_FILES[name])
     lab = Lab(SMALL)
     before = lab.controller.config
-    lab.config_path.value = str(path)
-    assert lab.load_config() is None
+    assert lab.load_config(path) is None
     assert is_error(lab) and "Could not load" in lab.message.value
     assert lab.controller.config == before
 
@@ -96,8 +104,7 @@ def test_loading_a_hostile_config_file_is_a_message(tmp_path, name):
 def test_loading_a_folder_or_a_missing_file_is_a_message(tmp_path):
     lab = Lab(SMALL)
     for p in (tmp_path, tmp_path / "missing.json"):
-        lab.config_path.value = str(p)
-        assert lab.load_config() is None and is_error(lab)
+        assert lab.load_config(p) is None and is_error(lab)
 
 
 def test_exporting_under_a_file_is_a_message(tmp_path):
