@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..dynamics import Param, merge, register
-from . import LearningRule, _reward_tensor
+from ..dynamics.rules import LearningRule, _reward_tensor
 
 __all__ = ["Rmax"]
 

@@ -18,11 +18,11 @@ from snnlab.sweep.design import Design, grid, latin_hypercube, parse_vary, point
 from snnlab.sweep.metrics import chi_synchrony, cv_isi, fano_factor, mean_rate, point_metrics
 from snnlab.sweep.runner import Sweep, SweepSpecError, run_point
 from snnlab.sweep.store import load_results
-from snnlab.sweep.targets import FunctionTarget, LabConfigTarget, SweepTarget
+from snnlab.sweep.targets import ExperimentTarget, FunctionTarget, LabConfigTarget, SweepTarget
 
 __all__ = [
     "Design", "grid", "random_design", "latin_hypercube", "parse_vary", "point_seed",
     "mean_rate", "cv_isi", "fano_factor", "chi_synchrony", "point_metrics",
     "Sweep", "SweepSpecError", "run_point", "load_results",
-    "SweepTarget", "LabConfigTarget", "FunctionTarget",
+    "SweepTarget", "LabConfigTarget", "ExperimentTarget", "FunctionTarget",
 ]

@@ -3,7 +3,8 @@
 Usage::
 
     snnlab sweep CONFIG.json --vary input_rate=0:200:21 --vary weight_scale=0:4:21 \\
-        --seeds 3 --out DIR [--scheduler ADDRESS] [--workers N] [--seed S] [--format parquet|csv] [--quiet]
+        --seeds 3 --out DIR [--scheduler ADDRESS] [--workers N] [--seed S] [--format parquet|csv]
+        [--seed-from NAMES] [--pack N] [--rerun-errors] [--quiet]
 
 ``--vary NAME=START:STOP:COUNT`` gives ``COUNT`` values from ``START`` to
 ``STOP`` inclusive (``numpy.linspace``); ``NAME=V1,V2,...`` lists them. The
@@ -94,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="results folder (created; resumed if it holds this sweep)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster); 'inline' runs in this process")
     p.add_argument("--workers", type=int, metavar="N", help="worker processes of the local cluster (default: CPU count)")
+    p.add_argument(
+        "--seed-from", metavar="NAMES",
+        help="comma-separated parameters each point's seed derives from (default: every --vary); "
+        "'' gives all points of a replicate one seed (common random numbers)",
+    )
+    p.add_argument("--pack", type=int, default=1, metavar="N",
+                   help="run up to N points that share a network and seed (differing only in input_rate) "
+                   "as one batched simulation (default 1)")
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="results format (default parquet)")
     p.add_argument("--rerun-errors", action="store_true", help="on resume, run the failed points again")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -134,7 +143,11 @@ def _build(args):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise _UsageError(f"--out {args.out!r} exists and is not a folder")
-    return Sweep(config, grid(**axes), seeds=args.seeds, seed=args.seed, out=out, format=args.format)
+    seed_from = None
+    if args.seed_from is not None:
+        seed_from = tuple(n.strip() for n in args.seed_from.split(",") if n.strip())
+    return Sweep(config, grid(**axes), seeds=args.seeds, seed=args.seed, out=out, format=args.format,
+                 seed_from=seed_from, pack=args.pack)
 
 
 def main(argv: Optional[Sequence[str]] = None, stdout: TextIO = None, stderr: TextIO = None) -> int:

@@ -178,7 +178,7 @@ def _check_n(n) -> int:
     return int(n)
 
 
-def random_design(n: int, *, seed: int = 0, **ranges) -> Design:
+def random_design(n: int, /, *, seed: int = 0, **ranges) -> Design:
     """``n`` points drawn uniformly from ``low <= value < high`` for each parameter.
 
     Examples
@@ -194,7 +194,7 @@ def random_design(n: int, *, seed: int = 0, **ranges) -> Design:
     return Design(names, lo + u * (hi - lo), "random")
 
 
-def latin_hypercube(n: int, *, seed: int = 0, **ranges) -> Design:
+def latin_hypercube(n: int, /, *, seed: int = 0, **ranges) -> Design:
     """``n`` points of a Latin hypercube over the given ``(low, high)`` ranges.
 
     Each parameter's range is cut into ``n`` equal strata and every stratum

@@ -32,6 +32,7 @@ processes start with ``OMP_NUM_THREADS=1``.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -48,7 +49,7 @@ from snnlab.sweep.metrics import CHI_BIN_MS, FANO_WINDOW_MS, METRICS, point_metr
 from snnlab.sweep.store import FORMATS, ResultStore
 from snnlab.sweep.targets import as_target
 
-__all__ = ["Sweep", "SweepSpecError", "run_point", "MAX_RUNS"]
+__all__ = ["Sweep", "SweepSpecError", "run_point", "run_pack", "MAX_RUNS"]
 
 #: Most runs (points x seeds) a sweep may have unless ``max_runs`` says otherwise:
 #: the table of results is held in memory.
@@ -99,6 +100,40 @@ def _ignore_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def run_pack(target, tasks: Sequence[Task], **kwargs) -> list:
+    """Run points that share a ``pack_key`` as one batch (``target.run_batch``); their rows.
+
+    A single task, or a batch that fails, runs point by point (so a failing
+    point gets its own error and the others their results).
+    """
+    if len(tasks) == 1:
+        return [run_point(target, tasks[0], **kwargs)]
+    _set_torch_threads()
+    t0 = time.perf_counter()
+    try:
+        recordings = target.run_batch([(t.parameters, t.seed) for t in tasks])
+    except Exception:  # each point on its own says which fails and why
+        return [run_point(target, t, **kwargs) for t in tasks]
+    share = (time.perf_counter() - t0) / len(tasks)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    extra = kwargs.get("extra_metrics")
+    rows = []
+    for task, recording in zip(tasks, recordings):
+        row = {"point": task.point, "replicate": task.replicate, "seed": task.seed, **task.parameters}
+        t1 = time.perf_counter()
+        try:
+            row.update(point_metrics(recording, extra, layers=kwargs.get("layers"),
+                                     fano_window_ms=kwargs.get("fano_window_ms", FANO_WINDOW_MS),
+                                     chi_bin_ms=kwargs.get("chi_bin_ms", CHI_BIN_MS)))
+            row["error"] = None
+        except Exception as ex:
+            row["error"] = "".join(traceback.format_exception_only(type(ex), ex)).strip()
+        row["wall_time_s"] = share + time.perf_counter() - t1
+        row["worker"] = worker
+        rows.append(row)
+    return rows
+
+
 def _memory_total() -> int:
     try:
         import psutil
@@ -136,6 +171,13 @@ class Sweep:
         Parameters a point's seed derives from (default: all varied). ``()``
         gives every point of a replicate the same seed (common random
         numbers: the same network and noise, only the parameters differ).
+    pack : int
+        Up to this many points run as one batched simulation where the target
+        allows it (``pack_key`` / ``run_batch``: for a ``LabConfig``, points
+        that differ only in ``input_rate`` and share a seed, so use
+        ``seed_from`` without ``input_rate``). The rows are the same as
+        unpacked; whether it is faster depends on the machine
+        (``benchmarks/bench_sweep.py``).
 
     Raises
     ------
@@ -159,6 +201,7 @@ class Sweep:
         fano_window_ms: float = FANO_WINDOW_MS,
         chi_bin_ms: float = CHI_BIN_MS,
         seed_from: Optional[Sequence[str]] = None,
+        pack: int = 1,
     ) -> None:
         try:
             self.target = as_target(target)
@@ -216,6 +259,13 @@ class Sweep:
                 self.target.check(design.point(i))
             except (TypeError, ValueError) as ex:
                 raise SweepSpecError(str(ex)) from ex
+        if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+            raise SweepSpecError(f"sweep pack={pack!r}; expected an int >= 1 (points per simulation)")
+        if pack > 1 and not (callable(getattr(self.target, "pack_key", None)) and callable(getattr(self.target, "run_batch", None))):
+            raise SweepSpecError(
+                f"sweep pack={pack}: {type(self.target).__name__} cannot run points as one batch; expected pack=1"
+            )
+        self.pack = pack
         self.out = out
         self._stop = threading.Event()
 
@@ -352,7 +402,7 @@ class Sweep:
 
                     own_cluster = LocalCluster(
                         n_workers=n_workers, threads_per_worker=1, processes=True,
-                        memory_limit=limit, dashboard_address=":0",
+                        memory_limit=limit, dashboard_address=":0", silence_logs=logging.ERROR,
                     )
                     own_client = Client(own_cluster)
                     # A terminal's Ctrl-C goes to the whole process group: this
@@ -394,10 +444,11 @@ class Sweep:
 
             kwargs = dict(extra_metrics=self.metrics, layers=self.layers, fano_window_ms=self.fano_window_ms, chi_bin_ms=self.chi_bin_ms)
             if inline:
-                for task in todo:
+                for group in self.groups(todo):
                     if self._stop.is_set():
                         break
-                    finished(run_point(self.target, task, **kwargs))
+                    for row in run_pack(self.target, group, **kwargs):
+                        finished(row)
             elif todo:
                 self._run_dask(client, todo, kwargs, finished)
         finally:
@@ -415,35 +466,47 @@ class Sweep:
         return table
 
     def _check_memory(self, limit: int, where: str) -> None:
-        need = self.memory_per_run()
+        need = self.memory_per_run() * self.pack
         if need > limit:
             raise SweepSpecError(
                 f"sweep: one run needs about {need / 2**20:.0f} MiB but {where} has {limit / 2**20:.0f} MiB; "
                 "expected runs that fit (fewer neurons or steps, fewer workers, or a larger memory_limit)"
             )
 
+    def groups(self, tasks) -> list:
+        """``tasks`` cut into the batches that run as one simulation (``pack``)."""
+        if self.pack == 1:
+            return [[t] for t in tasks]
+        by_key: dict = {}
+        for t in tasks:
+            by_key.setdefault(self.target.pack_key(t.parameters, t.seed), []).append(t)
+        return [ts[i:i + self.pack] for ts in by_key.values() for i in range(0, len(ts), self.pack)]
+
     def _run_dask(self, client, todo, kwargs, finished) -> None:
         from dask.distributed import as_completed
 
         token = uuid.uuid4().hex[:8]
         target = self.target
+        groups = self.groups(todo)
         futures = [
-            client.submit(run_point, target, task, **kwargs, key=f"snnlab-sweep-{token}-p{task.point}-r{task.replicate}", pure=False)
-            for task in todo
+            client.submit(run_pack, target, group, **kwargs,
+                          key=f"snnlab-sweep-{token}-p{group[0].point}-r{group[0].replicate}", pure=False)
+            for group in groups
         ]
-        task_of = {f.key: t for f, t in zip(futures, todo)}
+        group_of = {f.key: g for f, g in zip(futures, groups)}
         try:
             for future in as_completed(futures):
                 try:
-                    row = future.result()
-                except Exception as ex:  # the worker died (memory, crash): the run's row says so
-                    t = task_of[future.key]
-                    row = {
-                        "point": t.point, "replicate": t.replicate, "seed": t.seed, **t.parameters,
-                        "error": "".join(traceback.format_exception_only(type(ex), ex)).strip(),
-                        "wall_time_s": math.nan, "worker": None,
-                    }
-                finished(row)
+                    rows = future.result()
+                except Exception as ex:  # the worker died (memory, crash): the runs' rows say so
+                    message = "".join(traceback.format_exception_only(type(ex), ex)).strip()
+                    rows = [
+                        {"point": t.point, "replicate": t.replicate, "seed": t.seed, **t.parameters,
+                         "error": message, "wall_time_s": math.nan, "worker": None}
+                        for t in group_of[future.key]
+                    ]
+                for row in rows:
+                    finished(row)
                 if self._stop.is_set():
                     break
         finally:

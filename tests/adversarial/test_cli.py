@@ -117,12 +117,12 @@ def test_no_command_is_exit_2_one_line(capsys):
 
 
 def test_failed_build_exits_1_and_writes_nothing(tmp_path, capsys, monkeypatch):
-    from snnlab.lab.experiments.seed import SeedExperiment  # what a LabConfig runs as
+    from snnlab.lab.experiments import seed as seed_module
 
-    def broken(self):
+    def broken(config, **kwargs):
         raise RuntimeError("the allocator said no\nsecond line")
 
-    monkeypatch.setattr(SeedExperiment, "build", broken)
+    monkeypatch.setattr(seed_module, "build_network", broken)
     cfg = tmp_path / "cfg.json"
     cfg.write_text(SMALL.to_json())
     code, lines, out = run_main(capsys, "run", str(cfg), "--out", str(tmp_path / "out"), "-q", "--no-figures")
@@ -219,13 +219,13 @@ def test_sigint_as_the_run_starts_is_exit_130_without_traceback(tmp_path):
     # or just at the first step. Either nothing is written, or an incomplete recording.
     prelude = textwrap.dedent("""
         import os, signal
-        from snnlab.lab.experiments.seed import SeedExperiment
-        _build = SeedExperiment.build
-        def build_then_ctrl_c(self):
-            net = _build(self)
+        import snnlab.lab.experiments.seed as c
+        _build = c.build_network
+        def build_then_ctrl_c(config, **kwargs):
+            net = _build(config, **kwargs)
             os.kill(os.getpid(), signal.SIGINT)
             return net
-        SeedExperiment.build = build_then_ctrl_c
+        c.build_network = build_then_ctrl_c
     """)
     cfg = tmp_path / "cfg.json"
     cfg.write_text(LabConfig(n_input=50, n_output=100, time=100_000.0).to_json())

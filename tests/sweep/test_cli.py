@@ -54,6 +54,17 @@ def test_sweep_end_to_end_and_resume(config_file, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), table)
 
 
+def test_packed_sweep_from_the_command_line(config_file, tmp_path, capsys):
+    args = ["sweep", str(config_file), "--vary", "input_rate=50:250:3", "--vary", "weight_scale=2,3",
+            "--seeds", "2", "--scheduler", "inline", "--quiet", "--seed-from", "weight_scale"]
+    assert snnlab_main(args + ["--out", str(tmp_path / "packed"), "--pack", "3"]) == 0
+    assert snnlab_main(args + ["--out", str(tmp_path / "plain")]) == 0
+    packed = pd.read_parquet(tmp_path / "packed" / "results.parquet").drop(columns=["wall_time_s", "worker"])
+    plain = pd.read_parquet(tmp_path / "plain" / "results.parquet").drop(columns=["wall_time_s", "worker"])
+    pd.testing.assert_frame_equal(packed, plain)
+    assert packed.groupby(["weight_scale", "replicate"])["seed"].nunique().eq(1).all()
+
+
 def test_snnlab_run_still_parses_its_own_arguments(capsys):
     # The dispatch of `sweep` leaves `snnlab run` to its own parser.
     with pytest.raises(SystemExit) as ex:
@@ -75,6 +86,8 @@ def test_snnlab_run_still_parses_its_own_arguments(capsys):
         (["--vary", "input_rate=1,2", "--scheduler", "udp"], "scheduler='udp'"),
         (["--seeds", "2"], "the following arguments are required: --vary"),
         (["--vary", "input_rate=1,2", "--seeds", "two"], "argument --seeds: invalid int value: 'two'"),
+        (["--vary", "input_rate=1,2", "--seed-from", "weight_scale"], "seed_from: ['weight_scale'] are not varied"),
+        (["--vary", "input_rate=1,2", "--pack", "0"], "pack=0"),
         (["--vary", "n_output=1:1000000:2"], "LabConfig: n_input=30, n_output=1000000"),
         # 1000 local workers share this machine's memory: a 3000-neuron run does not fit in one's share.
         (["--vary", "n_output=40,3000", "--workers", "1000"], "each of 1000 local workers has"),

@@ -64,3 +64,10 @@ def test_embedded_local_cluster_by_default(tmp_path):
     table = Sweep(SMALL, grid(input_rate=[120.0, 180.0]), seed=1).run(workers=2)
     inline = Sweep(SMALL, grid(input_rate=[120.0, 180.0]), seed=1).run(scheduler="inline")
     pd.testing.assert_frame_equal(table.drop(columns=VOLATILE), inline.drop(columns=VOLATILE))
+
+
+def test_packed_sweep_on_the_cluster(client):
+    design = grid(input_rate=[80.0, 160.0, 240.0], weight_scale=[2.0])
+    packed = Sweep(SMALL, design, seeds=2, seed_from=(), pack=3).run(client=client)
+    plain = Sweep(SMALL, design, seeds=2, seed_from=()).run(scheduler="inline")
+    pd.testing.assert_frame_equal(packed.drop(columns=VOLATILE), plain.drop(columns=VOLATILE))

@@ -152,3 +152,37 @@ def test_latin_hypercube_sweep_of_a_lab_config():
     table = Sweep(SMALL, latin_hypercube(3, seed=2, input_rate=(50, 200), weight_scale=(1, 4))).run(scheduler="inline")
     assert len(table) == 3 and table["error"].isna().all()
     assert (table["rate_A"] > 0).all()
+
+
+def test_packed_points_give_the_rows_of_unpacked_ones():
+    # Points that share weight_scale share a seed, so their input rates run as one batch.
+    design = grid(input_rate=[50.0, 100.0, 150.0, 200.0], weight_scale=[1.0, 3.0])
+    packed_sweep = Sweep(SMALL, design, seeds=2, seed_from=("weight_scale",), pack=3)
+    groups = packed_sweep.groups(packed_sweep.tasks())
+    assert sorted(len(g) for g in groups) == [1, 1, 1, 1, 3, 3, 3, 3]  # 4 rates per (scale, replicate), 3 at most per batch
+    for g in groups:
+        assert len({(t.parameters["weight_scale"], t.seed) for t in g}) == 1
+    packed = packed_sweep.run(scheduler="inline")
+    plain = Sweep(SMALL, design, seeds=2, seed_from=("weight_scale",)).run(scheduler="inline")
+    pd.testing.assert_frame_equal(packed.drop(columns=["wall_time_s", "worker"]), plain.drop(columns=["wall_time_s", "worker"]))
+    assert (packed["rate_B"] > 0).any()
+
+
+def test_packing_is_refused_for_targets_that_cannot_batch():
+    with pytest.raises(SweepSpecError, match="FunctionTarget cannot run points as one batch"):
+        Sweep(poisson_target(), grid(rate=[1, 2]), pack=2)
+    with pytest.raises(SweepSpecError, match="pack=0"):
+        Sweep(SMALL, grid(input_rate=[1, 2]), pack=0)
+
+
+def test_run_batch_gives_each_point_the_spikes_and_voltages_of_its_own_run():
+    target = LabConfigTarget(SMALL)
+    items = [({"input_rate": r}, 21) for r in (40.0, 120.0, 300.0)]
+    for (params, seed), batched in zip(items, target.run_batch(items)):
+        alone = target.run(params, seed)
+        for layer in ("A", "B"):
+            np.testing.assert_array_equal(batched.spikes(layer), alone.spikes(layer))
+        np.testing.assert_array_equal(batched.voltages("B"), alone.voltages("B"))
+        np.testing.assert_array_equal(batched.traced("B"), alone.traced("B"))
+    with pytest.raises(ValueError, match="expected one pack_key"):
+        target.run_batch([({"input_rate": 40.0}, 1), ({"input_rate": 40.0}, 2)])
