@@ -857,13 +857,15 @@ class Lab(widgets.AppLayout):
 
     def load_config_text(self, text) -> bool:
         """Apply settings saved by :meth:`save_config`; False (and a message) if refused."""
+        from snnlab._json import loads_strict
         from snnlab.config import LabConfig
         from snnlab.lab.experiments import PRESETS, preset
 
         try:
             if isinstance(text, (bytes, bytearray, memoryview)):
                 text = bytes(text).decode("utf-8")
-            data = json.loads(text)
+            # Strict JSON (snnlab._json): depth-limited, repeated keys and 40-digit integers refused.
+            data = loads_strict(text, what="config")
             if isinstance(data, dict) and "experiment" in data and "values" in data:
                 name = data["experiment"]
                 if name in PRESETS:
