@@ -226,6 +226,9 @@ class ExperimentTarget:
     time : float, optional
         Simulated time of each point, ms (default: the experiment's own; an
         experiment that runs until Stop needs one).
+    values : dict, optional
+        Parameter values (path -> value) every point starts from, e.g. what
+        the lab's controls are set to; the point's own values win.
 
     Notes
     -----
@@ -238,7 +241,7 @@ class ExperimentTarget:
     an experiment without one, its ``seed`` attribute.
     """
 
-    def __init__(self, experiment, *, time: Optional[float] = None) -> None:
+    def __init__(self, experiment, *, time: Optional[float] = None, values: Optional[Mapping[str, float]] = None) -> None:
         from snnlab.lab.experiment import Experiment
 
         if not isinstance(experiment, Experiment):
@@ -262,6 +265,13 @@ class ExperimentTarget:
         self.specs = {
             p.path: (p.kind, p.low, p.high, p.unit) for p in params.values() if p.kind in ("float", "int")
         }
+        #: Values every point starts from (path -> value), e.g. the lab's current ones; a point's own win.
+        self.values = {}
+        for path, value in dict(values or {}).items():
+            if path == "seed":
+                continue
+            self.check({path: value})
+            self.values[path] = value
         net = ctl._preview_network()
         if net is None:
             raise ValueError(f"ExperimentTarget: {experiment.name!r} does not build a network")
@@ -295,7 +305,7 @@ class ExperimentTarget:
     def values_for(self, parameters: Mapping[str, float], seed: Optional[int] = None) -> dict:
         """The lab's values (path -> value) of one point, with its seed if the experiment has one."""
         values = {}
-        for path, value in parameters.items():
+        for path, value in {**self.values, **dict(parameters)}.items():
             kind = self.specs[path][0]
             values[path] = int(round(float(value))) if kind == "int" else float(value)
         if seed is not None and "seed" in self.specs:
@@ -338,7 +348,8 @@ class ExperimentTarget:
             json.dumps(desc)
         except (TypeError, ValueError):
             desc = {"experiment": self.experiment.name}
-        return {"kind": "experiment", "name": self.experiment.name, "time": self.time, "experiment": desc}
+        return {"kind": "experiment", "name": self.experiment.name, "time": self.time, "experiment": desc,
+                "values": {k: float(v) for k, v in sorted(self.values.items())}}
 
 
 class FunctionTarget:
