@@ -16,7 +16,9 @@ ratios, which compare runs made in the same process minutes apart.
    start-up is reported apart.
 2. ``packing``: ``--points`` input rates of one network and seed
    (``seed_from=()``) in this process, ``pack=1`` against each ``--pack``:
-   the same rows (checked), as separate simulations or as batches.
+   the same rows (checked), as separate simulations or as batches. Then the
+   batched code path alone, batches of 1 against batches of ``--pack``, to
+   separate the batching from the lab loop's per-point cost.
 3. ``end to end``: ``snnlab sweep`` on a 20 x 20 grid of input_rate x
    weight_scale (``--full-points`` points), 1 seed, ``--workers 2``:
    the command's wall time, cluster start-up included.
@@ -92,6 +94,19 @@ def bench_packing(n_points: int, packs) -> dict:
         table, t = _timed(lambda: Sweep(cfg, design, seed_from=(), pack=p).run(scheduler="inline"))
         same = table.drop(columns=VOLATILE).equals(base.drop(columns=VOLATILE))
         out["packs"][str(p)] = {"s": t, "points_per_s": n_points / t, "speedup": t_base / t, "same_rows": bool(same)}
+    # Where the gain comes from: the same batched code path (one network build and
+    # one engine run per batch, no metrics) with batches of 1 against batches of p.
+    # pack=1 above runs each point through the lab's chunked loop (run_config);
+    # a batch of 1 here uses the compiled batch-1 loop, larger batches the eager one.
+    from snnlab.sweep.targets import LabConfigTarget
+
+    target = LabConfigTarget(cfg)
+    items = [({"input_rate": float(r)}, 0) for r in np.linspace(10.0, 200.0, n_points)]
+    _, t1 = _timed(lambda: [target.run_batch([it]) for it in items])
+    out["batch_path"] = {"batch1_points_per_s": n_points / t1, "batches": {}}
+    for p in packs:
+        _, tp = _timed(lambda: [target.run_batch(items[i:i + p]) for i in range(0, n_points, p)])
+        out["batch_path"]["batches"][str(p)] = {"points_per_s": n_points / tp, "speedup": t1 / tp}
     return out
 
 
@@ -145,6 +160,11 @@ def main(argv=None) -> int:
                   f"  pack=1                 {p['pack1_points_per_s']:7.2f} points/s"]
         for k, v in p["packs"].items():
             lines.append(f"  pack={k:<3}               {v['points_per_s']:7.2f} points/s  {v['speedup']:5.2f}x  (same rows: {v['same_rows']})")
+        b = p["batch_path"]
+        lines += ["  the batched path alone (network build + engine run, no metrics):",
+                  f"  batch of 1             {b['batch1_points_per_s']:7.2f} points/s"]
+        for k, v in b["batches"].items():
+            lines.append(f"  batch of {k:<3}           {v['points_per_s']:7.2f} points/s  {v['speedup']:5.2f}x")
     if "end_to_end" not in args.skip:
         e = bench_end_to_end(args.full_points)
         results["end_to_end"] = e
