@@ -21,7 +21,6 @@ Marks are made once and updated in place.
 
 from __future__ import annotations
 
-import math
 import threading
 import time as _time
 from typing import Callable, Optional
