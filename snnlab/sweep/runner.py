@@ -50,7 +50,7 @@ from snnlab.sweep.metrics import CHI_BIN_MS, FANO_WINDOW_MS, point_metrics
 from snnlab.sweep.store import FORMATS, ResultStore
 from snnlab.sweep.targets import as_target
 
-__all__ = ["Sweep", "SweepSpecError", "run_point", "run_pack", "MAX_RUNS"]
+__all__ = ["Sweep", "SweepSpecError", "run_point", "run_pack", "run_groups", "MAX_RUNS"]
 
 #: Most runs (points x seeds) a sweep may have unless ``max_runs`` says otherwise:
 #: the table of results is held in memory.
@@ -132,6 +132,19 @@ def run_pack(target, tasks: Sequence[Task], **kwargs) -> list:
         row["wall_time_s"] = share + time.perf_counter() - t1
         row["worker"] = worker
         rows.append(row)
+    return rows
+
+
+def run_groups(target, groups: Sequence[Sequence[Task]], **kwargs) -> list:
+    """Run several packs one after another in one Dask task; all their rows.
+
+    One task per point would cost a round trip to the scheduler per point
+    (tens of ms on a busy machine, more than a small network's run); a task
+    of several points pays it once.
+    """
+    rows = []
+    for group in groups:
+        rows.extend(run_pack(target, group, **kwargs))
     return rows
 
 
@@ -353,6 +366,7 @@ class Sweep:
         progress: Optional[Callable[[int, int], None]] = None,
         on_result: Optional[Callable[[dict], None]] = None,
         rerun_errors: bool = False,
+        points_per_task: Optional[int] = None,
     ):
         """Run every (point, replicate) not already in ``out``; return the table.
 
@@ -376,6 +390,10 @@ class Sweep:
             Called with each new row as it arrives.
         rerun_errors : bool
             On resume, run again the runs whose row has an error.
+        points_per_task : int, optional
+            Runs per Dask task (default: up to 16, keeping at least 4 tasks
+            per worker so the load stays balanced). Rows arrive and are
+            written per task; a killed sweep loses at most the tasks in flight.
 
         Returns
         -------
@@ -401,6 +419,9 @@ class Sweep:
             raise SweepSpecError(f"sweep workers={workers!r}; expected an int >= 1")
         if client is not None and scheduler is not None:
             raise SweepSpecError("sweep: give either client= or scheduler=, not both")
+        if points_per_task is not None and (isinstance(points_per_task, bool) or not isinstance(points_per_task, int)
+                                            or points_per_task < 1):
+            raise SweepSpecError(f"sweep points_per_task={points_per_task!r}; expected an int >= 1")
         store = self.store()
         tasks = self.tasks()
         done = set()
@@ -480,7 +501,7 @@ class Sweep:
                     for row in run_pack(self.target, group, **kwargs):
                         finished(row)
             elif todo:
-                self._run_dask(client, todo, kwargs, finished)
+                self._run_dask(client, todo, kwargs, finished, points_per_task)
         finally:
             if own_client is not None:
                 own_client.close()
@@ -512,18 +533,32 @@ class Sweep:
             by_key.setdefault(self.target.pack_key(t.parameters, t.seed), []).append(t)
         return [ts[i:i + self.pack] for ts in by_key.values() for i in range(0, len(ts), self.pack)]
 
-    def _run_dask(self, client, todo, kwargs, finished) -> None:
+    def _run_dask(self, client, todo, kwargs, finished, points_per_task=None) -> None:
         from dask.distributed import as_completed
 
         token = uuid.uuid4().hex[:8]
         target = self.target
         groups = self.groups(todo)
+        if points_per_task is None:
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+            points_per_task = max(1, min(16, len(todo) // (4 * n_workers)))
+        # Consecutive packs into tasks of about points_per_task runs each.
+        tasks, current, size = [], [], 0
+        for group in groups:
+            current.append(group)
+            size += len(group)
+            if size >= points_per_task:
+                tasks.append(current)
+                current, size = [], 0
+        if current:
+            tasks.append(current)
         futures = [
-            client.submit(run_pack, target, group, **kwargs,
-                          key=f"snnlab-sweep-{token}-p{group[0].point}-r{group[0].replicate}", pure=False)
-            for group in groups
+            client.submit(run_groups, target, task_groups, **kwargs,
+                          key=f"snnlab-sweep-{token}-p{task_groups[0][0].point}-r{task_groups[0][0].replicate}",
+                          pure=False)
+            for task_groups in tasks
         ]
-        group_of = {f.key: g for f, g in zip(futures, groups)}
+        group_of = {f.key: [t for g in tg for t in g] for f, tg in zip(futures, tasks)}
         try:
             for future in as_completed(futures):
                 try:

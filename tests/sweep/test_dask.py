@@ -80,3 +80,17 @@ def test_packed_sweep_on_the_cluster(client):
     packed = Sweep(SMALL, design, seeds=2, seed_from=(), pack=3).run(client=client)
     plain = Sweep(SMALL, design, seeds=2, seed_from=()).run(scheduler="inline")
     pd.testing.assert_frame_equal(packed.drop(columns=VOLATILE), plain.drop(columns=VOLATILE))
+
+
+def test_several_points_per_task_give_the_same_rows(client, tmp_path):
+    design = grid(input_rate=[60.0, 120.0, 180.0, 240.0, 300.0])
+    seen = []
+    chunked = Sweep(SMALL, design, seeds=2, seed=8, out=tmp_path / "c").run(
+        client=client, points_per_task=3, on_result=seen.append)
+    plain = Sweep(SMALL, design, seeds=2, seed=8).run(scheduler="inline")
+    pd.testing.assert_frame_equal(chunked.drop(columns=VOLATILE), plain.drop(columns=VOLATILE))
+    assert len(seen) == 10 and len(list((tmp_path / "c" / "parts").glob("p*"))) == 10
+    from snnlab.sweep import SweepSpecError
+
+    with pytest.raises(SweepSpecError, match="points_per_task=0"):
+        Sweep(SMALL, design).run(client=client, points_per_task=0)
