@@ -61,7 +61,9 @@ for _label, _cfg in FRAME_CASES:
     time.sleep(SECONDS)
     _f1, _d1, _t1b = _lab.frames, _lab.controller.data.steps_done, time.perf_counter()
     _lab.stop(); _lab.wait(30)
+    _r = _lab.controller.data
     _out["frames"].append(dict(case=_label, frames_per_s=(_f1 - _f0) / (_t1b - _t0b),
+                               ms_per_frame=1000 * _r.frame_time / max(_r.frames, 1),
                                lab_steps_per_s=(_d1 - _d0) / (_t1b - _t0b),
                                headless_steps_per_s=(_s1 - _s0) / (_t1 - _t0)))
 
@@ -147,12 +149,14 @@ def main(argv=None) -> int:
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"widget traffic to the front-end: {traffic['messages']} messages, "
           f"{traffic['bytes'] / 1e6:.1f} MB over {total:.0f} s\n")
-    print(f"| case (open-ended, {seconds:g} s)    | frames/s | steps/s, lab | steps/s, headless | lab / headless |")
-    print("|------------------------------|----------|--------------|-------------------|----------------|")
+    print(f"| case (open-ended, {seconds:g} s)    | frames/s | ms/frame | steps/s, lab | steps/s, headless "
+          "| lab / headless |")
+    print("|------------------------------|----------|----------|--------------|-------------------|"
+          "----------------|")
     for r in res["frames"]:
         ratio = r["lab_steps_per_s"] / max(r["headless_steps_per_s"], 1e-9)
-        print(f"| {r['case']:<28} | {r['frames_per_s']:>8.1f} | {r['lab_steps_per_s']:>12.0f} | "
-              f"{r['headless_steps_per_s']:>17.0f} | {ratio:>14.2f} |")
+        print(f"| {r['case']:<28} | {r['frames_per_s']:>8.1f} | {r['ms_per_frame']:>8.1f} | "
+              f"{r['lab_steps_per_s']:>12.0f} | {r['headless_steps_per_s']:>17.0f} | {ratio:>14.2f} |")
     print("\nTargets: >= 25 frames/s (seed), >= 15 frames/s (10,000 neurons).\n")
     print("Stop latency, 100 -> 10,000 LIF (stop() to the run's thread ended):")
     for s in res["stop"]:

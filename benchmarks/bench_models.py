@@ -189,7 +189,8 @@ def main(argv=None) -> int:
         f"seed networks: 500 steps",
         "",
     ]
-    hdr = f"{'network':46s} {'snnlab s':>9s} {'BindsNET s':>10s} {'BN/snnlab':>9s} {'target >=10x':>12s}  agreement"
+    hdr = (f"{'network':46s} {'snnlab s':>9s} {'BindsNET s':>10s} {'BN/snnlab':>9s} {'target >=10x':>12s}  "
+           f"{'snnlab ran':>13s}  agreement")
     lines += [hdr, "-" * (len(hdr) + 40)]
     for model, sn, bn, agree in rows:
         if bn:
@@ -198,7 +199,7 @@ def main(argv=None) -> int:
         else:
             bn_s = ratio_s = met = "-"
         lines.append(f"{LABELS[model]:46s} {sn['run_s']:9.4f} {bn_s:>10s} {ratio_s:>9s} {met:>12s}  "
-                     f"{describe_agreement(model, agree)}")
+                     f"{sn.get('backend', '?'):>13s}  {describe_agreement(model, agree)}")
     lines += ["", "first (untimed) run, s: " + ", ".join(
         f"{m} snnlab {sn.get('first_run_s', float('nan')):.3f}" + (f" / BindsNET {bn['first_run_s']:.3f}" if bn else "")
         for m, sn, bn, _ in rows)]

@@ -9,7 +9,7 @@ the best; put the winners into snnlab/network/kernels.py.
 import os, sys, time, itertools, json
 sys.path.insert(0, os.getcwd())
 import torch
-import snnlab.network.kernels as K
+import snnlab.engine.backends.triton_kernels as K
 from snnlab.network.nodes import Input, LIFNodes
 from snnlab.network.topology import Connection
 

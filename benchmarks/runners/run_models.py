@@ -207,6 +207,7 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
             out_layer = "Ae" if model == "dc" else "B"
             spikes_out.append(int(rasters[out_layer].sum()))
             spikes_in.append(int(data["inputs"].sum()))
+        backend = getattr(net, "last_backend", None)  # snnlab: the back-end that ran the last block
         if save is not None and rep == warmup + repeats - 1:
             weights = {f"w_{s}_{t}": c.w.detach().numpy().copy() for (s, t), c in net.connections.items()}
             np.savez(save, **{f"s_{k}": v for k, v in rasters.items()}, **weights)
@@ -219,6 +220,8 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
              "samples": len(data["inputs"]), "one_spike": one_spike}
     if warm:
         extra["first_run_s"] = warm[0]
+    if backend is not None:
+        extra["backend"] = backend
     return C.summarize(package, wl, builds, runs, spikes_out, spikes_in, base, **extra)
 
 

@@ -95,7 +95,8 @@ class DotSimulator:
         Seed of the movements (0: from the clock, as BindsNET). Each
         :meth:`reset` restarts the same sequence.
     write, fpath, fname : bool, str, str
-        :meth:`render` appends each grid to ``fpath/fname`` (CSV).
+        :meth:`render` appends each grid to ``fpath/fname`` (CSV). The folder
+        ``fpath`` is created when ``write`` is on or ``fpath`` is given.
     mute : bool
         :meth:`render` draws nothing.
     pandas : bool
@@ -153,7 +154,7 @@ class DotSimulator:
         self.fileCnt = 0
         stem = fname[:-4] if fname.endswith(".csv") else fname
         self.filename = os.path.join(path, f"{stem}_{self.fileCnt}.csv")
-        if self.write2F:
+        if self.write2F or "fpath" in kwargs:  # BindsNET makes the folder; scripts write their own files there
             os.makedirs(path, exist_ok=True)
         self.action_space = Discrete(self.choices)
         self.rng = np.random.default_rng(self.seed)

@@ -22,6 +22,8 @@ snnlab                      NIR
 ``Connection``              ``Linear`` (``Affine`` with a bias ``b``);
                             NIR's weight is snnlab's ``w`` transposed
 ``SparseConnection``        ``Linear`` with the absent synapses as zeros
+``Conv1dConnection``,       ``Conv1d``, ``Conv2d`` (layers around them keep
+``Conv2dConnection``        their ``(channels, *spatial)`` shape)
 a layer nothing reads       an edge into an ``Output`` node
 ==========================  ==================================================
 
@@ -71,20 +73,27 @@ _PREFIX = "snnlab_"
 
 
 # ---------------------------------------------------------------- snnlab -> NIR
-def _flat(layer: Nodes, name: str) -> np.ndarray:
-    """A layer parameter as float64 ``[n]`` (a scalar is repeated)."""
+def _values(layer: Nodes, name: str, shape: tuple) -> np.ndarray:
+    """A layer parameter as float64 in ``shape`` (the layer's, or flat; a scalar is repeated)."""
     value = getattr(layer, name)
     if isinstance(value, torch.Tensor):
         a = value.detach().cpu().to(torch.float64).numpy()
-        return np.array(np.broadcast_to(a, layer.shape).reshape(-1), dtype=np.float64)
-    return np.full(layer.n, float(value), dtype=np.float64)
+        return np.array(np.broadcast_to(a, layer.shape).reshape(shape), dtype=np.float64)
+    return np.full(shape, float(value), dtype=np.float64)
 
 
-def _layer_node(name: str, layer: Nodes, dt: float) -> nir.NIRNode:
+def _layer_node(name: str, layer: Nodes, dt: float, shaped: bool = False) -> nir.NIRNode:
+    """The NIR node of a layer: flat ``(n,)``, or in the layer's own shape
+    (``shaped``; for layers a convolution reads or writes)."""
     kind = type(layer)
     meta: dict[str, Any] = {f"{_PREFIX}model": kind.__name__, f"{_PREFIX}shape": np.asarray(layer.shape, np.int64)}
+    shape = tuple(layer.shape) if shaped else (layer.n,)
+
+    def _flat(layer, attr):
+        return _values(layer, attr, shape)
+
     if kind is Input:
-        return nir.Input(input_type={"input": np.array([layer.n])}, metadata=meta)
+        return nir.Input(input_type={"input": np.array(shape)}, metadata=meta)
     if kind not in (LIFNodes, IFNodes, CurrentLIFNodes):
         raise ValueError(
             f"layer {name!r} is a {kind.__name__}; NIR export maps {', '.join(NIR_NEURONS)} "
@@ -95,7 +104,7 @@ def _layer_node(name: str, layer: Nodes, dt: float) -> nir.NIRNode:
         meta[f"{_PREFIX}lbound"] = _flat(layer, "lbound")
     thresh, reset = _flat(layer, "thresh"), _flat(layer, "reset")
     if kind is IFNodes:
-        return nir.IF(r=np.full(layer.n, 1.0 / dt), v_threshold=thresh, v_reset=reset, metadata=meta)
+        return nir.IF(r=np.full(shape, 1.0 / dt), v_threshold=thresh, v_reset=reset, metadata=meta)
     tau = _flat(layer, "tc_decay")
     rest = _flat(layer, "rest")
     if kind is LIFNodes:
@@ -118,9 +127,38 @@ def _connection_node(conn: AbstractConnection, key: tuple) -> nir.NIRNode:
     if kind is SparseConnection:
         weight = np.ascontiguousarray(conn.dense_weights().detach().cpu().numpy().T, dtype=np.float32)
         return nir.Linear(weight=weight, metadata=meta)
+    nd = _conv_dims(conn)
+    if nd:
+        weight = conn.w.detach().cpu().numpy().astype(np.float32)
+        bias = np.zeros(weight.shape[0], np.float32) if conn.b is None else conn.b.detach().cpu().numpy().astype(np.float32)
+        spatial = tuple(conn.source.shape[1:])
+        one = (lambda t: int(t[0])) if nd == 1 else (lambda t: tuple(int(v) for v in t))
+        node = nir.Conv1d if nd == 1 else nir.Conv2d
+        return node(
+            input_shape=spatial[0] if nd == 1 else spatial, weight=weight, stride=one(conn.stride),
+            padding=one(conn.padding), dilation=one(conn.dilation), groups=1, bias=bias, metadata=meta,
+        )
     raise ValueError(
-        f"connection {key[0]!r}->{key[1]!r} is a {kind.__name__}; NIR export maps Connection and SparseConnection"
+        f"connection {key[0]!r}->{key[1]!r} is a {kind.__name__}; NIR export maps Connection, SparseConnection, "
+        "Conv1dConnection and Conv2dConnection"
     )
+
+
+def _conv_classes() -> dict:
+    """snnlab's convolutional connections by dimension (absent in older snnlab: empty)."""
+    try:
+        from snnlab.network.topology_extra import Conv1dConnection, Conv2dConnection
+    except ImportError:  # pragma: no cover - the connections came with the BindsNET-compat work
+        return {}
+    return {1: Conv1dConnection, 2: Conv2dConnection}
+
+
+def _conv_dims(conn) -> int:
+    """1 or 2 for a 1-D/2-D convolutional connection, else 0."""
+    for nd, cls in _conv_classes().items():
+        if type(conn) is cls:
+            return nd
+    return 0
 
 
 def to_nir(network: Network) -> nir.NIRGraph:
@@ -168,15 +206,30 @@ def to_nir(network: Network) -> nir.NIRGraph:
     dt = float(network.dt)
     nodes: dict[str, nir.NIRNode] = {}
     edges: list[tuple[str, str]] = []
+    # Layers a convolution touches keep their (channels, *spatial) shape in NIR; the rest are flat.
+    shaped = {n for key, conn in network.connections.items() if _conv_dims(conn) for n in key}
     for name, layer in network.layers.items():
-        nodes[name] = _layer_node(name, layer, dt)
+        nodes[name] = _layer_node(name, layer, dt, shaped=name in shaped and len(layer.shape) > 1)
     read_by_others = set()
     for (src, dst), conn in network.connections.items():
         cname = f"{src}_to_{dst}"
         if cname in nodes:
             raise ValueError(f"connection {src!r}->{dst!r}: its NIR node name {cname!r} is also a layer's name")
         nodes[cname] = _connection_node(conn, (src, dst))
-        edges += [(src, cname), (cname, dst)]
+        conv = _conv_dims(conn)
+        if not conv and dst in shaped and len(network.layers[dst].shape) > 1:
+            raise ValueError(
+                f"connection {src!r}->{dst!r}: a dense connection into a layer a convolution also uses; "
+                "NIR has no reshape to express it"
+            )
+        head = src
+        if not conv and src in shaped and len(network.layers[src].shape) > 1:
+            head = f"{src}_flat"  # NIR's Linear reads a flat vector
+            if head not in nodes:
+                nodes[head] = nir.Flatten(input_type={"input": np.array(network.layers[src].shape)},
+                                          start_dim=0, end_dim=-1)
+                edges.append((src, head))
+        edges += [(head, cname), (cname, dst)]
         if src != dst:
             read_by_others.add(src)
     sinks = [n for n, layer in network.layers.items() if n not in read_by_others and type(layer) is not Input]
@@ -184,7 +237,9 @@ def to_nir(network: Network) -> nir.NIRGraph:
         oname = "output" if len(sinks) == 1 else f"output_{name}"
         if oname in nodes:
             raise ValueError(f"layer {name!r}: its output node name {oname!r} is taken by a layer")
-        nodes[oname] = nir.Output(output_type={"output": np.array([network.layers[name].n])})
+        layer = network.layers[name]
+        out_shape = layer.shape if name in shaped and len(layer.shape) > 1 else (layer.n,)
+        nodes[oname] = nir.Output(output_type={"output": np.array(out_shape)})
         edges.append((name, oname))
     from snnlab import __version__
 
@@ -238,23 +293,10 @@ def _decay_tc(tau: np.ndarray, dt: float, discretization: str, what: str) -> np.
     return -dt / np.log(factor)
 
 
-def _node_size(node: nir.NIRNode, params: list[np.ndarray]) -> Optional[int]:
-    sizes = {np.asarray(p).size for p in params}
-    sizes.discard(1)
-    if len(sizes) == 1:
-        return sizes.pop()
-    out = getattr(node, "output_type", {}).get("output")
-    if out is not None and np.asarray(out).size:
-        return int(np.prod(out))
-    return None
-
-
-def _build_layer(name: str, node: nir.NIRNode, n: int, dt: float, discretization: str):
+def _build_layer(name: str, node: nir.NIRNode, shape: tuple, dt: float, discretization: str):
     """``(layer, gain)``: the snnlab layer and the factor on its incoming weights (None: 1)."""
     meta = _meta(node)
-    shape = tuple(int(d) for d in np.asarray(meta.get(f"{_PREFIX}shape", [n])).reshape(-1))
-    if math.prod(shape) != n:
-        raise ValueError(f"NIR node {name!r}: snnlab_shape {shape} does not hold {n} neurons")
+    n = math.prod(shape)
 
     def p(value, field):
         v = _param(value, n, f"NIR node {name!r} {field}")
@@ -295,8 +337,113 @@ def _build_layer(name: str, node: nir.NIRNode, n: int, dt: float, discretization
 
 
 _NEURON_NODES = (nir.Input, nir.LIF, nir.IF, nir.CubaLIF)
-_WEIGHT_NODES = (nir.Linear, nir.Affine)
+_CONV_NODES = (nir.Conv1d, nir.Conv2d)
+_WEIGHT_NODES = (nir.Linear, nir.Affine) + _CONV_NODES
 _PASS_NODES = (nir.Flatten,)
+
+
+def _shape_of(value: Any) -> Optional[tuple]:
+    if value is None:
+        return None
+    a = np.asarray(value).reshape(-1)
+    if a.size == 0 or not np.all(a > 0):
+        return None
+    return tuple(int(d) for d in a)
+
+
+def _layer_shapes(nodes: dict, pred: dict, succ: dict) -> dict:
+    """Each layer's shape: snnlab's metadata, else the parameters' shape, else
+    what the convolutions or weights around it say."""
+    shapes: dict[str, tuple] = {}
+    for name, node in nodes.items():
+        if not isinstance(node, _NEURON_NODES):
+            continue
+        meta = _meta(node).get(f"{_PREFIX}shape")
+        if meta is not None:
+            shapes[name] = _shape_of(meta)
+            continue
+        if isinstance(node, nir.Input):
+            shapes[name] = _shape_of(node.input_type["input"])
+            continue
+        params = [np.asarray(getattr(node, f)) for f in ("v_threshold", "r", "tau", "tau_mem") if hasattr(node, f)]
+        sized = [p for p in params if p.size > 1]
+        shape = tuple(sized[0].shape) if sized else None
+        for other in pred[name] + succ[name]:  # a convolution fixes (channels, *spatial)
+            neighbour = nodes[other]
+            if isinstance(neighbour, _CONV_NODES):
+                key = ("output_type", "output") if other in pred[name] else ("input_type", "input")
+                found = _shape_of(getattr(neighbour, key[0], {}).get(key[1]))
+                if found is not None and (shape is None or math.prod(found) == math.prod(shape)):
+                    shape = found
+        if shape is None:
+            for prv in pred[name]:
+                if isinstance(nodes[prv], (nir.Linear, nir.Affine)):
+                    shape = (int(np.asarray(nodes[prv].weight).shape[-2]),)
+        if shape is None:
+            raise ValueError(f"NIR node {name!r}: cannot tell how many neurons it has")
+        shapes[name] = shape
+    return shapes
+
+
+def _pair(value: Any, nd: int, what: str) -> tuple:
+    a = np.asarray(value).reshape(-1)
+    if a.size == 1:
+        return (int(a[0]),) * nd
+    if a.size != nd:
+        raise ValueError(f"{what}: {a.tolist()}; expected {nd} values")
+    return tuple(int(v) for v in a)
+
+
+def _conv_connection(name: str, node, source: Nodes, target: Nodes, gain: Optional[np.ndarray]):
+    """A Conv1d/Conv2d node as snnlab's convolutional connection."""
+    nd = 1 if isinstance(node, nir.Conv1d) else 2
+    classes = _conv_classes()
+    if nd not in classes:  # pragma: no cover - older snnlab
+        raise ValueError(f"NIR node {name!r}: this snnlab has no convolutional connections")
+    if int(np.asarray(node.groups).reshape(-1)[0]) != 1:
+        raise ValueError(f"NIR node {name!r}: groups={node.groups}; snnlab's convolutions have groups=1")
+    weight = np.asarray(node.weight, dtype=np.float64)
+    kernel = tuple(weight.shape[2:])
+    dilation = _pair(node.dilation, nd, f"NIR node {name!r} dilation")
+    padding = node.padding
+    if isinstance(padding, (bytes, np.bytes_)):
+        padding = padding.decode()
+    if isinstance(padding, np.ndarray) and padding.dtype.kind in "SU":
+        padding = str(padding.reshape(-1)[0] if padding.ndim else padding.item())
+        padding = padding.decode() if isinstance(padding, bytes) else padding
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0,) * nd
+        elif padding == "same":
+            span = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            if any(v % 2 for v in span):
+                raise ValueError(f"NIR node {name!r}: padding 'same' with an even kernel is asymmetric; "
+                                 "snnlab pads both sides equally")
+            padding = tuple(v // 2 for v in span)
+        else:
+            raise ValueError(f"NIR node {name!r}: padding {padding!r}; expected 'same', 'valid' or numbers")
+    padding = _pair(padding, nd, f"NIR node {name!r} padding")
+    stride = _pair(node.stride, nd, f"NIR node {name!r} stride")
+    bias = np.asarray(node.bias, dtype=np.float64).reshape(-1) if node.bias is not None else None
+    if gain is not None:
+        # A per-neuron gain folds into a kernel only if it is the same across each output channel.
+        per_channel = np.asarray(gain, dtype=np.float64).reshape(target.shape[0], -1)
+        if not np.all(per_channel == per_channel[:, :1]):
+            raise ValueError(f"NIR node {name!r}: the target's input gain varies within a channel; "
+                             "it cannot be folded into the kernel")
+        g = per_channel[:, 0]
+        weight = weight * g.reshape(-1, *([1] * (weight.ndim - 1)))
+        bias = None if bias is None else bias * g
+    if bias is not None and not np.any(bias):
+        bias = None
+    try:
+        return classes[nd](
+            source, target, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
+            w=torch.from_numpy(weight.astype(np.float32)),
+            b=None if bias is None else torch.from_numpy(bias.astype(np.float32)),
+        )
+    except (ValueError, TypeError) as ex:
+        raise ValueError(f"NIR node {name!r}: {ex}") from ex
 
 
 def from_nir(graph: nir.NIRGraph, *, dt: Optional[float] = None, discretization: str = "exact") -> Network:
@@ -393,31 +540,17 @@ def from_nir(graph: nir.NIRGraph, *, dt: Optional[float] = None, discretization:
             raise ValueError(f"NIR node {name!r} is fed by {len(found)} layers ({found}); expected exactly one")
         return found[0]
 
-    # Sizes: from a node's parameters, else from the weights around it.
-    sizes: dict[str, int] = {}
-    for name, node in nodes.items():
-        if isinstance(node, nir.Input):
-            sizes[name] = int(np.prod(np.asarray(node.input_type["input"])))
-        elif isinstance(node, _NEURON_NODES):
-            params = [getattr(node, f) for f in ("v_threshold", "r", "tau", "tau_mem") if hasattr(node, f)]
-            size = _node_size(node, params)
-            if size is None:
-                for prv in pred[name]:
-                    if isinstance(nodes[prv], _WEIGHT_NODES):
-                        size = int(np.asarray(nodes[prv].weight).shape[-2])
-            if size is None:
-                raise ValueError(f"NIR node {name!r}: cannot tell how many neurons it has")
-            sizes[name] = size
+    shapes = _layer_shapes(nodes, pred, succ)
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
 
     net = Network(dt=dt)
     gains: dict[str, Optional[np.ndarray]] = {}
     for name, node in nodes.items():  # Input nodes first, as snnlab feeds them
         if isinstance(node, nir.Input):
-            shape = tuple(int(d) for d in np.asarray(_meta(node).get(f"{_PREFIX}shape", node.input_type["input"])).reshape(-1))
-            net.add_layer(Input(shape=shape), name=name)
+            net.add_layer(Input(shape=shapes[name]), name=name)
     for name, node in nodes.items():
         if isinstance(node, _NEURON_NODES) and not isinstance(node, nir.Input):
-            layer, gain = _build_layer(name, node, sizes[name], dt, discretization)
+            layer, gain = _build_layer(name, node, shapes[name], dt, discretization)
             gains[name] = None if np.allclose(gain, 1.0, rtol=1e-9, atol=0.0) else np.broadcast_to(gain, (sizes[name],))
             net.add_layer(layer, name=name)
 
@@ -451,7 +584,16 @@ def from_nir(graph: nir.NIRGraph, *, dt: Optional[float] = None, discretization:
         added[(src, dst)] = via
 
     for name, node in nodes.items():
-        if isinstance(node, _WEIGHT_NODES):
+        if isinstance(node, _CONV_NODES):
+            src = layer_before(name)
+            for dst in layers_after(name):
+                if (src, dst) in added:
+                    raise ValueError(f"NIR nodes {added[(src, dst)]!r} and {name!r} both connect {src!r} to {dst!r}; "
+                                     "snnlab holds one connection per pair of layers")
+                net.add_connection(_conv_connection(name, node, net.layers[src], net.layers[dst], gains.get(dst)),
+                                   source=src, target=dst)
+                added[(src, dst)] = name
+        elif isinstance(node, _WEIGHT_NODES):
             weight = np.asarray(node.weight)
             if weight.ndim != 2:
                 raise ValueError(f"NIR node {name!r}: weight of shape {weight.shape}; snnlab reads 2-D (out, in) weights")

@@ -40,7 +40,7 @@ from snnlab.lab.controller import (
     ACTIVE_STATES, BUILDING, DONE, ERROR, IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Controller,
 )
 from snnlab.lab.experiment import Experiment, NetworkExperiment, learning_rule
-from snnlab.lab.views import LAYER_COLORS, DiagramView, RasterView, RateView, VoltageView, WeightView
+from snnlab.lab.views import LAYER_COLORS, DiagramView, RasterView, RateView, TimeAxis, VoltageView, WeightView
 
 __all__ = ["Lab", "parse_traced", "default_export_dir"]
 
@@ -234,8 +234,9 @@ class Lab(widgets.AppLayout):
         self.traced_text.observe(lambda c: self._on_traced(), names="value")
         self.connection_choice.observe(lambda c: self._draw_weights(force=True), names="value")
         self.window_box.observe(lambda c: self._on_window(), names="value")
-        self.voltage = VoltageView()
-        self.rate = RateView()
+        self.time_axis = TimeAxis()  # one time scale and axis for every time plot
+        self.voltage = VoltageView(time=self.time_axis)
+        self.rate = RateView(time=self.time_axis)
         self.weights = WeightView()
         chooser = widgets.VBox([self.layer_choice, self.voltage_layer, self.traced_text, self.connection_choice,
                                 self.window_box])
@@ -315,7 +316,7 @@ class Lab(widgets.AppLayout):
             # number typed, which the check then refuses (an IntText made it 112).
             w = widgets.FloatText(value=float(p.value), description=label, style=_STYLE, layout=_WIDE)
         w.tooltip = tip
-        w.add_class("snnlab-" + p.path.replace(".", "-").replace("->", "-to-").replace("_", "-"))
+        w.add_class("snnlab-param-" + p.path.replace(".", "-").replace("->", "-to-").replace("_", "-"))
         w.observe(lambda change, path=p.path: self._on_control(path, change), names="value")
         return w
 
@@ -451,7 +452,7 @@ class Lab(widgets.AppLayout):
                 view = self.rasters.get(name)
                 if view is None:
                     color = LAYER_COLORS[list(self.layer_choice.options).index(name) % len(LAYER_COLORS)]
-                    view = self.rasters[name] = RasterView(name, color)
+                    view = self.rasters[name] = RasterView(name, color, time=self.time_axis)
                     view.figure.add_class(f"snnlab-raster-{i}")
                 figs.append(view.figure)
                 self._reset_raster(name)
@@ -535,13 +536,14 @@ class Lab(widgets.AppLayout):
         w = self._window_steps(run)
         lo = max(buf.first_kept(), now - w)
         shown = [n for n in self.layer_choice.value if n in buf.shapes]
+        x_range = self._x_range(run)
+        self.time_axis.set(*x_range)
         for name in shown:
             view = self.rasters[name]
             a = max(view.drawn_steps, lo)
             if a < now:
                 view.add(buf.rows("spikes", name, a, now), a)
             view.draw()
-        x_range = self._x_range(run)
         layer = self.voltage_layer.value
         if layer in buf.voltages:
             volts = buf.rows("voltages", layer, lo, now)
@@ -605,7 +607,8 @@ class Lab(widgets.AppLayout):
             self._fps_marks = [t for t in self._fps_marks if now - t <= 2.0] + [now]
             if run.n_steps:
                 self.progress.value = run.steps_done / run.n_steps
-            self._show_status(run)
+            if final or self.frames % 3 == 1:  # the status line: a few times a second is enough
+                self._show_status(run)
 
     def _on_state(self, state: str, message: str) -> None:
         with self._ui_lock:
@@ -701,6 +704,7 @@ class Lab(widgets.AppLayout):
                 self._reset_raster(name)
             self.voltage.update(self.voltage_layer.value or "-", np.zeros(0), None, [], None, (0.0, 1.0))
             self.rate.update({}, (0.0, 1.0), [])
+            self.time_axis.set(0.0, 1.0)
             self.downloads.value = ""
             self.progress.value = 0.0
         self._info("Reset: views and recorded data cleared.")

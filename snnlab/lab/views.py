@@ -88,8 +88,22 @@ def _tick_format(ticks: np.ndarray) -> str:
     return f".{min(6, max(1, -int(math.floor(math.log10(step)))))}f"
 
 
-def _figure(marks, scales, x_label, y_label, title, height):
-    ax_x = bq.Axis(scale=scales["x"], label=x_label, tick_format=".0f")
+class TimeAxis:
+    """One time scale and axis (ms) shared by every time plot of a lab: a frame
+    then moves all of them with one message, not one per plot."""
+
+    def __init__(self) -> None:
+        self.scale = bq.LinearScale(min=0.0, max=1.0)
+        self.axis = bq.Axis(scale=self.scale, label="time (ms)", tick_format=".0f")
+
+    def set(self, x0: float, x1: float) -> None:
+        with self.scale.hold_sync():
+            self.scale.min, self.scale.max = float(x0), float(x1)
+        _set_axis(self.axis, float(x0), float(x1))
+
+
+def _figure(marks, scales, x_label, y_label, title, height, x_axis=None):
+    ax_x = x_axis if x_axis is not None else bq.Axis(scale=scales["x"], label=x_label, tick_format=".0f")
     ax_y = bq.Axis(scale=scales["y"], label=y_label, side="left", tick_format=".0f",
                    label_offset="48px")
     return bq.Figure(
@@ -152,15 +166,17 @@ class RasterView:
     """
 
     def __init__(self, name: str, color: str = "#141414", *, max_rows: int = 256, max_cols: int = 500,
-                 height: str = "200px") -> None:
+                 height: str = "200px", time: Optional[TimeAxis] = None) -> None:
         self.name = name
         self._palette = palette(_rgb(color))
         self.max_rows, self.max_cols = int(max_rows), int(max_cols)
-        self.x_scale = bq.LinearScale(min=0.0, max=1.0)
+        self._own_time = time is None  # a shared time axis is moved by its owner
+        self.time = time or TimeAxis()
+        self.x_scale = self.time.scale
         self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.image = _ImageMark({"x": self.x_scale, "y": self.y_scale})
         self.figure = _figure([self.image.mark], {"x": self.x_scale, "y": self.y_scale}, "time (ms)", "neuron",
-                              f"{name}: spikes", height)
+                              f"{name}: spikes", height, x_axis=self.time.axis)
         self.figure.add_class("snnlab-raster")
         self.frames = 0
         self.reset(1, 1.0, 1)
@@ -194,11 +210,11 @@ class RasterView:
         if self._x_range == (x0, x1):
             return
         self._x_range = (x0, x1)
-        with self.image.mark.hold_sync(), self.x_scale.hold_sync():
-            self.x_scale.min, self.x_scale.max = float(x0), float(x1)
+        with self.image.mark.hold_sync():
             self.image.mark.x = np.array([x0, x1], dtype=np.float64)
             self.image.mark.y = np.array([0.0, self.n], dtype=np.float64)
-        _set_axis(self.figure.axes[0], x0, x1)
+        if self._own_time:
+            self.time.set(x0, x1)
 
     def add(self, spikes: np.ndarray, start: int) -> None:
         """Count ``spikes`` (bool ``[k, n]``) of steps ``start .. start + k - 1``."""
@@ -243,16 +259,19 @@ class RasterView:
 class VoltageView:
     """Voltage traces (mV) of one layer's traced neurons; the threshold dashed."""
 
-    def __init__(self, *, max_points: int = 800, height: str = "200px") -> None:
+    def __init__(self, *, max_points: int = 800, height: str = "200px", time: Optional[TimeAxis] = None) -> None:
         self.max_points = int(max_points)
-        self.x_scale = bq.LinearScale(min=0.0, max=1.0)
+        self._own_time = time is None
+        self.time = time or TimeAxis()
+        self.x_scale = self.time.scale
         self.y_scale = bq.LinearScale(min=-70.0, max=-50.0)
         scales = {"x": self.x_scale, "y": self.y_scale}
         self.traces = bq.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales=scales, colors=TRACE_COLORS,
                                stroke_width=1.2)
         self.threshold = bq.Lines(x=np.zeros(2), y=np.zeros(2), scales=scales, colors=["#d62728"],
                                   line_style="dashed", stroke_width=1.5)
-        self.figure = _figure([self.traces, self.threshold], scales, "time (ms)", "voltage (mV)", "Voltages", height)
+        self.figure = _figure([self.traces, self.threshold], scales, "time (ms)", "voltage (mV)", "Voltages", height,
+                              x_axis=self.time.axis)
         self.figure.add_class("snnlab-voltage")
 
     def update(self, layer: str, times: np.ndarray, volts: Optional[np.ndarray], traced: Sequence[int],
@@ -277,14 +296,18 @@ class VoltageView:
         lo, hi = lo - margin, hi + margin
         shown = ", ".join(str(i) for i in list(traced)[:6]) + (", ..." if len(traced) > 6 else "")
         title = f"{layer}: voltages of neurons {shown} (dashed: threshold)" if len(traced) else f"{layer}: no traced neurons"
-        with self.traces.hold_sync(), self.threshold.hold_sync(), self.x_scale.hold_sync(), self.y_scale.hold_sync():
+        # The threshold line spans far beyond the window: it need not move each frame.
+        th_x = getattr(self, "_th_x", None)
+        if th_x is None or x0 < th_x[0] or x1 > th_x[1]:
+            th_x = self._th_x = (x0 - 10 * (x1 - x0 + 1), x1 + 100 * (x1 - x0 + 1))
+        with self.traces.hold_sync(), self.threshold.hold_sync(), self.y_scale.hold_sync():
             self.traces.x, self.traces.y = x, y
-            self.threshold.x = np.array([x0, x1])
+            self.threshold.x = np.array(th_x)
             self.threshold.y = np.full(2, np.nan if thresh is None else thresh)
-            self.x_scale.min, self.x_scale.max = x0, x1
             # The axis follows the data every frame (models differ by 100 mV).
             self.y_scale.min, self.y_scale.max = lo, hi
-        _set_axis(self.figure.axes[0], x0, x1)
+        if self._own_time:
+            self.time.set(x0, x1)
         _set_axis(self.figure.axes[1], lo, hi, 5)
         if self.figure.title != title:
             self.figure.title = title
@@ -293,14 +316,16 @@ class VoltageView:
 class RateView:
     """Population rate (Hz) of each shown layer, one line each."""
 
-    def __init__(self, *, max_bins: int = 200, height: str = "170px") -> None:
+    def __init__(self, *, max_bins: int = 200, height: str = "170px", time: Optional[TimeAxis] = None) -> None:
         self.max_bins = int(max_bins)
-        self.x_scale = bq.LinearScale(min=0.0, max=1.0)
+        self._own_time = time is None
+        self.time = time or TimeAxis()
+        self.x_scale = self.time.scale
         self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.lines = bq.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales={"x": self.x_scale, "y": self.y_scale},
                               colors=LAYER_COLORS, stroke_width=1.5, display_legend=True, labels=[])
         self.figure = _figure([self.lines], {"x": self.x_scale, "y": self.y_scale}, "time (ms)", "rate (Hz)",
-                              "Population rate", height)
+                              "Population rate", height, x_axis=self.time.axis)
         self.figure.legend_location = "top-left"
         self.figure.add_class("snnlab-rate")
 
@@ -331,13 +356,18 @@ class RateView:
             x, y = np.zeros((1, 0)), np.zeros((1, 0))
         top = float(np.nanmax(y)) if y.size and np.isfinite(y).any() else 0.0
         top = max(1.0, top * 1.1)
-        with self.lines.hold_sync(), self.x_scale.hold_sync(), self.y_scale.hold_sync():
+        # the top stays while the data fit in its upper half: no rescale every frame
+        old_top = self.y_scale.max
+        if old_top is not None and top <= old_top and top > 0.5 * old_top:
+            top = old_top
+        with self.lines.hold_sync(), self.y_scale.hold_sync():
             self.lines.x, self.lines.y = x, y
-            self.lines.labels = names
-            self.lines.colors = list(colors)
-            self.x_scale.min, self.x_scale.max = float(x_range[0]), float(x_range[1])
+            if list(self.lines.labels) != names:
+                self.lines.labels = names
+                self.lines.colors = list(colors)
             self.y_scale.min, self.y_scale.max = 0.0, top
-        _set_axis(self.figure.axes[0], *x_range)
+        if self._own_time:
+            self.time.set(*x_range)
         # distinct, round ticks: never "2, 2, 1, 1, 0"
         _set_axis(self.figure.axes[1], 0.0, top, 5)
 
@@ -349,6 +379,7 @@ class WeightView:
 
     def __init__(self, *, max_side: int = 200, max_fields: int = 100, height: str = "260px") -> None:
         self.max_side, self.max_fields = int(max_side), int(max_fields)
+        self._height = height
         self.x_scale = bq.LinearScale(min=0.0, max=1.0)
         self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.image = _ImageMark({"x": self.x_scale, "y": self.y_scale})
@@ -392,8 +423,18 @@ class WeightView:
             self.y_scale.min, self.y_scale.max = 0.0, float(lev.shape[0])
             self.image.mark.x = np.array([0.0, lev.shape[1]])
             self.image.mark.y = np.array([0.0, lev.shape[0]])
-        self.figure.axes[0].label = "receptive fields (one per target neuron)" if image_shape else "target neuron"
-        self.figure.axes[1].label = "" if image_shape else "source neuron"
+        mode = ("fields", lev.shape) if image_shape else ("heatmap",)
+        if getattr(self, "_mode", None) != mode:
+            self._mode = mode
+            self.figure.axes[0].label = "receptive fields (one per target neuron)" if image_shape else "target neuron"
+            self.figure.axes[1].label = "" if image_shape else "source neuron"
+            if image_shape:  # square pixels: fields are images
+                side = 440
+                w = int(side * lev.shape[1] / max(lev.shape)) + 100
+                h = int(side * lev.shape[0] / max(lev.shape)) + 70
+                self.figure.layout.width, self.figure.layout.height = f"{w}px", f"{h}px"
+            else:
+                self.figure.layout.width, self.figure.layout.height = "100%", self._height
         self.image.show(encode_png(lev, self._pal, transparent=False))
         if self.figure.title != title:
             self.figure.title = title
@@ -404,40 +445,44 @@ class DiagramView:
     """The network as a graph: layers (circles sized by neuron count), connections
     (arrows; learning ones red). ``on_select(layer_name)`` is called on a click."""
 
-    def __init__(self, on_select=None, height: str = "220px") -> None:
+    def __init__(self, on_select=None, height: str = "260px") -> None:
         self.on_select = on_select
         self.link_scale = bq.ColorScale(colors=["#999999", "#d62728"], min=0.0, max=1.0)
-        self.graph = bq.Graph(node_data=[], link_data=[], link_type="arc", directed=True,
-                              charge=-400, link_distance=110, colors=LAYER_COLORS,
-                              scales={"link_color": self.link_scale},
-                              interactions={"click": "select"}, selected_style={"stroke": "orange", "stroke-width": "4"})
+        self.graph = self._new_graph()
         self.figure = bq.Figure(marks=[self.graph], title="Network (click a layer to view it)",
                                 fig_margin=dict(top=30, bottom=10, left=10, right=10),
                                 layout=widgets.Layout(width="100%", height=height), animation_duration=0)
         self.figure.add_class("snnlab-diagram")
         self.names: list = []
-        self.graph.observe(self._clicked, names="selected")
+
+    def _new_graph(self):
+        graph = bq.Graph(node_data=[], link_data=[], link_type="arc", directed=True, charge=-400,
+                         preserve_domain={"link_color": True},
+                         link_distance=110, colors=LAYER_COLORS, scales={"link_color": self.link_scale},
+                         interactions={"click": "select"}, selected_style={"stroke": "orange", "stroke-width": "4"})
+        graph.observe(self._clicked, names="selected")
+        return graph
 
     def set_network(self, layers: Sequence[tuple], connections: Sequence[tuple]) -> None:
         """``layers``: (name, n, model); ``connections``: (source, target, learning: bool)."""
         self.names = [name for name, _, _ in layers]
         biggest = max([n for _, n, _ in layers] or [1])
-        nodes = [{"label": name, "shape": "circle",
-                  "shape_attrs": {"r": 10 + 20 * math.sqrt(n / biggest)},
+        recurrent = {s for s, t, _ in connections if s == t}  # self-links are not drawn: marked in the label
+        nodes = [{"label": f"{name} \u21ba" if name in recurrent else name, "shape": "circle",
+                  "label_display": "outside", "shape_attrs": {"r": 10 + 20 * math.sqrt(n / biggest)},
                   "tooltip": f"{name}: {n} {model}"} for name, n, model in layers]
         index = {name: i for i, name in enumerate(self.names)}
-        links = [{"source": index[s], "target": index[t], "value": 1.0} for s, t, _ in connections]
-        # Learning connections in red (link colour 1), fixed ones grey (0).
-        link_color = np.full((len(nodes), len(nodes)), np.nan)
-        for s, t, learn in connections:
-            link_color[index[s], index[t]] = 1.0 if learn else 0.0
+        # A link's value picks its colour: 1 learning (red), 0 fixed (grey).
+        links = [{"source": index[s], "target": index[t], "value": 1.0 if learn else 0.0}
+                 for s, t, learn in connections if s != t]
+        # A new mark for a new network: the page keeps a Graph's old labels otherwise.
+        self.graph = self._new_graph()
         with self.graph.hold_sync():
             self.graph.node_data = nodes
             self.graph.link_data = links
-            # (bqplot squeezes a 1 x 1 matrix to a scalar and refuses it)
-            self.graph.link_color = link_color if len(nodes) > 1 else np.array([])
             self.graph.colors = [LAYER_COLORS[i % len(LAYER_COLORS)] for i in range(len(nodes))]
             self.graph.selected = None
+        self.figure.marks = [self.graph]
         self.learning_links = [(s, t) for s, t, learn in connections if learn]
 
     def _clicked(self, change) -> None:

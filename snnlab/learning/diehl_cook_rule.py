@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
+import torch
 
 from ..dynamics import Param, merge, register
-from . import LearningRule
+from ..dynamics.rules import LearningRule
 
 __all__ = ["DiehlAndCook"]
 
@@ -34,7 +34,7 @@ class DiehlAndCook(LearningRule):
     def check_parameters(self, owner: str, values: dict) -> None:
         if not self.source.traces:
             raise ValueError(f"{owner} needs a spike trace on the source: create it with traces=True")
-        if not math.isfinite(self.connection.wmax):
+        if not bool(torch.isfinite(torch.as_tensor(self.connection.wmax)).all()):
             raise ValueError(f"{owner} needs a finite wmax on the connection, got wmax={self.connection.wmax}")
 
     def _update(self, reward):

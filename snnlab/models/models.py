@@ -292,14 +292,12 @@ class DiehlAndCook2015v2(Network):
 
 class IncreasingInhibitionNetwork(Network):
     """The output layer of Hazan et al. (2018): neurons on a square grid
-    inhibit each other more the farther apart they are, from ``start_inhib``
-    (neighbours) to ``start_inhib + max_inhib`` (farthest), growing with the
-    square root of their distance.
-
-    BindsNET 0.3.4 gives these recurrent weights a positive sign (and
-    ``start_inhib`` self-excitation on the diagonal), which excites instead of
-    inhibiting; snnlab makes them negative with no self-connection, as the
-    paper describes.
+    connected with weights that change with their distance, as BindsNET:
+    ``w[i, j] = start_inhib + max_inhib * sqrt(d_ij) / sqrt(d_max)`` (``d``:
+    Euclidean distance on the grid). The sign is the caller's: BindsNET's SOM
+    example passes ``start_inhib=10, max_inhib=-40`` (inhibition growing with
+    distance); the defaults (1, 100) give positive weights, as in BindsNET.
+    Unlike BindsNET (``start_inhib`` on the diagonal), no neuron connects to itself.
 
     Parameters
     ----------
@@ -353,8 +351,7 @@ class IncreasingInhibitionNetwork(Network):
         idx = torch.arange(n)
         grid = torch.stack([idx // side, idx % side], dim=1).float()
         distance = torch.cdist(grid, grid).sqrt()  # sqrt of the Euclidean distance on the grid
-        strength = distance / distance.max().clamp(min=1e-12) * self.max_inhib + self.start_inhib
-        w = -strength * (1.0 - torch.eye(n))
+        w = (distance / distance.max().clamp(min=1e-12) * self.max_inhib + self.start_inhib) * (1.0 - torch.eye(n))
         self.add_connection(_weighted(Connection(Y, Y, w=w)), source="Y", target="Y")
 
 

@@ -13,7 +13,8 @@ from abc import ABC
 import torch
 
 from ..dynamics import Param, merge, register
-from .nodes import Input, Nodes, _decay, _set_where
+from ..dynamics.model import NodeModel
+from ..dynamics.nodes import Input, Nodes
 
 __all__ = ["AbstractInput", "BoostedLIFNodes", "CSRMNodes", "RESPONSE_KERNELS", "REFRACTORY_KERNELS"]
 
@@ -53,24 +54,19 @@ class BoostedLIFNodes(Nodes):
         Param("tc_decay", 100.0, "ms", low=0.0, low_open=True, per_neuron=True, doc="membrane time constant"),
     )
 
-    def _make_state(self):
-        super()._make_state()
-        self._set_state("v", self._full(0.0))
-        self._set_state("refrac_count", self._full(0.0))
-
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        self._decay = _decay(self.dt, self.tc_decay)
-
-    def _step(self, x):
-        v = self.v
-        v.mul_(self._decay)
-        if x is not None:
-            v.add_(x.masked_fill(self.refrac_count > 0, 0.0))
-        self.refrac_count.sub_(self.dt)
-        s = torch.ge(v, self.thresh, out=self.s)
-        _set_where(self.refrac_count, s, self.refrac)
-        v.masked_fill_(s, 0.0)
+    # One description; every back-end's code comes from it (snnlab.dynamics.model).
+    model = NodeModel(
+        state=("v", "refrac_count"), init={"v": 0.0, "refrac_count": 0.0}, decays={"decay": "tc_decay"},
+        step="""
+            v = v * decay
+            inp = where(refrac_count > 0, 0.0, inp)
+            refrac_count = refrac_count - dt
+            v = v + inp
+            s = v >= thresh
+            refrac_count = where(s, refrac, refrac_count)
+            v = where(s, 0.0, v)
+        """,
+    )
 
 
 def _alpha(t, tau):
@@ -140,6 +136,14 @@ class CSRMNodes(Nodes):
 
     state_names = ("s", "v")
 
+    #: Its step is imperative torch code (a kernel over windows of past inputs
+    #: and spikes is not an elementwise statement list): the description below
+    #: makes its state only, ``forward`` is its own, and only back-ends that call
+    #: ``forward`` (eager, graph emulation) run it.
+    imperative = True
+    model = NodeModel(state=("v",), init={"v": "rest"}, shared=("theta",),
+                      decays={"decay": "tc_decay", "theta_decay": "tc_theta_decay"}, step="s = v >= thresh")
+
     params = merge(
         Nodes.params,
         Param("rest", -65.0, "mV", per_neuron=True, doc="initial voltage"),
@@ -170,13 +174,8 @@ class CSRMNodes(Nodes):
         record.update(params)
         self._construct({"n": n, "shape": shape}, record)
 
-    def _setup(self) -> None:
-        self.register_buffer("theta", torch.zeros(self.shape, dtype=torch.float32))
-
     def compute_decays(self, dt):
         super().compute_decays(dt)
-        self._decay = _decay(self.dt, self.tc_decay)
-        self._theta_decay = _decay(self.dt, self.tc_theta_decay)
         n_res = max(int(math.ceil(self.res_window_size / self.dt - 1e-9)), 1)
         n_ref = max(int(math.ceil(self.ref_window_size / self.dt - 1e-9)), 1)
         t_res = torch.arange(n_res, dtype=torch.float32) * self.dt
@@ -198,14 +197,28 @@ class CSRMNodes(Nodes):
 
     def _make_state(self):
         super()._make_state()
-        self._set_state("v", self._full(self.rest))
         self._make_windows()
+
+    def forward(self, x, clamp=None, unclamp=None, rand=None):
+        """One step (see the class docstring); clamp/unclamp and traces as every layer."""
+        s = self._step(x)
+        if clamp is not None:
+            s.logical_or_(clamp)
+        if unclamp is not None:
+            s.logical_and_(~unclamp)
+        if self.traces:
+            self.x.mul_(self.decays["trace_decay"])
+            if self.traces_additive:
+                self.x.add_(self.trace_scale * s.to(torch.float32))
+            else:
+                self.x.copy_(torch.where(s, torch.as_tensor(self.trace_scale, dtype=torch.float32), self.x))
+        return s
 
     def _step(self, x):
         v = self.v
-        v.mul_(self._decay)
+        v.mul_(self.decays["decay"])
         if self.learning:
-            self.theta.mul_(self._theta_decay)
+            self.theta.mul_(self.decays["theta_decay"])
         # Newest first: shift the windows by one step.
         self._inputs = torch.roll(self._inputs, 1, dims=0)
         self._inputs[0] = 0.0 if x is None else x
@@ -220,3 +233,4 @@ class CSRMNodes(Nodes):
         self._spikes[0] = s.to(torch.float32)
         if self.lbound is not None:
             v.clamp_(min=self.lbound)
+        return s

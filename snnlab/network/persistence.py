@@ -18,11 +18,11 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from . import nodes as _nodes
-from ._checks import check_device
-from . import topology as _topology
-from .. import learning as _learning
 from ..dynamics import lookup, name_of
+from ..dynamics import nodes as _nodes
+from ..dynamics import rules as _learning
+from ..dynamics import topology as _topology
+from ..dynamics.checks import check_device
 
 FORMAT = "snnlab.network"
 VERSION = 1
@@ -287,8 +287,6 @@ def load(path: "str | os.PathLike", map_location=None, learning=None):
     ``"cpu"``, ``"cuda[:i]"`` or a ``torch.device``) must be a device this
     machine has, else ``ValueError``.
     """
-    from .network import Network
-
     where = os.fspath(path)
     device = check_device("map_location", map_location, allow_none=True)
     try:
@@ -325,7 +323,7 @@ def load(path: "str | os.PathLike", map_location=None, learning=None):
 
 
 def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
-    from .network import Network
+    Network = lookup("Network")  # registered by snnlab.network.network (no import cycle)
 
     dt = _field(spec, "dt", (int, float), "saved network")
     batch_size = _field(spec, "batch_size", int, "saved network")
@@ -400,14 +398,16 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
             )
         else:
             w = tensor("w")
-            if tuple(w.shape) != (n_in, n_out):
+            # Connections with weights of their own shape (convolutions, local kernels) check w themselves.
+            own_shape = getattr(cls, "own_weight_shape", False)
+            if tuple(w.shape) != (n_in, n_out) and not own_shape:
                 raise ValueError(f"{where}: w has shape {tuple(w.shape)}; expected ({n_in}, {n_out})")
             if w.dtype != torch.float32:
                 raise ValueError(f"{where}: w is {w.dtype}; expected torch.float32")
             params["w"] = w
             b = tensor("b", required=False)
             if b is not None:
-                if tuple(b.shape) != (n_out,) or b.dtype != torch.float32:
+                if (tuple(b.shape) != (n_out,) and not own_shape) or b.dtype != torch.float32:
                     raise ValueError(f"{where}: b is {b.dtype} of shape {tuple(b.shape)}; expected float32 ({n_out},)")
                 params["b"] = b
         try:

@@ -32,10 +32,11 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from ..dynamics import Param, register
-from ..learning import NoOp
-from ._checks import check_finite_tensor, describe
-from .topology import AbstractConnection, Connection
+from ..dynamics import Param, make_init, register
+from ..dynamics.rules import NoOp
+from ..dynamics.checks import check_finite_tensor, describe
+from ..dynamics.topology import AbstractConnection, Connection
+from .topology_features import AbstractFeature, Weight
 
 __all__ = [
     "Conv1dConnection",
@@ -49,6 +50,7 @@ __all__ = [
     "LocalConnection2D",
     "LocalConnection3D",
     "MeanFieldConnection",
+    "MulticompartmentConnection",
 ]
 
 
@@ -80,18 +82,72 @@ def _weights_arg(w, shape: tuple, name: str = "w") -> torch.Tensor:
 
 def _initial(self, shape: tuple) -> torch.Tensor:
     """BindsNET's default weights: U(wmin, wmax) with finite bounds, else U(0, 1) clamped."""
-    if math.isfinite(self.wmin) and math.isfinite(self.wmax):
+    if self.finite_bounds():
         return self.wmin + torch.rand(shape) * (self.wmax - self.wmin)
-    return torch.rand(shape).clamp(self.wmin, self.wmax)
+    w = torch.rand(shape)
+    return w.clamp(*self.clamp_bounds(w))
+
+
+def _structure_params(nd: int, names: tuple) -> tuple:
+    """The structural constructor arguments as parameters (saved and loaded by name; fixed once built)."""
+    table = {
+        "kernel_size": Param("kernel_size", None, length=nd, low=1, live=False, doc="kernel (patch) size per spatial dimension"),
+        "stride": Param("stride", (1.0,) * nd, length=nd, low=1, live=False, doc="step between kernel positions"),
+        "padding": Param("padding", (0.0,) * nd, length=nd, low=0, live=False, doc="zero padding per side"),
+        "dilation": Param("dilation", (1.0,) * nd, length=nd, low=1, live=False, doc="spacing of the kernel's elements"),
+        "n_filters": Param("n_filters", None, kind=int, low=1, live=False, doc="filters per position"),
+        "input_shape": Param("input_shape", None, length=2, low=1, live=False, doc="height and width of the input"),
+    }
+    return tuple(table[n] for n in names)
+
+
+def _bindsnet_init(cls, leading: tuple) -> type:
+    """Give ``cls`` BindsNET's positional order: ``(source, target, <leading>, nu,
+    reduction, weight_decay)``, e.g. ``Conv2dConnection(a, b, 3)`` for ``kernel_size=3``;
+    everything else by keyword (``wmin``, ``w``, a rule's own parameters ...)."""
+    order = [n for n, _ in leading] + ["nu", "reduction", "weight_decay"]
+    required = make_init.REQUIRED
+
+    def __init__(self, source, target, *args, **kwargs):
+        name = cls.__name__
+        if len(args) > len(order):
+            raise TypeError(f"{name}() takes at most {len(order) + 2} positional arguments ({len(args) + 2} given)")
+        given = dict(zip(order, args))
+        for key in given:
+            if key in kwargs:
+                raise TypeError(f"{name}() got multiple values for argument {key!r}")
+        given.update(kwargs)
+        head = {"source": source, "target": target}
+        for key, default in leading:
+            if key not in given and default is required:
+                raise TypeError(f"{name}() missing required argument {key!r}")
+            head[key] = given.pop(key, default)
+        for key in ("nu", "reduction", "update_rule"):
+            head[key] = given.pop(key, None)
+        for key, default in cls.arguments:
+            if key not in head:
+                head[key] = given.pop(key, default)
+        values = {p.name: head[p.name] if p.name in head else given.pop(p.name, p.default) for p in cls.params}
+        self._construct(head, values, given)  # what is left: the rule's own parameters (unknown ones raise)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__doc__ = (f"{cls.__name__}(source, target, {', '.join(order)}, *, wmin, wmax, norm, update_rule, "
+                        f"w, ...): BindsNET's order; see the class docstring.")
+    cls.__init__ = __init__
+    return cls
 
 
 class _Weighted(AbstractConnection):
     """Shared learning primitives for connections whose weights have their own shape.
 
+    ``own_weight_shape``: persistence leaves checking a loaded ``w`` to the constructor.
+
     Subclasses give ``outer(pre, post) -> [B, *w.shape]`` (the per-sample
     weight change of ``pre`` before ``post``) and, where a faster batch sum
     exists, ``outer_sum``.
     """
+
+    own_weight_shape = True
 
     def _spatial(self, s: torch.Tensor, layer) -> torch.Tensor:
         return s.reshape(s.shape[0], *layer.shape).to(self.w.dtype)
@@ -115,7 +171,7 @@ class _Weighted(AbstractConnection):
         if self.weight_decay:
             self.w.mul_(1.0 - self.weight_decay)
         if self.bounded:
-            self.w.clamp_(self.wmin, self.wmax)
+            self.w.clamp_(*self.clamp_bounds(self.w))
 
     def apply_mask(self, mask: torch.Tensor) -> None:
         self.w.masked_fill_(mask.reshape(self.w.shape), 0.0)
@@ -140,7 +196,8 @@ class _Weighted(AbstractConnection):
 # ----------------------------------------------------------------- convolution
 class _ConvNd(_Weighted):
     nd = 2
-    arguments = (("kernel_size", None), ("stride", 1), ("padding", 0), ("dilation", 1), ("w", None), ("b", None))
+    params = AbstractConnection.params + _structure_params(2, ("kernel_size", "stride", "padding", "dilation"))
+    arguments = (("w", None), ("b", None))
 
     def _setup(self, head: dict) -> None:
         nd, name = self.nd, type(self).__name__
@@ -170,7 +227,7 @@ class _ConvNd(_Weighted):
         w = head["w"]
         w = _initial(self, shape) if w is None else _weights_arg(w, shape)
         if self.bounded:
-            w = w.clamp(self.wmin, self.wmax)
+            w = w.clamp(*self.clamp_bounds(w))
         self.w = torch.nn.Parameter(w, requires_grad=False)
         b = head["b"]
         self.b = None if b is None else torch.nn.Parameter(_weights_arg(b, (self.out_channels,), "b"), requires_grad=False)
@@ -214,6 +271,7 @@ class Conv1dConnection(_ConvNd):
     ``w`` ``(out_channels, in_channels, kernel_size)``; ``stride``, ``padding``, ``dilation`` as torch."""
 
     nd = 1
+    params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation"))
 
 
 @register
@@ -240,15 +298,16 @@ class Conv3dConnection(_ConvNd):
     """3-D convolution: source ``(in_channels, D, H, W)``, target ``(out_channels, D_out, H_out, W_out)``."""
 
     nd = 3
+    params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation"))
 
 
 # ------------------------------------------------------------------- max-pooling
 class _MaxPoolNd(_Weighted):
     nd = 2
-    params = AbstractConnection.params + (
+    params = AbstractConnection.params + _structure_params(2, ("kernel_size", "stride", "padding", "dilation")) + (
         Param("decay", 1.0, low=0.0, high=1.0, doc="running rate r = (1 - decay) r + s (1: only this step's spikes)"),
     )
-    arguments = (("kernel_size", None), ("stride", None), ("padding", 0), ("dilation", 1), ("w", None))
+    arguments = (("w", None),)
 
     def _setup(self, head: dict) -> None:
         nd, name = self.nd, type(self).__name__
@@ -257,7 +316,7 @@ class _MaxPoolNd(_Weighted):
         if head["kernel_size"] is None:
             raise TypeError(f"{name}() needs kernel_size")
         self.kernel_size = _tuple(head["kernel_size"], nd, "kernel_size")
-        self.stride = self.kernel_size if head["stride"] is None else _tuple(head["stride"], nd, "stride")
+        self.stride = _tuple(head["stride"], nd, "stride")
         self.padding = _tuple(head["padding"], nd, "padding", minimum=0)
         self.dilation = _tuple(head["dilation"], nd, "dilation")
         src, tgt = self.source.shape, self.target.shape
@@ -306,9 +365,10 @@ class _MaxPoolNd(_Weighted):
 class MaxPool1dConnection(_MaxPoolNd):
     """1-D max-pooling by running firing rate: each target neuron repeats the
     spike of the source neuron that has fired most (rate ``r = (1 - decay) r + s``)
-    in its window. ``stride`` defaults to ``kernel_size``."""
+    in its window. ``stride`` defaults to 1 (as BindsNET; torch's pooling defaults to ``kernel_size``)."""
 
     nd = 1
+    params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
 @register
@@ -338,6 +398,7 @@ class MaxPool3dConnection(_MaxPoolNd):
     (BindsNET 0.3.4 spells it ``MaxPoo3dConnection``; that name is kept as an alias.)"""
 
     nd = 3
+    params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
 MaxPoo3dConnection = MaxPool3dConnection
@@ -367,7 +428,7 @@ class LocalConnection(Connection):
         target neuron are rescaled to sum ``norm * kernel_prod``.
     """
 
-    arguments = Connection.arguments + (("kernel_size", None), ("stride", None), ("n_filters", None), ("input_shape", None))
+    params = Connection.params + _structure_params(2, ("kernel_size", "stride", "n_filters", "input_shape"))
 
     def _setup(self, head: dict) -> None:
         name = type(self).__name__
@@ -379,7 +440,7 @@ class LocalConnection(Connection):
         n_filters = head["n_filters"]
         if isinstance(n_filters, bool) or not isinstance(n_filters, int) or n_filters < 1:
             raise ValueError(f"n_filters must be a positive int, got {n_filters!r}")
-        shape = head["input_shape"]
+        shape = self.input_shape
         if shape is None:
             side = int(math.isqrt(self.source.n))
             if side * side != self.source.n:
@@ -420,7 +481,8 @@ class LocalConnection(Connection):
 # ----------------------------------------------------------------- local (kernels per position)
 class _LocalNd(_Weighted):
     nd = 2
-    arguments = (("kernel_size", None), ("stride", None), ("n_filters", None), ("w", None), ("b", None))
+    params = AbstractConnection.params + _structure_params(2, ("kernel_size", "stride", "n_filters"))
+    arguments = (("w", None), ("b", None))
 
     def _setup(self, head: dict) -> None:
         nd, name = self.nd, type(self).__name__
@@ -450,7 +512,7 @@ class _LocalNd(_Weighted):
         w = head["w"]
         w = _initial(self, shape) if w is None else _weights_arg(w, shape)
         if self.bounded:
-            w = w.clamp(self.wmin, self.wmax)
+            w = w.clamp(*self.clamp_bounds(w))
         self.w = torch.nn.Parameter(w, requires_grad=False)
         b = head["b"]
         self.b = None if b is None else torch.nn.Parameter(_weights_arg(b, (self.target.n,), "b"), requires_grad=False)
@@ -498,6 +560,7 @@ class LocalConnection1D(_LocalNd):
     ``w``: ``(in_channels, n_filters * conv_prod, kernel_size)``."""
 
     nd = 1
+    params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "n_filters"))
 
 
 @register
@@ -522,6 +585,7 @@ class LocalConnection3D(_LocalNd):
     ``(in_channels, n_filters * conv_prod, kd * kh * kw)``."""
 
     nd = 3
+    params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "n_filters"))
 
 
 # ----------------------------------------------------------------- mean field
@@ -543,7 +607,7 @@ class MeanFieldConnection(_Weighted):
         w = head["w"]
         if w is None:
             value = (torch.randn(1) + 1) / 10
-            if math.isfinite(self.wmin) and math.isfinite(self.wmax):
+            if self.finite_bounds():
                 value = self.wmin + value * (self.wmax - self.wmin)
             w = value.expand(self.target.n).clone()
         elif isinstance(w, (int, float)) and not isinstance(w, bool):
@@ -553,7 +617,7 @@ class MeanFieldConnection(_Weighted):
         else:
             w = _weights_arg(w, (self.target.n,))
         if self.bounded:
-            w = w.clamp(self.wmin, self.wmax)
+            w = w.clamp(*self.clamp_bounds(w))
         self.w = torch.nn.Parameter(w, requires_grad=False)
         self.b = None
 
@@ -571,3 +635,99 @@ class MeanFieldConnection(_Weighted):
         total = self.w.abs().sum()
         if total > 0:
             self.w.mul_(self.norm / total)
+
+
+# BindsNET's positional orders.
+_CONV = (("kernel_size", make_init.REQUIRED), ("stride", 1), ("padding", 0), ("dilation", 1))
+_LOCAL = (("kernel_size", make_init.REQUIRED), ("stride", make_init.REQUIRED), ("n_filters", make_init.REQUIRED))
+for _cls in (Conv1dConnection, Conv2dConnection, Conv3dConnection, MaxPool1dConnection, MaxPool2dConnection, MaxPool3dConnection):
+    _bindsnet_init(_cls, _CONV)
+for _cls in (LocalConnection, LocalConnection1D, LocalConnection2D, LocalConnection3D):
+    _bindsnet_init(_cls, _LOCAL)
+make_init(  # BindsNET: MeanFieldConnection(source, target, nu, weight_decay, ...)
+    MeanFieldConnection,
+    positional=(("source", make_init.REQUIRED), ("target", make_init.REQUIRED), ("nu", None)),
+    positional_params=("weight_decay",),
+    extra=(("reduction", None), ("update_rule", None), ("w", None)),
+    var_keyword="rule_params",
+)
+
+
+# ----------------------------------------------------------------- multicompartment
+class MulticompartmentConnection(Connection):
+    """A connection whose synapses are a pipeline of features
+    (:mod:`snnlab.network.topology_features`): e.g.
+    ``pipeline=[Probability("p", 0.2), Weight("w", w, learning_rule=PostPre, nu=(1e-4, 1e-2))]``.
+
+    The features fold in order into a multiplicative ``A`` and an additive
+    ``B`` (see that module); the target's input is ``s @ A + sum_sources(B)``.
+    The ``Weight`` feature's value is this connection's ``w`` (so every
+    learning rule trains it as a dense connection), its ``range`` the
+    bounds, its ``norm``, ``nu``, ``reduction``, ``decay`` and
+    ``learning_rule`` the connection's. Without a ``Weight`` feature, ``w`` is
+    all ones and fixed.
+
+    ``device`` moves it there; ``manual_update``, ``traces`` and
+    ``sparse_compute`` are accepted for BindsNET's signature (updates happen
+    every step; ``sparse_compute`` is what snnlab's event-driven propagation
+    does anyway). Saving a network with one is not supported yet.
+    """
+
+    def __init__(self, source, target, device="cpu", pipeline: Sequence = (), manual_update: bool = False,
+                 traces: bool = False, sparse_compute: bool = False, **kwargs) -> None:
+        if kwargs:
+            raise TypeError(f"MulticompartmentConnection() got unexpected keyword arguments {sorted(kwargs)}")
+        pipeline = list(pipeline)
+        if not all(isinstance(f, AbstractFeature) for f in pipeline):
+            raise TypeError("pipeline must be a list of features from snnlab.network.topology_features")
+        names = [f.name for f in pipeline]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pipeline feature names must be unique, got {names}")
+        weights = [f for f in pipeline if isinstance(f, Weight)]
+        if len(weights) > 1:
+            raise ValueError("a MulticompartmentConnection takes at most one Weight feature")
+        shape = (source.n, target.n)
+        wf = weights[0] if weights else None
+        if wf is not None:
+            w = wf.initial_weights(shape)
+            head = {"source": source, "target": target, "nu": wf.nu, "reduction": wf.reduction,
+                    "update_rule": wf.learning_rule, "w": w, "b": None}
+            values = {"weight_decay": float(wf.decay), "wmin": wf.range[0], "wmax": wf.range[1], "norm": wf.norm}
+        else:
+            head = {"source": source, "target": target, "nu": None, "reduction": None, "update_rule": None,
+                    "w": torch.ones(shape), "b": None}
+            values = {"weight_decay": 0.0, "wmin": -math.inf, "wmax": math.inf, "norm": None}
+        self._construct(head, values, {})
+        self.pipeline = pipeline
+        for i, feature in enumerate(pipeline):
+            feature._attach(self, i)
+        self.manual_update, self.traces, self.sparse_compute = bool(manual_update), bool(traces), bool(sparse_compute)
+        self.to(device)
+
+    @property
+    def feature_index(self) -> dict:
+        """Features by name."""
+        return {f.name: f for f in self.pipeline}
+
+    def _fold(self):
+        a = b = None
+        for feature in self.pipeline:
+            factor = feature.factor()
+            if feature.op == "mul":
+                a = factor if a is None else a * factor
+                if b is not None:
+                    b = b * factor
+            else:
+                b = factor if b is None else b + factor
+        if a is None:
+            a = self.w
+        return a, (None if b is None else b.sum(0))
+
+    def compute(self, s: torch.Tensor) -> Optional[torch.Tensor]:
+        a, b = self._fold()
+        out = s.reshape(s.shape[0], -1).to(a.dtype) @ a
+        return out if b is None else out + b
+
+    def compute_many(self, s_seq: torch.Tensor) -> torch.Tensor:
+        # Probability features draw anew every step: one step after the other.
+        return torch.stack([self.compute(s) for s in s_seq])

@@ -60,13 +60,14 @@ def test_v2_recurrent_inhibition():
 
 
 def test_increasing_inhibition_grows_with_distance():
-    net = IncreasingInhibitionNetwork(n_input=4, n_neurons=9, start_inhib=1.0, max_inhib=10.0)
+    # BindsNET's SOM example: start_inhib=10, max_inhib=-40 (inhibition growing with distance)
+    net = IncreasingInhibitionNetwork(n_input=4, n_neurons=9, start_inhib=10.0, max_inhib=-40.0)
     w = net.connections[("Y", "Y")].w
     assert torch.all(w.diagonal() == 0)
-    # neuron 0 at (0, 0): its neighbour (0, 1) is inhibited least, (2, 2) most
-    assert w[0, 1] == pytest.approx(-(1.0 + 10.0 * (1 / 8 ** 0.5) ** 0.5))
-    assert w[0, 8] == pytest.approx(-11.0)
-    assert (w[0, 1:] < 0).all() and w[0, 8] < w[0, 2] < w[0, 1]
+    # neuron 0 at (0, 0): its neighbour (0, 1) at distance 1, (2, 2) farthest (sqrt(8))
+    assert w[0, 1] == pytest.approx(10.0 - 40.0 * (1 / 8 ** 0.5) ** 0.5)
+    assert w[0, 8] == pytest.approx(-30.0)
+    assert w[0, 8] < w[0, 2] < w[0, 1]
 
 
 def test_models_run_batched():

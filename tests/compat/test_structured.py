@@ -83,7 +83,7 @@ def test_conv_learns_and_normalizes_in_a_network():
 
 def test_maxpool_passes_the_spikes_of_the_most_active():
     src, tgt = Input(shape=(1, 4, 4)), Input(shape=(1, 2, 2))
-    c = MaxPool2dConnection(src, tgt, kernel_size=2, decay=0.0)  # rates accumulate, never decay
+    c = MaxPool2dConnection(src, tgt, kernel_size=2, stride=2, decay=0.0)  # rates accumulate, never decay
     busy = torch.zeros(1, 1, 4, 4, dtype=torch.bool)
     busy[0, 0, 0, 1] = busy[0, 0, 3, 3] = True
     c.compute(busy)
@@ -95,13 +95,13 @@ def test_maxpool_passes_the_spikes_of_the_most_active():
     c.reset_state_variables()
     assert c.firing_rates is None
     with pytest.raises(TypeError, match="no weights"):
-        MaxPool2dConnection(src, tgt, kernel_size=2, update_rule=PostPre)
+        MaxPool2dConnection(src, tgt, kernel_size=2, stride=2, update_rule=PostPre)
 
 
 @pytest.mark.parametrize("nd,cls", [(1, MaxPool1dConnection), (3, MaxPool3dConnection)])
 def test_maxpool_other_dimensions(nd, cls):
     src = Input(shape=(2, *(4,) * nd))
-    c = cls(src, Input(shape=(2, *(2,) * nd)), kernel_size=2)
+    c = cls(src, Input(shape=(2, *(2,) * nd)), kernel_size=2, stride=2)
     s = torch.rand(3, 2, *(4,) * nd) < 0.5
     # with decay 1 the leader is a spiking neuron wherever the window has one
     want = {1: F.max_pool1d, 3: F.max_pool3d}[nd](s.float(), 2).reshape(3, -1)
@@ -204,7 +204,7 @@ def test_structured_network_runs_batched_on_device_and_copies(device):
     net.add_layer(CSRMNodes(n=4), "R")
     net.add_connection(Conv2dConnection(net.layers["X"], net.layers["C"], kernel_size=2, update_rule=PostPre,
                                         nu=(1e-3, 1e-2), wmin=0.0, wmax=1.0), "X", "C")
-    net.add_connection(MaxPool2dConnection(net.layers["C"], net.layers["P"], kernel_size=2), "C", "P")
+    net.add_connection(MaxPool2dConnection(net.layers["C"], net.layers["P"], kernel_size=2, stride=2), "C", "P")
     net.add_connection(LocalConnection2D(net.layers["X"], net.layers["R"], kernel_size=6, stride=1, n_filters=4), "X", "R")
     net.to(device)
     twin = copy.deepcopy(net)
@@ -213,3 +213,77 @@ def test_structured_network_runs_batched_on_device_and_copies(device):
     twin.run(inputs={"X": x}, time=20)
     assert net.layers["P"].s.shape == (3, 2, 2, 2) and net.layers["P"].s.device.type == device
     assert torch.equal(net.connections[("X", "C")].w, twin.connections[("X", "C")].w)
+
+
+def test_structured_connections_save_and_load(tmp_path):
+    from snnlab.network import load
+
+    torch.manual_seed(5)
+    net = Network()
+    net.add_layer(Input(shape=(1, 6, 6), traces=True), "X")
+    net.add_layer(LIFNodes(shape=(2, 5, 5), traces=True), "C")
+    net.add_layer(LIFNodes(shape=(2, 2, 2)), "P")
+    net.add_layer(LIFNodes(n=8), "L")
+    net.add_layer(LIFNodes(n=18), "M")
+    net.add_connection(Conv2dConnection(net.layers["X"], net.layers["C"], 2, update_rule=PostPre, nu=(1e-3, 1e-2),
+                                        b=torch.ones(2)), "X", "C")
+    net.add_connection(MaxPool2dConnection(net.layers["C"], net.layers["P"], 2, 2, decay=0.5), "C", "P")
+    net.add_connection(LocalConnection2D(net.layers["X"], net.layers["L"], 4, 2, 2), "X", "L")
+    net.add_connection(LocalConnection(net.layers["X"], net.layers["M"], 2, 2, 2, input_shape=(6, 6)), "X", "M")
+    net.save(tmp_path / "net.pt")
+    twin = load(tmp_path / "net.pt")
+    for key, conn in net.connections.items():
+        other = twin.connections[key]
+        assert type(other) is type(conn) and torch.equal(other.w, conn.w)
+    assert twin.connections[("C", "P")].stride == (2, 2) and twin.connections[("C", "P")].decay == 0.5
+    x = torch.rand(10, 2, 1, 6, 6) < 0.5
+    net.run(inputs={"X": x}, time=10)
+    twin.run(inputs={"X": x}, time=10)
+    assert torch.equal(net.layers["P"].v, twin.layers["P"].v) and torch.equal(net.connections[("X", "C")].w, twin.connections[("X", "C")].w)
+
+
+def test_bindsnet_positional_order():
+    c = Conv2dConnection(Input(shape=(1, 8, 8)), LIFNodes(shape=(2, 4, 4)), 4, 2, 1)  # kernel_size, stride, padding
+    assert (c.kernel_size, c.stride, c.padding) == ((4, 4), (2, 2), (1, 1))
+    with pytest.raises(TypeError, match="kernel_size"):
+        Conv2dConnection(Input(shape=(1, 8, 8)), LIFNodes(shape=(2, 3, 3)))
+    with pytest.raises(TypeError, match="multiple values"):
+        Conv2dConnection(Input(shape=(1, 8, 8)), LIFNodes(shape=(2, 3, 3)), 4, kernel_size=4)
+
+
+def test_multicompartment_pipeline_folds_like_bindsnet():
+    from snnlab.network.topology import MulticompartmentConnection
+    from snnlab.network.topology_features import Bias, Intensity, Mask, Probability, Weight
+
+    src, tgt = Input(n=3), LIFNodes(n=2)
+    w = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    mask = torch.tensor([[1, 0], [1, 1], [0, 1]], dtype=torch.bool)
+    c = MulticompartmentConnection(src, tgt, device="cpu",
+                                   pipeline=[Weight("w", w), Bias("b", 0.5), Mask("m", mask), Intensity("i", 2.0)])
+    s = torch.tensor([[1.0, 1.0, 0.0]])
+    # A = w * mask * 2, B = 0.5 * mask * 2 summed over sources
+    want = s @ (w * mask * 2) + (0.5 * mask.float() * 2).sum(0)
+    assert torch.allclose(c.compute(s), want)
+    assert c.pipeline[0].value is c.w and c.feature_index["m"].value.dtype == torch.float32
+    torch.manual_seed(0)
+    p = MulticompartmentConnection(src, tgt, pipeline=[Probability("p", 0.25), Weight("w", torch.ones(3, 2))])
+    counts = torch.stack([p.compute(torch.ones(1, 3)) for _ in range(4000)]).mean()
+    assert abs(counts.item() - 0.75) < 0.05  # 3 sources x p = 0.25
+    with pytest.raises(ValueError, match="unique"):
+        MulticompartmentConnection(src, tgt, pipeline=[Weight("w", 1.0), Mask("w", 1.0)])
+
+
+def test_multicompartment_weight_feature_learns():
+    from snnlab.learning.MCC_learning import PostPre as MCCPostPre
+    from snnlab.network.topology import MulticompartmentConnection
+    from snnlab.network.topology_features import Weight
+
+    net = Network()
+    net.add_layer(Input(n=4, traces=True), "X")
+    net.add_layer(Input(n=2, traces=True), "Y")
+    c = MulticompartmentConnection(net.layers["X"], net.layers["Y"], device="cpu",
+                                   pipeline=[Weight("w", torch.zeros(4, 2), range=[0.0, 0.3], learning_rule=MCCPostPre,
+                                                    nu=(0.0, 1.0), norm=None)])
+    net.add_connection(c, "X", "Y")
+    net.run(inputs={"X": torch.ones(5, 4), "Y": torch.ones(5, 2)}, time=5)
+    assert torch.allclose(c.pipeline[0].value, torch.full((4, 2), 0.3))  # potentiated up to the range's top

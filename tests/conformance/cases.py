@@ -58,7 +58,7 @@ def out_layer(model: str, rng, n: int = N_OUT, additive: bool = False) -> LayerS
     if model == "CurrentLIF":
         return LayerSpec("CurrentLIF", n, {"tc_i_decay": 3.0, "refrac": 2.0}, **kw)
     if model == "AdaptiveLIF":
-        return LayerSpec("AdaptiveLIF", n, {"theta_plus": 0.5, "tc_theta_decay": 200.0}, **kw)
+        return LayerSpec("AdaptiveLIF", n, {"theta_plus": 2.0, "tc_theta_decay": 20.0}, **kw)
     if model == "DiehlAndCook":
         return LayerSpec("DiehlAndCook", n, {"theta_plus": 0.5, "tc_theta_decay": 200.0, "one_spike": False}, **kw)
     if model == "DiehlAndCook1":

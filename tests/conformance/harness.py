@@ -78,10 +78,14 @@ def available_backends() -> List[str]:
     return legacy_backends()
 
 
-def _unsupported_errors(engine) -> tuple:
-    names = ("BackendUnsupported", "UnsupportedPlan", "Unsupported", "UnsupportedError")
-    found = tuple(getattr(engine, n) for n in names if isinstance(getattr(engine, n, None), type))
-    return found or (NotImplementedError,)
+def _is_refusal(engine, exc: BaseException) -> bool:
+    """Whether ``exc`` is the engine refusing a forced back-end for this run
+    (a dedicated class if the engine has one, else its ValueError "cannot run")."""
+    for name in ("BackendUnsupported", "UnsupportedPlan", "Unsupported", "UnsupportedError"):
+        cls = getattr(engine, name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return isinstance(exc, ValueError) and "cannot run" in str(exc)
 
 
 @contextlib.contextmanager
@@ -108,12 +112,13 @@ def run_on(backend: str, net, **run_kwargs) -> str:
     """
     engine = engine_api()
     if engine is not None:
-        errors = _unsupported_errors(engine)
         try:
             with engine.use_backend(backend):
                 net.run(**run_kwargs)
-        except errors as exc:
-            raise Unsupported(f"{backend}: {exc}") from exc
+        except (ValueError, NotImplementedError) as exc:
+            if not _is_refusal(engine, exc):
+                raise
+            raise Unsupported(str(exc)) from exc
         ran = getattr(net, "last_backend", None)
         assert ran == backend, f"forced back-end {backend!r}, but {ran!r} ran"
         return ran
@@ -157,12 +162,15 @@ def build_snnlab(layers, conns, dt: float = 1.0):
     made = {}
     for name, spec in layers:
         cls = getattr(nodes, NODE_CLASSES[spec.model])
-        kwargs = dict(n=spec.n, traces=spec.traces, traces_additive=spec.traces_additive,
+        size = {"n": spec.n} if spec.shape is None else {"shape": tuple(spec.shape)}
+        kwargs = dict(**size, traces=spec.traces, traces_additive=spec.traces_additive,
                       tc_trace=spec.tc_trace, trace_scale=spec.trace_scale)
         for key, value in spec.params.items():
             if key in ("a", "b", "c", "d", "S"):
                 continue
-            kwargs[key] = torch.tensor(np.asarray(value, dtype=np.float32)) if isinstance(value, np.ndarray) else value
+            if isinstance(value, np.ndarray):  # per neuron, in the layer's shape
+                value = torch.tensor(np.asarray(value, dtype=np.float32).reshape(spec.shape or (spec.n,)))
+            kwargs[key] = value
         layer = cls(**kwargs)
         if spec.model == "Izhikevich":
             for key in ("a", "b", "c", "d", "S"):
@@ -303,7 +311,9 @@ def compare_case(case: Case, backend: str) -> dict:
         for m in monitors.values():
             m.reset_state_variables()
         ran = run_on(backend, net, **kwargs)
-        got = {name: {var: m.get(var).cpu().numpy() for var in m.state_vars} for name, m in monitors.items()}
+        # [T, B, *shape] -> [T, B, n], the reference's flat layout (C order)
+        got = {name: {var: m.get(var).cpu().numpy().reshape(seg.steps, -1, net.layers[name].n) for var in m.state_vars}
+               for name, m in monitors.items()}
         oracle.spikes = {name: got[name]["s"] for name in case.guided}
         want = ref.run(seg.inputs, seg.steps, one_step=bool(opts.get("one_step")), clamp=opts.get("clamp"),
                        unclamp=opts.get("unclamp"), injects_v=opts.get("injects_v"), masks=opts.get("masks"),
@@ -331,7 +341,7 @@ def compare_case(case: Case, backend: str) -> dict:
             final = {name2: val[-1] for name2, val in want[name].items()}
             for var in LAYER_STATE:
                 if var in final and var not in m.state_vars:  # (the monitored ones were compared per step)
-                    value = getattr(layer, var).detach().cpu().numpy()
+                    value = getattr(layer, var).detach().cpu().numpy().reshape(final[var].shape)
                     np.testing.assert_allclose(value, final[var], rtol=case.rtol, atol=case.atol,
                                                err_msg=f"{where}: {name}.{var} after the run")
         for c in case.conns:

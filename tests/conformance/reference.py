@@ -81,8 +81,11 @@ class LayerSpec:
     traces_additive: bool = False
     tc_trace: float = 20.0
     trace_scale: float = 1.0
+    shape: Optional[tuple] = None  # the layer's shape in snnlab (the reference works on the flat n neurons)
 
     def __post_init__(self):
+        if self.shape is not None and int(np.prod(self.shape)) != self.n:
+            raise ValueError(f"shape {self.shape} does not hold n={self.n} neurons")
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; expected one of {MODELS}")
         unknown = set(self.params) - set(DEFAULTS[self.model]) - ({"a", "b", "c", "d", "S"} if self.model == "Izhikevich" else set())

@@ -125,6 +125,19 @@ def feature_cases():
         Segment(T, {"X": cases.bernoulli(rng, T, 1, N_IN, 0.2)}),
         Segment(T, {"X": cases.bernoulli(rng, T, 1, N_IN, 0.2)}, {"reset_before": True}),
     ]))
+    # Layers of 2-D shape (inputs, clamps and state as [T, B, *shape]), per-neuron
+    # thresholds, and a weight mask on a sparse connection.
+    rng = cases.rng_for("shapes")
+    thresh = (-52.0 - rng.random(12) * 4.0).astype(np.float32)
+    layers = [("in", LayerSpec("Input", N_IN, traces=True, shape=(4, 4))),
+              ("out", LayerSpec("AdaptiveLIF", 12, {"thresh": thresh, "theta_plus": 0.5, "tc_theta_decay": 100.0},
+                                traces=True, shape=(3, 4)))]
+    conns = [ConnSpec("in", "out", cases.dyadic(rng.random((N_IN, 12)) * 3.0) * (rng.random((N_IN, 12)) < 0.7),
+                      kind="sparse", rule="PostPre", nu=(0.02, 0.04), wmin=0.0, wmax=4.0)]
+    out.append(Case("shapes_sparse_mask", layers, conns, [
+        Segment(T, _inputs(rng, T, 2), {"masks": {("in", "out"): rng.random((N_IN, 12)) < 0.3},
+                                        "clamp": {"out": rng.random((T, 12)) < 0.05}}),
+    ]))
     return out
 
 

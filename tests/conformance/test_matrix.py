@@ -17,16 +17,17 @@ import pytest
 from . import cases, harness
 
 BACKENDS = harness.available_backends()
-LEGACY = harness.engine_api() is None
 
 
-def _legacy_must_run(backend: str, model: str, kind: str, rule: str, batch: int) -> bool:
-    """Cells today's fast paths are documented to take (their module docstrings):
-    without a forcing API, a fall-back there is a regression, not an xfail."""
+def _must_run(backend: str, model: str, kind: str, rule: str, batch: int) -> bool:
+    """The coverage floor: cells each back-end took before the redesign (the
+    fused loop and the graph path's documented eligibility). A refusal there
+    is a regression and fails; anything beyond it may be an xfail until the
+    back-end covers it."""
     fixed = rule == "NoOp" and kind != "sparse"
-    if backend == "numba":
+    if backend in ("cpu", "numba"):
         return fixed and batch == 1 and model in ("LIF", "IF")
-    if backend == "graphs-emulate":
+    if backend in ("graph-emulate", "graphs-emulate", "triton", "cuda-graphs"):
         return fixed and model not in ("DiehlAndCook1", "SRM0")
     return backend == "eager"
 
@@ -36,8 +37,8 @@ def check_cell(backend, model, kind, rule, batch=1):
     try:
         spikes = harness.compare_case(case, backend)
     except harness.Unsupported as exc:
-        if LEGACY and _legacy_must_run(backend, model, kind, rule, batch):
-            raise AssertionError(f"{backend} should take {case.name} but fell back: {exc}") from exc
+        if _must_run(backend, model, kind, rule, batch):
+            raise AssertionError(f"{backend} should take {case.name} but refused or fell back: {exc}") from exc
         pytest.xfail(str(exc))
     # The case must exercise the model: some spikes, not all.
     steps = sum(s.steps for s in case.segments) * batch * cases.N_OUT

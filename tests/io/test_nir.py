@@ -246,3 +246,67 @@ def test_write_nir_of_an_unmappable_network_writes_nothing(tmp_path):
     (tmp_path / "dir.nir").mkdir()
     with pytest.raises(ValueError, match="is a directory"):
         write_nir(_mixed_network(), tmp_path / "dir.nir")
+
+
+def _conv_network() -> Network:
+    from snnlab.network.topology_extra import Conv1dConnection, Conv2dConnection
+
+    g = torch.Generator().manual_seed(1)
+    net = Network(dt=1.0)
+    net.add_layer(Input(shape=(1, 8, 8)), "img")
+    net.add_layer(LIFNodes(shape=(4, 6, 6), thresh=-60.0), "conv")
+    net.add_layer(LIFNodes(n=10), "out")
+    net.add_layer(Input(shape=(2, 20)), "seq")
+    net.add_layer(IFNodes(shape=(3, 9)), "c1")
+    L = net.layers
+    net.add_connection(Conv2dConnection(L["img"], L["conv"], kernel_size=3, w=torch.rand(4, 1, 3, 3, generator=g) * 4,
+                                        b=torch.rand(4, generator=g)), "img", "conv")
+    net.add_connection(Connection(L["conv"], L["out"], w=torch.rand(144, 10, generator=g)), "conv", "out")
+    net.add_connection(Conv1dConnection(L["seq"], L["c1"], kernel_size=5, stride=2, padding=1,
+                                        w=torch.rand(3, 2, 5, generator=g) * 6), "seq", "c1")
+    return net
+
+
+def test_convolutions_round_trip_as_nir_conv_nodes_with_identical_spikes(tmp_path):
+    pytest.importorskip("snnlab.network.topology_extra")
+    net = _conv_network()
+    graph = to_nir(net)
+    conv2, conv1 = graph.nodes["img_to_conv"], graph.nodes["seq_to_c1"]
+    assert isinstance(conv2, nir.Conv2d) and isinstance(conv1, nir.Conv1d)
+    assert conv2.weight.shape == (4, 1, 3, 3) and tuple(conv2.input_shape) == (8, 8)
+    assert conv1.stride == 2 and conv1.padding == 1 and conv1.input_shape == 20
+    assert np.array_equal(conv2.bias, net.connections[("img", "conv")].b.numpy())
+    assert ("conv", "conv_flat") in graph.edges  # a Flatten before the dense connection out of a conv layer
+    assert graph.nodes["conv"].v_threshold.shape == (4, 6, 6)  # conv layers keep their shape
+    back = read_nir(write_nir(net, tmp_path / "conv.nir"))
+    assert {k: type(c).__name__ for k, c in back.connections.items()} == {
+        ("img", "conv"): "Conv2dConnection", ("conv", "out"): "Connection", ("seq", "c1"): "Conv1dConnection"}
+    assert back.layers["conv"].shape == (4, 6, 6) and back.layers["c1"].shape == (3, 9)
+    g = torch.Generator().manual_seed(2)
+    inputs = {"img": (torch.rand(200, 1, 1, 8, 8, generator=g) < 0.3), "seq": (torch.rand(200, 1, 2, 20, generator=g) < 0.3)}
+    a, b = _run(net, inputs, 200), _run(back, inputs, 200)
+    for layer in a:
+        assert torch.equal(a[layer]["s"], b[layer]["s"]), layer
+    assert all(a[k]["s"].sum() > 50 for k in ("conv", "out", "c1"))
+
+
+def test_a_hand_built_conv_graph_takes_shapes_from_its_parameters_and_folds_the_gain():
+    pytest.importorskip("snnlab.network.topology_extra")
+    w = np.arange(2 * 1 * 3 * 3, dtype=np.float32).reshape(2, 1, 3, 3)
+    graph = nir.NIRGraph(
+        nodes={
+            "in": nir.Input(input_type={"input": np.array([1, 5, 5])}),
+            "conv": nir.Conv2d(input_shape=(5, 5), weight=w, stride=1, padding="same", dilation=1, groups=1,
+                               bias=np.array([1.0, 0.0], np.float32)),
+            "lif": nir.LIF(tau=np.full((2, 5, 5), 20.0), r=np.full((2, 5, 5), 1.0), v_leak=np.zeros((2, 5, 5)),
+                           v_threshold=np.ones((2, 5, 5))),
+            "out": nir.Output(output_type={"output": np.array([2, 5, 5])}),
+        },
+        edges=[("in", "conv"), ("conv", "lif"), ("lif", "out")],
+    )
+    net = from_nir(graph, dt=2.0)
+    conn = net.connections[("in", "lif")]
+    assert type(conn).__name__ == "Conv2dConnection" and net.layers["lif"].shape == (2, 5, 5)
+    assert conn.padding == (1, 1)  # "same" for a 3x3 kernel
+    assert torch.allclose(conn.w, torch.from_numpy(w) * 0.1)  # gain dt r / tau = 2 / 20
+    assert torch.allclose(conn.b, torch.tensor([0.1, 0.0]))

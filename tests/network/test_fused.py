@@ -1,7 +1,8 @@
-"""The fused CPU loop (snnlab.network.fused) against the eager path.
+"""The compiled CPU back-end ("cpu", snnlab.engine.backends.cpu) against the eager one.
 
-Both must give the same spikes and voltages for every network the fused loop
-accepts; where it does not apply, runs must fall back to the eager path.
+Both must give the same spikes and voltages for every network the compiled
+loop accepts; where it does not apply, automatic selection runs the eager
+back-end, and forcing the "cpu" back-end is an error that says why.
 """
 
 import os
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnlab.network import Network, fused
+from snnlab.engine import available_backends, use_backend
+from snnlab.engine.backends import cpu as fused
+from snnlab.network import Network
 from snnlab.network.monitors import Monitor, NetworkMonitor
 from snnlab.network.nodes import AdaptiveLIFNodes, IFNodes, Input, LIFNodes
 from snnlab.network.topology import Connection
@@ -49,19 +52,18 @@ def record(net):
 
 def run_both(make, inputs, time, one_step=False, chunks=None):
     results = []
-    for kernels in (False, True):
+    for backend in ("eager", "cpu"):
         net = make()
-        net.cpu_kernels = kernels
-        if chunks:
-            for _ in net.run_chunks(inputs, time, one_step, chunk_steps=chunks):
-                pass
-        else:
-            net.run(inputs=inputs, time=time, one_step=one_step)
-        net.run(inputs={k: v.flip(0) for k, v in inputs.items()}, time=time, one_step=one_step)  # state carries over
+        with use_backend(backend):
+            if chunks:
+                for _ in net.run_chunks(inputs, time, one_step, chunk_steps=chunks):
+                    pass
+            else:
+                net.run(inputs=inputs, time=time, one_step=one_step)
+            net.run(inputs={k: v.flip(0) for k, v in inputs.items()}, time=time, one_step=one_step)  # state carries over
+        assert net.last_backend == backend
         results.append((record(net), net))
     (eager, net_e), (fused_, net_f) = results
-    assert getattr(net_f, "_fused", None) is not None, "the fused loop was not used"
-    assert getattr(net_e, "_fused", None) is None
     return eager, fused_, net_e, net_f
 
 
@@ -126,13 +128,23 @@ def test_additive_traces_and_silence():
     assert_same(eager, fused_, exact_v=False)
 
 
-def test_other_models_and_learning_fall_back_to_eager():
-    net = build(layer_b=AdaptiveLIFNodes)
-    net.run(inputs=inputs(), time=50)
-    assert getattr(net, "_fused", None) is None
+def test_automatic_selection_uses_the_compiled_loop_where_it_applies():
+    assert "cpu" in available_backends()
     net = build()
-    net.run(inputs=inputs(), time=50, clamp={"B": torch.zeros(12, 25, dtype=torch.bool)})
-    assert getattr(net, "_fused", None) is None
+    net.run(inputs=inputs(), time=50)
+    assert net.last_backend == "cpu"
+    net.cpu_kernels = False  # the network's switch
+    net.run(inputs=inputs(), time=50)
+    assert net.last_backend == "eager"
+
+
+def test_unsupported_runs_fall_back_to_eager_and_forcing_them_is_an_error():
+    net = build()
+    clamp = {"B": torch.zeros(12, 25, dtype=torch.bool)}
+    net.run(inputs=inputs(), time=50, clamp=clamp)
+    assert net.last_backend == "eager"
+    with use_backend("cpu"), pytest.raises(ValueError, match="clamp"):
+        net.run(inputs=inputs(), time=50, clamp=clamp)
 
 
 def test_engine_suite_passes_on_the_eager_path_too():
@@ -141,7 +153,7 @@ def test_engine_suite_passes_on_the_eager_path_too():
     env = dict(os.environ, SNNLAB_NUMBA="0")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/network",
-         "--deselect", "tests/network/test_fused.py"],
+         "--ignore", "tests/network/test_fused.py"],
         cwd=root, env=env, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""The GPU fast path (snnlab.network.graphs), run without capture on the CPU.
+"""The GPU back-ends (snnlab.engine.backends.gpu), run without capture on the CPU.
 
 ``cuda_graphs="emulate"`` executes exactly the code that is captured on a GPU
 (fixed-capacity event-driven propagation, staging writes, overflow rollback),
@@ -9,8 +9,10 @@ checked by the CUDA test at the end, which needs a GPU.
 import pytest
 import torch
 
+from snnlab.engine import use_backend
+from snnlab.engine.backends import gpu as graphs
+from snnlab.engine.backends.base import cache_for
 from snnlab.network import Network
-from snnlab.network import graphs
 from snnlab.network.monitors import Monitor, NetworkMonitor
 from snnlab.network.nodes import AdaptiveLIFNodes, Input, IzhikevichNodes, LIFNodes
 from snnlab.network.topology import Connection
@@ -34,13 +36,18 @@ def build(n_in=60, n_out=300, layer=LIFNodes, window=None, seed=0, device="cpu")
 def run(net, mode, inputs, time):
     net.cuda_graphs = mode
     if mode is False:
-        # The reference is the eager step-by-step path, not the fused CPU loop
-        # (which would otherwise take these networks).
-        net.cpu_kernels = False
-    net.run(inputs=inputs, time=time)
-    if mode is False:
-        assert getattr(net, "_fused", None) is None, "the reference went through the fused loop"
+        # The reference is the eager step-by-step path, not the compiled CPU
+        # loop (which would otherwise take these networks).
+        with use_backend("eager"):
+            net.run(inputs=inputs, time=time)
+        assert net.last_backend == "eager", "the reference did not go through the eager path"
+    else:
+        net.run(inputs=inputs, time=time)
     return {(k, v): m.get(v) for k, m in net.monitors.items() for v in m.state_vars}, net
+
+
+def runner(net, backend="graph-emulate"):
+    return cache_for(net, backend).get("runner")
 
 
 def inputs(T, n, p, batch=None, seed=1):
@@ -54,7 +61,7 @@ def test_graph_path_matches_eager(p):
     x = inputs(200, 60, p)
     eager, _ = run(build(), False, x, 200)
     emulated, net = run(build(), "emulate", x, 200)
-    assert net._runner.failed is None
+    assert runner(net).failed is None and net.last_backend == "graph-emulate"
     assert eager["B", "s"].sum() > 0
     for k in eager:
         assert torch.equal(eager[k], emulated[k]), k
@@ -105,7 +112,9 @@ def test_runs_that_change_weights_use_the_eager_path():
     net.add_connection(Connection(a, b, update_rule=PostPre, nu=(0.01, 0.01)), "A", "B")
     net.cuda_graphs = "emulate"
     net.run(inputs={"A": torch.ones(64, 10)}, time=64)
-    assert getattr(net, "_runner", None) is None
+    assert runner(net) is None and net.last_backend == "eager"
+    with use_backend("graph-emulate"), pytest.raises(ValueError, match="weights change"):
+        net.run(inputs={"A": torch.ones(64, 10)}, time=64)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -113,7 +122,7 @@ def test_captured_graph_matches_eager_on_cuda():
     x = {k: v.cuda() for k, v in inputs(256, 60, 0.1).items()}
     eager, _ = run(build(device="cuda"), False, x, 256)
     graphed, net = run(build(device="cuda"), "auto", x, 256)
-    assert net._runner.failed is None
+    assert runner(net, "cuda-graphs").failed is None and net.last_backend == "cuda-graphs"
     # Same spikes; voltages equal up to float32 summation order.
     assert (eager["B", "s"] != graphed["B", "s"]).float().mean() < 1e-3
     dv = (eager["B", "v"] - graphed["B", "v"]).abs()
@@ -143,17 +152,19 @@ def _have_triton():
 
 TRITON_SCRIPT = r"""
 import torch
-from snnlab.network import graphs
-from network.test_graphs import build, inputs, run  # tests/ is on the path
+from snnlab.engine import available_backends, use_backend
+from network.test_graphs import build, inputs, run, runner  # tests/ is on the path
+assert "triton" in available_backends()
 for p, batch in ((0.05, None), (0.9, 2)):
     x = inputs(130, 60, p, batch=batch)
     eager, _ = run(build(), False, x, 130)
-    net = build()
-    net._runner = graphs.GraphRunner(net, capture=False, propagator="triton")
-    emulated, net = run(net, "emulate", x, 130)
-    assert net._runner.failed is None, net._runner.failed
-    assert type(next(iter(net._runner.props.values()))).__name__ == "TritonPropagator"
-    assert set(net._runner.fused_steps) == {"B"}  # the LIF layer's update is one kernel
+    with use_backend("triton"):
+        emulated, net = run(build(), "auto", x, 130)
+    assert net.last_backend == "triton"
+    r = runner(net, "triton")
+    assert r.failed is None, r.failed
+    assert type(next(iter(r.props.values()))).__name__ == "TritonPropagator"
+    assert set(r.fused_steps) == {"B"}  # the LIF layer's update is one kernel
     for k in eager:
         if k[1] == "s":  # spikes agree up to float32 summation order
             assert (eager[k] != emulated[k]).float().mean() < 1e-3, k
@@ -181,7 +192,7 @@ def test_triton_kernels_in_the_graph_path_match_eager(tmp_path):
 @pytest.mark.skipif(not (torch.cuda.is_available() and _have_triton()), reason="needs a CUDA GPU and Triton")
 @pytest.mark.parametrize("batch,n_in,n_out,p", [(1, 10000, 1000, 0.02), (3, 2500, 130, 0.3), (2, 1030, 64, 1.0), (1, 50, 70, 0.0)])
 def test_triton_propagator_matches_dense_on_cuda(batch, n_in, n_out, p):
-    from snnlab.network.kernels import TritonPropagator
+    from snnlab.engine.backends.triton_kernels import TritonPropagator
 
     conn = Connection(Input(n=n_in), LIFNodes(n=n_out), w=torch.randn(n_in, n_out)).to("cuda")
     s = torch.rand(batch, n_in, device="cuda") < p

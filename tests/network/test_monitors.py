@@ -159,7 +159,7 @@ def _tensor_bytes(obj, seen=None, depth=0):
         return sum(_tensor_bytes(v, seen, depth + 1) for v in obj.values())
     if isinstance(obj, (list, tuple)):
         return sum(_tensor_bytes(v, seen, depth + 1) for v in obj)
-    if type(obj).__module__.startswith("snnlab.network.monitors"):
+    if type(obj).__module__ in ("snnlab.network.monitors", "snnlab.engine.monitors"):
         return sum(_tensor_bytes(v, seen, depth + 1) for k, v in vars(obj).items() if k != "obj")
     return 0
 

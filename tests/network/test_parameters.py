@@ -142,8 +142,8 @@ def test_parameters_of_reads_current_values():
 def test_set_parameters_recomputes_decays_and_is_atomic():
     layer = LIFNodes(n=2, traces=True)
     set_parameters(layer, tc_decay=20.0, tc_trace=5.0)
-    assert layer._decay == pytest.approx(math.exp(-1 / 20.0), rel=1e-6)
-    assert layer._trace_decay == pytest.approx(math.exp(-1 / 5.0), rel=1e-6)
+    assert layer.decays["decay"] == pytest.approx(math.exp(-1 / 20.0), rel=1e-6)
+    assert layer.decays["trace_decay"] == pytest.approx(math.exp(-1 / 5.0), rel=1e-6)
     with pytest.raises(ValueError, match="refrac"):
         set_parameters(layer, thresh=-40.0, refrac=-2.0)
     assert layer.thresh == -52.0  # nothing half-changed
@@ -282,4 +282,4 @@ def test_deepcopy_network_after_a_run_continues_identically(learning):
     assert torch.equal(net.monitors["Y"].get("s"), twin.monitors["Y"].get("s"))
     assert torch.equal(net.connections[("X", "Y")].w, twin.connections[("X", "Y")].w)
     twin.request_stop()  # its own stop flag: the original is not affected
-    assert not net._stop.is_set()
+    assert not net.stop_flag.is_set()

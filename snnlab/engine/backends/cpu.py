@@ -1,4 +1,4 @@
-"""Fused CPU blocks: many steps in one compiled call (optional, needs numba).
+"""The compiled CPU back-end ("cpu"): many steps in one numba call (needs numba).
 
 On a CPU a step of the seed network is a few dozen tensor operations on
 vectors of 1000 elements; each costs microseconds of dispatch, far more than
@@ -34,9 +34,12 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from .monitors import Monitor, NetworkMonitor
-from .nodes import IFNodes, Input, LIFNodes
-from .topology import Connection
+from ...dynamics import parameters_of
+from ..monitors import Monitor
+from ...dynamics.nodes import IFNodes, Input, LIFNodes
+from ...dynamics.topology import Connection
+from .base import Backend, cache_for
+from .eager import external_block
 
 INPUT, LIF, IF = 0, 1, 2
 _KINDS = {Input: INPUT, LIFNodes: LIF, IFNodes: IF}
@@ -145,52 +148,59 @@ def _compile():
     return _kernel
 
 
-def eligible(network, plan, updates) -> bool:
-    """Whether this run's blocks can go to the fused loop."""
-    if not available() or network.batch_size != 1:
-        return False
-    if any(st.clamp is not None or st.unclamp is not None or st.inject is not None for st in plan["steppers"]):
-        return False
-    if updates:
-        return False
-    for layer in network.layers.values():
-        if type(layer) not in _KINDS or layer.sum_input:
-            return False
-    for conn in network.connections.values():
-        if type(conn) is not Connection:
-            return False
-    for m in _monitors(network):
-        if not isinstance(m, Monitor) or m.every != 1 or any(v not in RECORDABLE for v in m.state_vars):
-            return False
-        if isinstance(m.obj, Connection):
-            return False
-    return True
-
-
-def _monitors(network) -> List[Monitor]:
-    out = []
-    for monitor in network.monitors.values():
-        out.extend(monitor.monitors.values() if isinstance(monitor, NetworkMonitor) else [monitor])
-    return out
-
-
 def _per_neuron(value, shape) -> np.ndarray:
     """A scalar or per-neuron parameter as a flat float32 array of the layer's size."""
     t = torch.as_tensor(value, dtype=torch.float32).detach()
     return np.ascontiguousarray(t.expand(shape).reshape(-1).numpy())
 
 
-class FusedRunner:
-    """Runs blocks of steps of one network in the compiled loop."""
+class CpuBackend(Backend):
+    """Blocks of steps in one compiled loop (see the module docstring)."""
 
-    def __init__(self, network) -> None:
-        self.network = network
-        self.kernel = _compile()
+    name = "cpu"
+    block_steps = 256
 
-    def run_block(self, plan, ext_block: Dict[str, Optional[torch.Tensor]], steps: int) -> None:
-        net = self.network
-        layers = list(net.layers.values())
-        names = list(net.layers)
+    def unavailable_reason(self):
+        return None if available() else "numba is not installed or SNNLAB_NUMBA=0"
+
+    def enabled_for(self, network, plan) -> bool:
+        return bool(network.cpu_kernels)
+
+    def why_not(self, plan):
+        if plan.device.type != "cpu":
+            return f"it runs on the CPU, the network is on {plan.device}"
+        if plan.batch != 1:
+            return f"batch size {plan.batch} (it runs batch 1)"
+        if plan.has_forcing:
+            return "clamp, unclamp or injects_v"
+        if plan.updates:
+            return "weights change during the run (learning or masks)"
+        for lp in plan.layers:
+            if type(lp.layer) not in _KINDS:
+                return f"layer {lp.name!r} is a {type(lp.layer).__name__} (it runs Input, LIFNodes, IFNodes)"
+            if lp.layer.sum_input:
+                return f"layer {lp.name!r} has sum_input=True"
+        for key, conn in plan.connections:
+            if type(conn) is not Connection:
+                return f"connection {key} is a {type(conn).__name__} (it runs dense Connection)"
+        for m in plan.monitors:
+            if m.every != 1 or any(v not in RECORDABLE for v in m.state_vars):
+                return f"a monitor records every {m.every} steps or a variable other than {RECORDABLE}"
+            if not isinstance(m.obj, tuple(_KINDS)):
+                return "a monitor records a connection"
+        return None
+
+    def run_block(self, network, plan, ext, start, b0, b1) -> bool:
+        cache = cache_for(network, self.name)
+        if "kernel" not in cache:
+            cache["kernel"] = _compile()
+        self.kernel = cache["kernel"]
+        self._run(network, plan, external_block(plan, ext, start, b0, b1), b1 - b0)
+        return True
+
+    def _run(self, net, plan, ext_block: Dict[str, Optional[torch.Tensor]], steps: int) -> None:
+        layers = [lp.layer for lp in plan.layers]
+        names = list(plan.layer_names)
         sizes = [layer.n for layer in layers]
         off = np.zeros(len(layers) + 1, dtype=np.int64)
         off[1:] = np.cumsum(sizes)
@@ -211,29 +221,31 @@ class FusedRunner:
         for l, layer in enumerate(layers):
             a, b = off[l], off[l + 1]
             kind = kinds[l] = _KINDS[type(layer)]
+            p = {name: value for name, (_, value) in parameters_of(layer).items()}
+            decays = layer.decays
             s[a:b] = layer.s.reshape(-1).numpy()
             if kind != INPUT:
                 v[a:b] = layer.v.reshape(-1).numpy()
                 refrac[a:b] = layer.refrac_count.reshape(-1).numpy()
-                thresh[a:b] = _per_neuron(layer.thresh, layer.shape)
-                rest[a:b] = _per_neuron(layer.rest if kind == LIF else layer.reset, layer.shape)
-                reset[a:b] = _per_neuron(layer.reset, layer.shape)
-                refrac_p[a:b] = _per_neuron(layer.refrac, layer.shape)
+                thresh[a:b] = _per_neuron(p["thresh"], layer.shape)
+                rest[a:b] = _per_neuron(p["rest"] if kind == LIF else p["reset"], layer.shape)
+                reset[a:b] = _per_neuron(p["reset"], layer.shape)
+                refrac_p[a:b] = _per_neuron(p["refrac"], layer.shape)
                 if kind == LIF:
-                    decay[a:b] = _per_neuron(layer._decay, layer.shape)
-                if layer.lbound is not None:
+                    decay[a:b] = _per_neuron(decays["decay"], layer.shape)
+                if p["lbound"] is not None:
                     has_lbound[l] = True
-                    lbound[a:b] = _per_neuron(layer.lbound, layer.shape)
+                    lbound[a:b] = _per_neuron(p["lbound"], layer.shape)
             if layer.traces:
                 traces[l] = True
                 additive[l] = layer.traces_additive
                 xtr[a:b] = layer.x.reshape(-1).numpy()
-                trace_decay[a:b] = _per_neuron(layer._trace_decay, layer.shape)
-                trace_scale[a:b] = _per_neuron(layer.trace_scale, layer.shape)
+                trace_decay[a:b] = _per_neuron(decays["trace_decay"], layer.shape)
+                trace_scale[a:b] = _per_neuron(p["trace_scale"], layer.shape)
         index = {name: l for l, name in enumerate(names)}
         # Every connection is event-driven here, those from Input layers too
         # (at the usual input densities that is less work than the block product).
-        conns = [(index[src], index[tgt], c) for (src, tgt), c in net.connections.items()]
+        conns = [(index[src], index[tgt], c) for (src, tgt), c in plan.connections]
         conn_src = np.array([c[0] for c in conns], dtype=np.int64)
         conn_tgt = np.array([c[1] for c in conns], dtype=np.int64)
         # A tuple of same-typed arrays (a numba UniTuple); never empty.
@@ -249,15 +261,15 @@ class FusedRunner:
             e = ext_block.get(name)
             if e is not None:
                 ext_in[:, a:b] = e.reshape(steps, -1).to(torch.float32).numpy()
-        monitors = _monitors(net)
+        monitors = plan.monitors
         wanted = {var for m in monitors for var in m.state_vars}
         hist = {
             var: np.zeros((steps, N) if var in wanted else (1, 1), np.bool_ if var == "s" else f32)
             for var in RECORDABLE
         }
         self.kernel(
-            steps, bool(plan["one_step"]), kinds, off, v, refrac, s, np.zeros(N, np.bool_), thresh, rest, reset,
-            refrac_p, decay, lbound, has_lbound, f32(net.dt), traces, additive, xtr, trace_decay, trace_scale,
+            steps, bool(plan.one_step), kinds, off, v, refrac, s, np.zeros(N, np.bool_), thresh, rest, reset,
+            refrac_p, decay, lbound, has_lbound, f32(plan.dt), traces, additive, xtr, trace_decay, trace_scale,
             conn_src, conn_tgt, conn_w, conn_b, has_b, np.zeros(N, f32), np.zeros(max(sizes), f32), fixed_in, ext_in,
             hist["s"], hist["v"], hist["refrac_count"], hist["x"],
             "s" in wanted, "v" in wanted, "refrac_count" in wanted, "x" in wanted,
@@ -272,33 +284,9 @@ class FusedRunner:
             if layer.traces:
                 layer.x.copy_(torch.from_numpy(xtr[a:b]).view_as(layer.x))
         for m in monitors:
-            l = index[_name_of(net, m.obj)]
+            l = index[plan.name_of(m.obj)]
             a, b = off[l], off[l + 1]
             for var in m.state_vars:
                 value = getattr(m.obj, var)
-                rows = torch.from_numpy(hist[var][:, a:b]).view(steps, *value.shape)
-                m._record_rows(var, value, rows)
-            m._tick += steps
-
-
-def _name_of(network, layer) -> str:
-    for name, l in network.layers.items():
-        if l is layer:
-            return name
-    raise KeyError("monitored layer not in the network")
-
-
-def warm_up() -> None:
-    """Compile (or load from numba's cache) the fused loop on a tiny network."""
-    if not available():
-        return
-    from .network import Network
-
-    net = Network()
-    net.add_layer(Input(n=2, traces=True), "A")
-    net.add_layer(LIFNodes(n=2, traces=True), "B")
-    net.add_layer(IFNodes(n=2), "C")
-    net.add_connection(Connection(net.layers["A"], net.layers["B"], w=torch.ones(2, 2)), "A", "B")
-    net.add_connection(Connection(net.layers["B"], net.layers["C"], w=torch.ones(2, 2)), "B", "C")
-    net.add_monitor(Monitor(net.layers["B"], ("s", "v")), "B")
-    net.run(inputs={"A": torch.ones(4, 2)}, time=4)
+                m.record_rows(var, torch.from_numpy(hist[var][:, a:b]).view(steps, *value.shape))
+            m.advance(steps)

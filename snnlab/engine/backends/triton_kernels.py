@@ -146,7 +146,7 @@ class SpikingStep:
         self.reset = per_neuron(layer.reset)
         self.refrac = per_neuron(layer.refrac)
         self.rest = per_neuron(layer.rest if leak else 0.0)
-        self.decay = per_neuron(layer._decay if leak else 1.0)
+        self.decay = per_neuron(layer.decays["decay"] if leak else 1.0)
         self.lbound = per_neuron(layer.lbound) if layer.lbound is not None else self.thresh
         self.total = layer.v.numel()
         self.n = n

@@ -1,4 +1,13 @@
-"""CUDA-graph replay of blocks of steps (the GPU fast path).
+"""The GPU back-ends: CUDA-graph replay of blocks of steps, Triton kernels.
+
+Back-ends (see :mod:`snnlab.engine.backends.base`):
+
+* ``"cuda-graphs"``: blocks captured as CUDA graphs and replayed (CUDA only);
+* ``"triton"``: the same step code without capture, with the Triton kernels
+  for propagation and the LIF/IF step; runs on a CUDA GPU or, with
+  ``TRITON_INTERPRET=1``, on the CPU in Triton's interpreter (for tests);
+* ``"graph-emulate"``: the captured code without capture and with the
+  portable compact propagator, on any device (``network.cuda_graphs = "emulate"``).
 
 On a GPU a step of a small network is a few dozen tiny kernels, and launching
 them from Python costs far more than running them. So, where a run allows it,
@@ -35,9 +44,19 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from .nodes import DiehlAndCookNodes, IFNodes, LIFNodes, SRM0Nodes
-from .monitors import Monitor, NetworkMonitor
-from .topology import Connection
+import os
+
+from ...dynamics import parameters_of
+from ..monitors import Monitor
+from ...dynamics.nodes import DiehlAndCookNodes, IFNodes, LIFNodes, SRM0Nodes
+from ...dynamics.topology import Connection
+from .base import Backend, cache_for
+from .eager import drive, external_block, fixed_inputs
+
+try:  # optional: Triton ships with PyTorch's CUDA builds
+    from . import triton_kernels
+except ImportError:
+    triton_kernels = None
 
 BLOCK = 64
 MAX_GRAPHS = 4  # block lengths kept captured (a run's full blocks, its tail, a lab chunk)
@@ -49,11 +68,7 @@ def _capacity(n: int) -> int:
 
 
 def _have_triton() -> bool:
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return triton_kernels is not None
 
 
 class _Propagator:
@@ -85,30 +100,29 @@ class _Propagator:
         return out if self.conn.b is None else out + self.conn.b
 
 
-def eligible(network, plan, updates) -> bool:
-    """Whether this run's blocks can be replayed from a graph."""
-    if any(st.clamp is not None or st.unclamp is not None or st.inject is not None for st in plan["steppers"]):
-        return False
-    if updates:  # weights change (learning or masks)
-        return False
-    for layer in network.layers.values():
+def why_not(plan):
+    """None if the graph code can run this plan, else why not."""
+    if plan.has_forcing:
+        return "clamp, unclamp or injects_v"
+    if plan.updates:
+        return "weights change during the run (learning or masks)"
+    for lp in plan.layers:
+        layer = lp.layer
         if isinstance(layer, SRM0Nodes) or (isinstance(layer, DiehlAndCookNodes) and layer.one_spike):
-            return False  # random draws inside a step
-    for conn in network.connections.values():
+            return f"layer {lp.name!r} draws random numbers inside a step"
+    for key, conn in plan.connections:
         if type(conn) is not Connection:
-            return False
-    for monitor in network.monitors.values():
-        for m in monitor.monitors.values() if isinstance(monitor, NetworkMonitor) else [monitor]:
-            if not isinstance(m, Monitor) or m.every != 1 or (m.time is not None and m.time < BLOCK):
-                return False
-    return True
+            return f"connection {key} is a {type(conn).__name__} (it runs dense Connection)"
+    for m in plan.monitors:
+        if m.every != 1 or (m.time is not None and m.time < BLOCK):
+            return f"a monitor records every {m.every} steps or keeps a window shorter than {BLOCK} steps"
+    return None
 
 
 class GraphRunner:
     """Captures and replays blocks of ``BLOCK`` steps for one network."""
 
-    def __init__(self, network, capture: bool = True, propagator: str = "auto") -> None:
-        self.network = network
+    def __init__(self, capture: bool = True, propagator: str = "auto") -> None:
         self.capture = capture
         self.propagator = propagator  # "auto" (Triton on a GPU if installed), "triton" or "compact"
         self._key = None
@@ -117,73 +131,56 @@ class GraphRunner:
         self._lengths_seen: Dict[int, int] = {}
 
     # ------------------------------------------------------------- structure
-    def _monitors(self) -> List[Monitor]:
-        out = []
-        for monitor in self.network.monitors.values():
-            out.extend(monitor.monitors.values() if isinstance(monitor, NetworkMonitor) else [monitor])
-        return out
-
     def _state_tensors(self) -> List[torch.Tensor]:
         """What a block changes: every layer's state (and adaptive theta)."""
         tensors = []
-        for layer in self.network.layers.values():
-            tensors.extend(layer.__dict__[k] for k in sorted(layer.__dict__.get("_state_keys", ())))
-            if "theta" in layer._buffers:
-                tensors.append(layer._buffers["theta"])
+        for lp in self.plan.layers:
+            tensors.extend(lp.layer.state_tensors().values())
         return tensors
 
-    def _read_tensors(self) -> List[torch.Tensor]:
-        """Everything a captured graph reads by address (state and per-neuron parameters)."""
-        tensors = self._state_tensors()
-        for layer in self.network.layers.values():
-            tensors.extend(v for _, v in sorted(layer.__dict__.items()) if isinstance(v, torch.Tensor))
+    def _read_tensors(self, plan) -> List[torch.Tensor]:
+        """Everything a captured graph reads by address (state, per-neuron parameters, coupling)."""
+        tensors = []
+        for lp in plan.layers:
+            tensors.extend(lp.layer.tensors())
         return tensors
 
     def _setup(self, plan, ext_block: Dict[str, torch.Tensor]) -> None:
         """(Re)build static buffers and the graph when anything they read moved."""
-        net = self.network
         # Recorders must exist (with their staging buffers) before capture.
-        records = []
-        for m in self._monitors():
-            for var in m.state_vars:
-                value = getattr(m.obj, var)
-                rec = m._recorders.get(var)
-                if rec is None or rec.shape != tuple(value.shape):
-                    from .monitors import _Recorder
-
-                    device = m.device if m.device is not None else value.device
-                    rec = m._recorders[var] = _Recorder(value, m.time, device, m._stages.get(var))
-                records.append((m, var, rec))
+        records = [(m, var, m.recorder(var)) for m in plan.monitors for var in m.state_vars]
         ext_specs = tuple((k, tuple(v.shape[1:]), v.dtype) for k, v in sorted(ext_block.items()) if v is not None)
         structure = tuple(
-            (st.name, id(st.layer), tuple(id(c) for _, c in st.step_conns), tuple(id(c) for _, c in st.block_conns))
-            for st in plan["steppers"]
+            (lp.name, id(lp.layer), tuple(id(c) for _, c in lp.step_conns), tuple(id(c) for _, c in lp.block_conns))
+            for lp in plan.layers
         )
         # Monitors are re-made by resets: always write into the current recorders.
         self.records = records
         key = (
             structure,
-            plan["one_step"],
-            net.batch_size,
+            plan.one_step,
+            plan.batch,
+            plan.dt,
             ext_specs,
-            tuple(t.data_ptr() for t in self._read_tensors()),
-            tuple(c.w.data_ptr() for c in net.connections.values()),
+            tuple(t.data_ptr() for t in self._read_tensors(plan)),
+            tuple(c.w.data_ptr() for _, c in plan.connections),
             tuple(rec.stage.data_ptr() for _, _, rec in records),
         )
+        self.plan = plan
         if key == self._key:
             return
         self._key = key
+        device = plan.device
         self.ext_static = {
-            name: torch.zeros((BLOCK, *shape), dtype=dtype, device=net._device()) for name, shape, dtype in ext_specs
+            name: torch.zeros((BLOCK, *shape), dtype=dtype, device=device) for name, shape, dtype in ext_specs
         }
-        self.overflow = torch.zeros((), dtype=torch.bool, device=net._device())
+        self.overflow = torch.zeros((), dtype=torch.bool, device=device)
         make = self._propagator_class()
         self.props = {
-            id(conn): make(conn, net.batch_size)
-            for st in plan["steppers"]
-            for _, conn in st.step_conns
+            id(conn): make(conn, plan.batch)
+            for lp in plan.layers
+            for _, conn in lp.step_conns
         }
-        self.plan = plan
         self.can_overflow = any(isinstance(p, _Propagator) for p in self.props.values())
         self._plan_fused_steps(plan)
         self._graphs: Dict[int, "torch.cuda.CUDAGraph"] = {}
@@ -213,17 +210,16 @@ class GraphRunner:
         triton_props = bool(self.props) and all(not isinstance(p, _Propagator) for p in self.props.values())
         use = (triton_props or (not self.props and self._propagator_class() is not _Propagator))
         if use:
-            from .kernels import SpikingStep
-
-            for st in plan["steppers"]:
-                layer = st.layer
+            SpikingStep = triton_kernels.SpikingStep
+            for lp in plan.layers:
+                layer = lp.layer
                 if type(layer) in (LIFNodes, IFNodes) and not layer.traces and not layer.sum_input:
-                    self.fused_steps[st.name] = SpikingStep(layer, leak=type(layer) is LIFNodes)
-                    self.fused_outs[st.name] = {}
+                    self.fused_steps[lp.name] = SpikingStep(layer, leak=type(layer) is LIFNodes)
+                    self.fused_outs[lp.name] = {}
         self.copied_records = []
         outs = {"v": "out_v", "s": "out_s", "refrac_count": "out_r"}
         for m, var, rec in self.records:
-            name = next((n for n, l in self.network.layers.items() if l is m.obj), None)
+            name = next((lp.name for lp in plan.layers if lp.layer is m.obj), None)
             if name in self.fused_steps and var in outs and outs[var] not in self.fused_outs[name]:
                 self.fused_outs[name][outs[var]] = rec
             else:
@@ -232,11 +228,9 @@ class GraphRunner:
     def _propagator_class(self):
         want = self.propagator
         if want == "auto":
-            want = "triton" if self.network._device().type == "cuda" and _have_triton() else "compact"
+            want = "triton" if self.plan.device.type == "cuda" and _have_triton() else "compact"
         if want == "triton":
-            from .kernels import TritonPropagator
-
-            return TritonPropagator
+            return triton_kernels.TritonPropagator
         return _Propagator
 
     def _snapshot(self) -> List[torch.Tensor]:
@@ -249,42 +243,38 @@ class GraphRunner:
     # ------------------------------------------------------------------ body
     def _body(self, steps: int) -> None:
         """``steps`` steps reading the static inputs, writing the monitors' staging rows."""
-        net = self.network
         plan = self.plan
-        steppers = plan["steppers"]
-        one_step = plan["one_step"]
-        batch = net.batch_size
+        layers = plan.layers
+        one_step = plan.one_step
+        batch = plan.batch
         ext = self.ext_static
-        fixed = net._fixed_inputs(plan, ext, 0, 0, steps)
+        fixed = fixed_inputs(plan, ext, 0, 0, steps)
         self.overflow.zero_()
         for j in range(steps):
             if not one_step:
-                drives = [self._inputs(st, ext, fixed, j, batch) for st in steppers]
-            for i, st in enumerate(steppers):
-                x = drives[i] if not one_step else self._inputs(st, ext, fixed, j, batch)
-                step = self.fused_steps.get(st.name)
+                drives = [self._inputs(lp, ext, fixed, j, batch) for lp in layers]
+            for i, lp in enumerate(layers):
+                x = drives[i] if not one_step else self._inputs(lp, ext, fixed, j, batch)
+                step = self.fused_steps.get(lp.name)
                 if step is None:
-                    st.layer.forward(x, None, None)
+                    lp.layer.forward(x, None, None)
                 else:  # one kernel: input sum, update, and the monitors' rows
-                    outs = {k: rec.stage[j] for k, rec in self.fused_outs[st.name].items()}
+                    outs = {k: rec.stage[j] for k, rec in self.fused_outs[lp.name].items()}
                     step(*x, **outs)
             for m, var, rec in self.copied_records:
                 rec.stage[j].copy_(getattr(m.obj, var))
 
-    def _inputs(self, st, ext, fixed, j: int, batch: int):
+    def _inputs(self, lp, ext, fixed, j: int, batch: int):
         """A layer's input: a tensor, or for a fused step its (connections, block product, external) parts."""
-        if st.name not in self.fused_steps:
-            return self._drive(st, ext, fixed, j, batch)
+        if lp.name not in self.fused_steps:
+            return drive(lp, ext, fixed, j, batch, propagate=self._propagate)
         c = None
-        for _, conn in st.step_conns:
+        for _, conn in lp.step_conns:
             out = self._propagate(conn)
             c = out if c is None else c + out
-        f = fixed.get(st.name)
-        e = ext.get(st.name)
+        f = fixed.get(lp.name)
+        e = ext.get(lp.name)
         return c, None if f is None else f[j], None if e is None else e[j]
-
-    def _drive(self, st, ext, fixed, j: int, batch: int) -> Optional[torch.Tensor]:
-        return self.network._drive(st, ext, fixed, j, batch, propagate=self._propagate)
 
     def _propagate(self, conn) -> torch.Tensor:
         return self.props[id(conn)](conn.source.s, self.overflow)
@@ -303,14 +293,13 @@ class GraphRunner:
         # (lab chunks, repeated runs); the first time, the eager path is cheaper.
         seen = self._lengths_seen.get(steps, 0)
         self._lengths_seen[steps] = seen + 1
-        if steps != BLOCK and seen == 0 and self.capture:
-            return False
-        for m in self._monitors():
-            for rec in m._recorders.values():
-                rec.flush()  # staging rows start at 0 in the graph
+        capture = self.capture and (steps == BLOCK or seen > 0)
+        for m in plan.monitors:
+            for var in m.state_vars:
+                m.recorder(var).flush()  # staging rows start at 0 in the graph
         try:
             self._setup(plan, ext_block)
-            graph = self._graph_for(steps) if self.capture else None
+            graph = self._graph_for(steps) if capture else None
         except Exception as ex:  # capture is best-effort: the eager path is always right
             self.failed = f"{type(ex).__name__}: {ex}"
             self._key = None
@@ -325,10 +314,61 @@ class GraphRunner:
         if self.can_overflow and bool(self.overflow):  # the block's one host sync
             self._restore(snapshot)
             return False
-        for m in self._monitors():
-            m._tick += steps
+        for m in plan.monitors:
+            m.advance(steps)
         for _, _, rec in self.records:
-            rec.stage_n = steps
-            rec.total += steps
-            rec.flush()
+            rec.commit_staged(steps)
         return True
+
+
+class GraphBackend(Backend):
+    """Blocks of ``BLOCK`` steps through :class:`GraphRunner` (see the module docstring)."""
+
+    block_steps = BLOCK
+
+    def __init__(self, name: str, capture: bool, propagator: str) -> None:
+        self.name = name
+        self.capture = capture
+        self.propagator = propagator
+
+    def unavailable_reason(self):
+        if self.capture and not torch.cuda.is_available():
+            return "no CUDA device"
+        if self.propagator == "triton":
+            if not _have_triton():
+                return "Triton is not installed"
+            if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+                return "no CUDA device (set TRITON_INTERPRET=1 to run the kernels on the CPU, slowly)"
+        return None
+
+    def enabled_for(self, network, plan) -> bool:
+        mode = network.cuda_graphs
+        if self.name == "graph-emulate":
+            return mode == "emulate"
+        if self.name == "triton":
+            return False  # only when asked for (use_backend): on a GPU, cuda-graphs is faster
+        return mode is not False and mode != "emulate" and plan.device.type == "cuda"
+
+    def why_not(self, plan):
+        if self.capture and plan.device.type != "cuda":
+            return f"it runs on a CUDA device, the network is on {plan.device}"
+        if self.propagator == "triton" and plan.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            return f"Triton kernels need a CUDA device or TRITON_INTERPRET=1; the network is on {plan.device}"
+        return why_not(plan)
+
+    def runner(self, network) -> "GraphRunner":
+        cache = cache_for(network, self.name)
+        runner = cache.get("runner")
+        if runner is None:
+            runner = cache["runner"] = GraphRunner(capture=self.capture, propagator=self.propagator)
+        return runner
+
+    def run_block(self, network, plan, ext, start, b0, b1) -> bool:
+        runner = self.runner(network)
+        if runner.failed:
+            cache_for(network, self.name)["failed"] = runner.failed
+            return False
+        ok = runner.run_block(plan, external_block(plan, ext, start, b0, b1), b1 - b0)
+        if not ok:
+            cache_for(network, self.name)["failed"] = runner.failed or "a step had more spikes than the propagator holds"
+        return ok

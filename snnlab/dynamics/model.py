@@ -1,0 +1,384 @@
+"""One description per neuron model and learning rule, from which every
+back-end's code is generated (in the spirit of Brian2's code generation).
+
+A :class:`NodeModel` lists a model's state and its step as an ordered list
+of elementwise statements in a small Python subset, exactly in the order and
+form of docs/semantics.md (float32 arithmetic, so the order of operations is
+part of the definition)::
+
+    v = (v - rest) * decay + rest
+    inp = where(refrac_count > 0, 0.0, inp)
+    refrac_count = refrac_count - dt
+    v = v + inp
+    s = v >= thresh
+    refrac_count = where(s, refrac, refrac_count)
+    v = where(s, reset, v)
+    if lbound:
+        v = maximum(v, lbound)
+
+Names: the model's state, its parameters (per neuron or scalar), its decay
+factors (``exp(-dt / tc)`` of a time-constant parameter), ``dt`` (ms),
+``inp`` (this step's input, mV; 0 without input), ``s`` (spikes, bool; the
+previous step's until assigned) and ``rand`` (a uniform draw in [0, 1) per
+neuron). ``if flag:`` tests a parameter or property that is fixed during a
+run (``lbound`` is not None, ``learning``, ``traces_additive``).
+
+Functions: ``where(c, a, b)``, ``maximum(a, b)``, ``exp(a)``; three act
+across neurons and get their own pass: ``sum_batch(e)`` (in a statement that
+assigns a ``shared`` per-neuron state such as an adaptive threshold, summed
+over the batch), ``one_winner(s)`` (keep one random spike per sample) and
+``coupling(S)`` (the layer's own recurrent input ``S @ s``).
+
+A :class:`RuleModel` lists a learning rule's weight updates, each
+``w = w + <expression>`` over ``outer(a, b)`` (``sum_b a[b, i] * b[b, j]``
+of pre-synaptic ``s_pre``/``x_pre`` and post-synaptic ``s_post``/``x_post``),
+``w`` itself, the rule's and the connection's parameters.
+
+From these, :func:`torch_node_step` and :func:`torch_rule_update` write the
+eager torch code; :mod:`snnlab.engine.backends.cpu` writes one numba loop per
+network and :mod:`snnlab.engine.backends.triton_kernels` one Triton kernel
+per model.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+__all__ = [
+    "NodeModel",
+    "RuleModel",
+    "Statement",
+    "Phase",
+    "parse_step",
+    "phases",
+    "flag_value",
+    "torch_node_step",
+    "torch_rule_update",
+    "CROSS_NEURON",
+]
+
+#: functions that act across neurons (each gets its own pass over the layer)
+CROSS_NEURON = ("sum_batch", "one_winner", "coupling")
+_ELEMENTWISE = ("where", "maximum", "exp")
+
+
+@dataclass(frozen=True)
+class NodeModel:
+    """What a neuron model is: state, decays and the ordered step.
+
+    Attributes
+    ----------
+    state : tuple of str
+        Per-sample float32 state (besides the spikes ``s``), ``[batch, *shape]``.
+    init : dict
+        Initial value of each state variable: a number or a parameter name.
+    shared : tuple of str
+        Learned per-neuron state without a batch dimension (kept by resets).
+    decays : dict
+        Decay factor name -> time-constant parameter: ``exp(-dt / tc)``.
+    step : str
+        The statements (see the module docstring).
+    """
+
+    state: Tuple[str, ...]
+    step: str
+    init: Dict[str, object] = field(default_factory=dict)
+    shared: Tuple[str, ...] = ()
+    decays: Dict[str, str] = field(default_factory=dict)
+
+    def statements(self) -> List["Statement"]:
+        return parse_step(self.step)
+
+    @property
+    def uses_rand(self) -> bool:
+        return any("rand" in st.names for st in self.statements())
+
+    @property
+    def uses_winner(self) -> bool:
+        return any(st.kind == "one_winner" for st in self.statements())
+
+
+@dataclass(frozen=True)
+class RuleModel:
+    """What a learning rule does to the weights each step.
+
+    ``updates`` are ``w = w + <expression>`` statements, applied in order;
+    ``needs_traces`` says whether the layers must keep spike traces.
+    """
+
+    updates: str
+    needs_traces: bool = True
+
+    def statements(self) -> List["Statement"]:
+        return parse_step(self.updates)
+
+
+# --------------------------------------------------------------- parsing
+@dataclass(frozen=True)
+class Statement:
+    """One assignment ``target = expr`` (``expr`` as an ast node), with the
+    flags it depends on (all must hold) and its kind: "sample" (elementwise),
+    "shared" (assigns shared state), "one_winner" or "coupling"."""
+
+    target: str
+    expr: ast.expr
+    source: str
+    flags: Tuple[Tuple[str, bool], ...]
+    kind: str
+    names: frozenset
+
+
+def _names(node) -> frozenset:
+    return frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+
+
+def _calls(node) -> List[str]:
+    return [n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+
+
+def _flags_of(test) -> Tuple[Tuple[str, bool], ...]:
+    if isinstance(test, ast.Name):
+        return ((test.id, True),)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Name):
+        return ((test.operand.id, False),)
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        out = ()
+        for v in test.values:
+            out += _flags_of(v)
+        return out
+    raise ValueError(f"a step's 'if' tests flags (names, not, and), got {ast.unparse(test)!r}")
+
+
+_PARSED: Dict[str, List[Statement]] = {}
+
+
+def parse_step(text: str, shared: Sequence[str] = ()) -> List[Statement]:
+    """The statements of a step description, in order."""
+    key = text
+    if key in _PARSED:
+        return _PARSED[key]
+    tree = ast.parse(_dedent(text))
+    out: List[Statement] = []
+
+    def visit(body, flags):
+        for node in body:
+            if isinstance(node, ast.If):
+                if node.orelse:
+                    raise ValueError("a step's 'if' has no 'else'; write the opposite test")
+                visit(node.body, flags + _flags_of(node.test))
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                calls = _calls(node.value)
+                for c in calls:
+                    if c not in _ELEMENTWISE + CROSS_NEURON + ("outer",):
+                        raise ValueError(f"unknown function {c!r} in {ast.unparse(node)!r}")
+                kind = "sample"
+                if "one_winner" in calls:
+                    kind = "one_winner"
+                elif "coupling" in calls:
+                    kind = "coupling"
+                elif "sum_batch" in calls:
+                    kind = "shared"
+                out.append(Statement(
+                    target=node.targets[0].id, expr=node.value, source=ast.unparse(node), flags=flags,
+                    kind=kind, names=_names(node.value),
+                ))
+            else:
+                raise ValueError(f"a step holds assignments and 'if flag:' blocks, got {ast.unparse(node)!r}")
+
+    visit(tree.body, ())
+    _PARSED[key] = out
+    return out
+
+
+def _dedent(text: str) -> str:
+    """Statements at any indentation; an ``if flag:`` line's body is the lines indented under it."""
+    out, if_indent = [], None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        if if_indent is not None and indent > if_indent:
+            out.append("    " + line.strip())
+            continue
+        if_indent = indent if line.rstrip().endswith(":") else None
+        out.append(line.strip())
+    return "\n".join(out) + "\n"
+
+
+def flag_value(obj, name: str) -> bool:
+    """A flag of a layer or connection: a value that is not None and not False."""
+    value = getattr(obj, name)
+    if isinstance(value, torch.Tensor):
+        return True
+    return value is not None and value is not False
+
+
+def active(statements: Sequence[Statement], obj) -> List[Statement]:
+    """The statements whose flags hold for ``obj`` now."""
+    return [st for st in statements if all(flag_value(obj, f) == want for f, want in st.flags)]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Consecutive statements of one kind (one pass over the layer)."""
+
+    kind: str
+    statements: Tuple[Statement, ...]
+
+
+def phases(statements: Sequence[Statement], shared: Sequence[str]) -> List[Phase]:
+    out: List[Phase] = []
+    for st in statements:
+        kind = "shared" if st.target in shared else st.kind
+        if out and out[-1].kind == kind and kind in ("sample", "shared"):
+            out[-1] = Phase(kind, out[-1].statements + (st,))
+        else:
+            out.append(Phase(kind, (st,)))
+    return out
+
+
+# ------------------------------------------------------------ torch code
+class _TorchExpr(ast.NodeTransformer):
+    """Elementwise functions -> torch; names stay names (tensors or floats)."""
+
+    MAP = {"where": "_where", "maximum": "_maximum", "exp": "_exp", "sum_batch": "_sum_batch"}
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in self.MAP:
+            node.func = ast.Name(self.MAP[node.func.id], ast.Load())
+        return node
+
+
+def _where(c, a, b):
+    # where(c, a, b) with numbers or tensors (a number where a tensor is expected is filled)
+    if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+        return torch.where(c, torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+    if not isinstance(a, torch.Tensor):
+        return b.masked_fill(c, a) if a == a else torch.where(c, a, b)
+    if not isinstance(b, torch.Tensor):
+        return a.masked_fill(~c, b)
+    if a.shape != c.shape or b.shape != c.shape:
+        a, b = torch.broadcast_tensors(a, b)
+        a, b = a.expand(c.shape), b.expand(c.shape)
+    return torch.where(c, a, b)
+
+
+def _maximum(a, b):
+    if isinstance(b, torch.Tensor):
+        return torch.maximum(a, b)
+    return a.clamp(min=b)
+
+
+def _exp(a):
+    return torch.exp(a)
+
+
+def _sum_batch(e):
+    return e.to(torch.float32).sum(0)
+
+
+_TORCH_ENV = {"_where": _where, "_maximum": _maximum, "_exp": _exp, "_sum_batch": _sum_batch, "torch": torch}
+_TORCH_CACHE: Dict[tuple, Callable] = {}
+
+
+def torch_node_step(model: NodeModel, statements: Sequence[Statement], key: tuple) -> Callable:
+    """A Python function ``step(env) -> env`` running ``statements`` with torch
+    on the tensors and numbers in ``env`` (a dict of names), out of place.
+
+    Cross-neuron statements call ``env["one_winner"]`` / ``env["coupling"]``.
+    """
+    fn = _TORCH_CACHE.get(key)
+    if fn is not None:
+        return fn
+    lines = ["def step(env):"]
+    for name in sorted(set().union(*(st.names for st in statements)) | {st.target for st in statements}):
+        if name in ("where", "maximum", "exp", "sum_batch", "one_winner", "coupling"):
+            continue
+        lines.append(f"    {name} = env.get({name!r})")
+    lines.append("    one_winner = env.get('one_winner')")
+    lines.append("    coupling = env.get('coupling')")
+    for st in statements:
+        expr = ast.unparse(_TorchExpr().visit(ast.parse(ast.unparse(st.expr), mode="eval")).body)
+        lines.append(f"    {st.target} = {expr}")
+    assigned = sorted({st.target for st in statements})
+    lines.append("    return {" + ", ".join(f"{n!r}: {n}" for n in assigned) + "}")
+    src = "\n".join(lines) + "\n"
+    env = dict(_TORCH_ENV)
+    exec(compile(src, f"<snnlab.dynamics.model torch step {key[0]}>", "exec"), env)
+    fn = env["step"]
+    fn.source = src
+    _TORCH_CACHE[key] = fn
+    return fn
+
+
+# ------------------------------------------------------------ rule code
+def outer_terms(expr: ast.expr) -> List[Tuple[str, str]]:
+    """The ``outer(a, b)`` calls of an expression, as (a, b) names."""
+    out = []
+    for n in ast.walk(expr):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "outer":
+            a, b = n.args
+            if not (isinstance(a, ast.Name) and isinstance(b, ast.Name)):
+                raise ValueError(f"outer() takes two names, got {ast.unparse(n)!r}")
+            out.append((a.id, b.id))
+    return out
+
+
+def rule_update_parts(st: Statement) -> ast.expr:
+    """The increment of ``w = w + <increment>``."""
+    e = st.expr
+    if st.target != "w" or not (isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add)
+                                and isinstance(e.left, ast.Name) and e.left.id == "w"):
+        raise ValueError(f"a rule's update is 'w = w + <expression>', got {st.source!r}")
+    return e.right
+
+
+def _simple_outer(inc: ast.expr) -> Optional[Tuple[ast.expr, str, str]]:
+    """``k * outer(a, b)`` with ``k`` free of outer and w: (k, a, b), else None."""
+    if isinstance(inc, ast.BinOp) and isinstance(inc.op, ast.Mult) and isinstance(inc.right, ast.Call):
+        call = inc.right
+        if isinstance(call.func, ast.Name) and call.func.id == "outer":
+            names = _names(inc.left)
+            if "w" not in names and not outer_terms(inc.left):
+                return inc.left, call.args[0].id, call.args[1].id
+    return None
+
+
+def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict) -> None:
+    """Apply a rule's updates eagerly through the connection's primitives.
+
+    ``k * outer(spikes, other)`` becomes ``conn.add_outer`` (event-driven on
+    the spiking rows or columns, dense and sparse alike); any other increment
+    is evaluated with ``outer = conn.outer_sum`` and added with
+    ``conn.add_to_weights``. An update whose every ``outer`` has a spike side
+    without spikes is skipped (it adds nothing).
+    """
+    for st in statements:
+        inc = rule_update_parts(st)
+        terms = outer_terms(inc)
+        if terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
+            continue
+        simple = _simple_outer(inc)
+        if simple is not None:
+            k, a, b = simple
+            conn.add_outer(values[a], values[b], eval(compile(ast.Expression(k), "<rule>", "eval"), {}, values))
+            continue
+        env = dict(values, outer=conn.outer_sum, w=conn.weights(), where=_where, maximum=_maximum, exp=_exp)
+        conn.add_to_weights(eval(compile(ast.Expression(inc), "<rule>", "eval"), {}, env))
+
+
+def decay_factor(dt: float, tc):
+    """``exp(-dt / tc)`` in float32 (a float for a scalar tc)."""
+    if isinstance(tc, torch.Tensor):
+        return torch.exp(-dt / tc)
+    return torch.exp(torch.tensor(-dt, dtype=torch.float32) / torch.tensor(tc, dtype=torch.float32)).item()
+
+
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)) or isinstance(v, float)
