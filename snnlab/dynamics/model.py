@@ -360,17 +360,35 @@ def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict)
     without spikes is skipped (it adds nothing).
     """
     for st in statements:
-        inc = rule_update_parts(st)
-        terms = outer_terms(inc)
+        terms, simple, code = _rule_parts(st)
         if terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
             continue
-        simple = _simple_outer(inc)
         if simple is not None:
-            k, a, b = simple
-            conn.add_outer(values[a], values[b], eval(compile(ast.Expression(k), "<rule>", "eval"), {}, values))
+            a, b = simple
+            conn.add_outer(values[a], values[b], eval(code, {}, values))
             continue
         env = dict(values, outer=conn.outer_sum, w=conn.weights(), where=_where, maximum=_maximum, exp=_exp)
-        conn.add_to_weights(eval(compile(ast.Expression(inc), "<rule>", "eval"), {}, env))
+        conn.add_to_weights(eval(code, {}, env))
+
+
+_RULE_PARTS: dict = {}
+
+
+def _rule_parts(st: Statement):
+    """``(outer terms, (a, b) of a simple k * outer(a, b) or None, compiled k or increment)``,
+    worked out once per statement (compiling every step cost more than the update)."""
+    cached = _RULE_PARTS.get(id(st))
+    if cached is not None and cached[0] is st:
+        return cached[1]
+    inc = rule_update_parts(st)
+    simple = _simple_outer(inc)
+    if simple is not None:
+        k, a, b = simple
+        parts = (outer_terms(inc), (a, b), compile(ast.Expression(k), "<rule>", "eval"))
+    else:
+        parts = (outer_terms(inc), None, compile(ast.Expression(inc), "<rule>", "eval"))
+    _RULE_PARTS[id(st)] = (st, parts)
+    return parts
 
 
 def decay_factor(dt: float, tc):
