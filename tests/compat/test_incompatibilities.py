@@ -98,3 +98,14 @@ def test_numpy_arrays_as_per_neuron_parameters():
 
     layer = LIFNodes(n=3, thresh=np.array([-50.0, -51.0, -52.0]))  # as BindsNET's reservoir.py
     assert layer.thresh.dtype == torch.float32 and layer.thresh.tolist() == [-50.0, -51.0, -52.0]
+
+
+def test_empty_network_runs_saves_and_loads(tmp_path):
+    from snnlab.network import load
+
+    for dt in (0.1, 1.0, 5.0):  # as BindsNET documents: an empty network runs and round-trips
+        net = Network(dt=dt)
+        net.run(inputs={}, time=100)
+        net.save(tmp_path / "net.pt")
+        assert load(tmp_path / "net.pt").dt == dt
+        assert not load(tmp_path / "net.pt", learning=False).learning

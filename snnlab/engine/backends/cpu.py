@@ -270,7 +270,7 @@ class CpuBackend(Backend):
         self.kernel(
             steps, bool(plan.one_step), kinds, off, v, refrac, s, np.zeros(N, np.bool_), thresh, rest, reset,
             refrac_p, decay, lbound, has_lbound, f32(plan.dt), traces, additive, xtr, trace_decay, trace_scale,
-            conn_src, conn_tgt, conn_w, conn_b, has_b, np.zeros(N, f32), np.zeros(max(sizes), f32), fixed_in, ext_in,
+            conn_src, conn_tgt, conn_w, conn_b, has_b, np.zeros(N, f32), np.zeros(max(sizes, default=1), f32), fixed_in, ext_in,
             hist["s"], hist["v"], hist["refrac_count"], hist["x"],
             "s" in wanted, "v" in wanted, "refrac_count" in wanted, "x" in wanted,
         )
