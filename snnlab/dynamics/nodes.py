@@ -334,8 +334,7 @@ class Nodes(torch.nn.Module):
             if self.model.uses_rand:
                 env["rand"] = draws[: self.batch_size * self.n].view(self.batch_size, *self.shape)
         if "coupling" in self.model.step:
-            S, batch = self.__dict__.get("S"), self.batch_size
-            env["coupling"] = lambda _S, s=d["s"]: (s.view(batch, -1).to(torch.float32) @ S.t()).view_as(s)
+            env["coupling"] = lambda _S, s=d["s"]: self._coupling(s)
         self._write(torch_node_step(self.model, main, ("main",) + key)(env))
         s = d["s"]
         if clamp is not None:
@@ -717,6 +716,24 @@ class IzhikevichNodes(Nodes):
         if name == "S" and not isinstance(value, torch.Tensor):
             raise TypeError(f"IzhikevichNodes.S must be a tensor of shape [n, n], got {describe(value)}")
         super().__setattr__(name, value)
+
+    def _coupling(self, s: torch.Tensor) -> torch.Tensor:
+        """``S @ s`` per sample, summing the columns of the neurons that spiked
+        in index order (the order every back-end uses, so results agree bit for bit)."""
+        S = self.S
+        key = (S.data_ptr(), S._version, S.device)
+        if self.__dict__.get("_coupling_key") != key:
+            self.__dict__["_coupling_t"] = S.detach().to(torch.float32).t().contiguous()
+            self.__dict__["_coupling_key"] = key
+        rows = self.__dict__["_coupling_t"]
+        batch = s.shape[0]
+        flat = s.reshape(batch, -1)
+        out = torch.zeros(batch, self.n, dtype=torch.float32, device=s.device)
+        for b in range(batch):
+            idx = flat[b].nonzero().view(-1)
+            if idx.numel():
+                out[b] = torch.nn.functional.embedding_bag(idx.view(1, -1), rows, mode="sum")[0]
+        return out.view_as(s)
 
     @property
     def coupled(self) -> bool:

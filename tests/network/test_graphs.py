@@ -100,14 +100,14 @@ def test_other_models_match_eager(layer):
         assert torch.equal(eager[k], emulated[k]), k
 
 
-def test_runs_that_change_weights_use_the_eager_path():
+def test_runs_that_change_weights_do_not_use_the_graph_path():
     net = Network()
     a, b = Input(n=10, traces=True), LIFNodes(n=10, traces=True)
     net.add_layer(a, "A"); net.add_layer(b, "B")
     net.add_connection(Connection(a, b, update_rule=PostPre, nu=(0.01, 0.01)), "A", "B")
     net.cuda_graphs = "emulate"
     net.run(inputs={"A": torch.ones(64, 10)}, time=64)
-    assert runner(net) is None and net.last_backend == "eager"
+    assert runner(net) is None and net.last_backend in ("cpu", "eager")
     with use_backend("graph-emulate"), pytest.raises(ValueError, match="weights change"):
         net.run(inputs={"A": torch.ones(64, 10)}, time=64)
 
