@@ -20,7 +20,7 @@ fi
 PIP=".venv/bin/python -m pip"
 # torch first, pinned: an open range would pull a multi-GB CUDA build.
 $PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[lab,figures,fast,test]"
+$PIP install -q -e ".[lab,figures,fast,io,sweep,bindsnet,test]"
 # Compile the CPU back-end once (numba caches it on disk).
 .venv/bin/python -c "from snnlab.engine.warmup import warm_up; warm_up()"
 

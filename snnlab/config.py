@@ -10,7 +10,8 @@ API (stable; the lab, the CLI and ``snnlab.export`` rely on it)
     returns ``cfg``; ``cfg.replace(**changes)`` returns a new, validated config.
 ``LabConfig.to_json()`` / ``LabConfig.from_json(text)``
     JSON only (``json`` module; never ``eval`` or ``pickle``). Unknown keys,
-    wrong types and non-finite numbers are rejected. ``to_dict``/``from_dict``
+    repeated keys, wrong types and non-finite numbers are rejected; so is any
+    value the engine's float32 step cannot represent (``snnlab._limits``). ``to_dict``/``from_dict``
     are the same without the text step.
 ``LabConfig.for_model(name, **changes)``
     A config with the neuron parameters of ``MODEL_DEFAULTS[name]``.
@@ -27,9 +28,8 @@ API (stable; the lab, the CLI and ``snnlab.export`` rely on it)
     Puts ``input_rate``, ``weight_scale`` and ``inhibition`` (``LIVE_FIELDS``)
     into a built network mid-run; the other fields need a new network.
 ``Recording``
-    Plain dataclass of NumPy arrays: what a lab run recorded (input and output
-    spikes, traced voltages, population rate) plus its config. This is what
-    ``snnlab.export`` writes to files.
+    ``snnlab.recording.Recording``, re-exported: what a run recorded, layer by
+    layer (here ``"A"`` and ``"B"``), with the config in ``experiment``.
 
 The default config is the seed's network: 100 Bernoulli inputs at 100 Hz
 (p = 0.1 per 1 ms step) -> 1000 LIF neurons, forward weights
@@ -47,6 +47,9 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
+
+from snnlab import _limits
+from snnlab._json import loads_strict
 
 __all__ = [
     "LabConfig",
@@ -109,15 +112,18 @@ def estimate_memory_bytes(n_input: int, n_output: int, n_steps: int, neuron_mode
     """Rough upper bound of the memory (bytes) one lab network and its run need.
 
     Dense float32 weights (forward and recurrent; for Izhikevich also the
-    layer's own coupling matrix), monitors (spikes of both layers, voltages
-    of every output neuron) and the lab's recording copies.
+    layer's own coupling matrix), the lab's monitors (a window of 512 steps)
+    and its ring buffers (whole run or a sliding window, at most
+    ``snnlab.lab.controller.BUFFER_BYTES``): memory no longer grows with the
+    run's length.
     """
     weights = 4 * (n_input * n_output + n_output * n_output)
     if neuron_model == "Izhikevich":
         weights += 4 * n_output * n_output
-    monitors = n_steps * (n_input + n_output) + 4 * n_steps * n_output
-    recording = 2 * n_steps * (n_input + n_output) + 4 * n_steps * n_output
-    return weights + monitors + recording
+    monitors = 512 * (n_input + n_output) + 4 * 512 * n_output
+    per_step = n_input + n_output + 8 + 4 * DEFAULT_TRACED
+    buffers = min(n_steps * per_step, 256 * 1024**2)
+    return weights + monitors + buffers
 
 
 @dataclass(frozen=True)
@@ -194,16 +200,18 @@ class LabConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise TypeError(
-                    f"LabConfig.{name}: expected an int, got {value!r} ({type(value).__name__})"
+                    f"LabConfig.{name}: expected an int, got {_limits.short(value)} ({type(value).__name__})"
                 )
+            if not -(2**63) <= value < 2**63:
+                raise ValueError(f"LabConfig.{name}: {_limits.short(value)}; expected an int64 (|value| < 2**63)")
             object.__setattr__(self, name, int(value))
         for name in _FLOAT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise TypeError(
-                    f"LabConfig.{name}: expected a number, got {value!r} ({type(value).__name__})"
+                    f"LabConfig.{name}: expected a number, got {_limits.short(value)} ({type(value).__name__})"
                 )
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, _limits.as_float("LabConfig", name, value))
         if not isinstance(self.neuron_model, str):
             raise TypeError(
                 f"LabConfig.neuron_model: expected a str, got {self.neuron_model!r} "
@@ -235,6 +243,7 @@ class LabConfig:
             value = getattr(self, name)
             if not math.isfinite(value):
                 raise ValueError(f"LabConfig.{name}: {value!r} is not finite; expected a finite number")
+            _limits.check_float32("LabConfig", name, value, positive=name in ("dt", "tc_decay"))
         for name in ("n_input", "n_output"):
             value = getattr(self, name)
             if value < 1:
@@ -245,6 +254,9 @@ class LabConfig:
             raise ValueError(f"LabConfig.dt: {self.dt} ms; expected a time step > 0 ms")
         if self.time <= 0:
             raise ValueError(f"LabConfig.time: {self.time} ms; expected a simulated time > 0 ms")
+        # Representable by the engine (snnlab/_limits.py says why each bound).
+        _limits.check_steps("LabConfig", self.time, self.dt)
+        _limits.check_dt("LabConfig", self.dt, self.refrac)
         steps = self.time / self.dt
         if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
             raise ValueError(
@@ -287,6 +299,25 @@ class LabConfig:
                     f"LabConfig.traced: neuron {i} is not in the output layer; "
                     f"expected indices 0..{self.n_output - 1}"
                 )
+        _limits.check_voltage_range(
+            "LabConfig", neuron_model=self.neuron_model, n_steps=self.n_steps,
+            voltages={name: getattr(self, name) for name in ("thresh", "rest", "reset")},
+            n_input=self.n_input, n_output=self.n_output,
+            weight_scale=self.weight_scale, inhibition=self.inhibition,
+        )
+        if self.neuron_model == "Izhikevich":
+            w = forward_weights(self) if self.n_input * self.n_output <= 2**26 else None
+            if w is not None:  # the real weights: every input spiking at once
+                excitation = float(w.clamp(min=0).sum(0).max())
+                negative = float(w.clamp(max=0).sum(0).min())
+            else:  # too many to draw here: |weight| < |weight_scale| (snnlab/_limits.py)
+                excitation, negative = self.n_input * abs(self.weight_scale), -self.n_input * abs(self.weight_scale)
+            _limits.check_izhikevich_probe(
+                "LabConfig", dt=self.dt, thresh=self.thresh, rest=self.rest, reset=self.reset,
+                n_steps=self.n_steps, excitation=excitation,
+                inhibition_sum=negative - (self.n_output - 1) * self.inhibition,
+                weight_scale=self.weight_scale, inhibition=self.inhibition,
+            )
         need = estimate_memory_bytes(self.n_input, self.n_output, self.n_steps, self.neuron_model)
         if need > MAX_NETWORK_BYTES:
             raise ValueError(
@@ -361,16 +392,11 @@ class LabConfig:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "LabConfig":
-        """A validated config from JSON text (``json.loads`` only; NaN/Infinity rejected)."""
+        """A validated config from JSON text (``snnlab._json.loads_strict``: ``json`` only;
+        NaN/Infinity, repeated keys, deep nesting and 40-digit integers rejected)."""
 
-        def _reject(constant: str) -> None:
-            raise ValueError(f"LabConfig: {constant} is not allowed in a config; expected finite numbers")
-
-        try:
-            data = json.loads(text, parse_constant=_reject)
-        except json.JSONDecodeError as ex:
-            raise ValueError(f"LabConfig: not valid JSON ({ex})") from ex
-        return cls.from_dict(data)
+        # Strict: depth-limited, duplicate keys and 400-digit integers refused.
+        return cls.from_dict(loads_strict(text, what="LabConfig"))
 
 
 # -- building the network -----------------------------------------------------
@@ -427,14 +453,14 @@ def _make_output_layer(config: LabConfig):
     raise ValueError(f"LabConfig.neuron_model: {config.neuron_model!r}; expected one of {NEURON_MODELS}")
 
 
-def build_network(config: LabConfig):
+def build_network(config: LabConfig, monitors: bool = True):
     """Build the network ``config`` describes (deterministic in ``config.seed``).
 
     Layers ``"A"`` (``Input``, ``n_input``) and ``"B"`` (``config.neuron_model``,
     ``n_output``); connections ``("A", "B")`` (``forward_weights``) and
     ``("B", "B")`` (``-inhibition`` off the diagonal); monitors ``"A"``
     recording ``s`` and ``"B"`` recording ``s`` and ``v``, each sized for
-    ``config.n_steps`` rows.
+    ``config.n_steps`` rows (none with ``monitors=False``: the lab adds its own).
 
     Returns
     -------
@@ -457,8 +483,9 @@ def build_network(config: LabConfig):
     w_rec = torch.empty(config.n_output, config.n_output)
     _fill_inhibition(w_rec, config.inhibition)
     net.add_connection(Connection(source=target, target=target, w=w_rec), source="B", target="B")
-    net.add_monitor(Monitor(source, ("s",), time=config.n_steps), name="A")
-    net.add_monitor(Monitor(target, ("s", "v"), time=config.n_steps), name="B")
+    if monitors:
+        net.add_monitor(Monitor(source, ("s",), time=config.n_steps), name="A")
+        net.add_monitor(Monitor(target, ("s", "v"), time=config.n_steps), name="B")
     return net
 
 
@@ -519,63 +546,5 @@ def apply_live_parameters(network, inputs: BernoulliInput, config: LabConfig) ->
     _fill_inhibition(network.connections[("B", "B")].w, config.inhibition)
 
 
-# -- what a run recorded ------------------------------------------------------
-
-
-@dataclass
-class Recording:
-    """What one lab run recorded: plain NumPy arrays plus the config.
-
-    Rows are time steps ``0 .. steps_done - 1`` of the run (a stopped run has
-    fewer than ``config.n_steps``); step ``i`` is at ``i * dt`` ms.
-
-    Attributes
-    ----------
-    config : LabConfig
-        The config the run started with (live changes are in ``changes``).
-    input_spikes : numpy.ndarray of bool, shape (steps_done, n_input)
-    output_spikes : numpy.ndarray of bool, shape (steps_done, n_output)
-    voltages : numpy.ndarray of float32, shape (steps_done, len(traced))
-        Membrane voltages (mV) of the traced output neurons, after reset.
-    traced : numpy.ndarray of int32, shape (len(traced),)
-        Indices of the output neurons in ``voltages``' columns.
-    population_rate : numpy.ndarray of float32, shape (steps_done,)
-        Output layer's rate per step, Hz: spikes / (n_output * dt / 1000).
-    dt : float
-        Time step, ms.
-    threshold : float
-        The output layer's (base) threshold, mV.
-    completed : bool
-        True if the run simulated all ``config.n_steps`` steps.
-    wall_time : float
-        Seconds the run took.
-    changes : list of (int, str, float)
-        Live parameter changes: (first step that used it, field, new value).
-    """
-
-    config: LabConfig
-    input_spikes: np.ndarray
-    output_spikes: np.ndarray
-    voltages: np.ndarray
-    traced: np.ndarray
-    population_rate: np.ndarray
-    dt: float
-    threshold: float
-    completed: bool = False
-    wall_time: float = 0.0
-    changes: list = field(default_factory=list)
-
-    @property
-    def steps_done(self) -> int:
-        """Number of steps simulated."""
-        return int(self.output_spikes.shape[0])
-
-    @property
-    def duration(self) -> float:
-        """Simulated time, ms."""
-        return self.steps_done * self.dt
-
-    @property
-    def times(self) -> np.ndarray:
-        """Time of each row, ms (float32)."""
-        return (np.arange(self.steps_done) * self.dt).astype(np.float32)
+# -- what a run recorded: snnlab.recording.Recording (kept importable from here)
+from snnlab.recording import Recording  # noqa: E402

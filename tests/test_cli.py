@@ -12,7 +12,7 @@ import pytest
 
 from snnlab.cli import main
 from snnlab.config import LabConfig
-from snnlab.export import load_recording_arrays
+from snnlab.export import load_recording
 
 SMALL = LabConfig(n_input=40, n_output=60, time=80.0, input_rate=200.0, weight_scale=4.0, seed=3)
 
@@ -50,12 +50,12 @@ def test_run_end_to_end_in_a_subprocess(tmp_path):
     from snnlab.lab.controller import run_config
 
     rec = run_config(SMALL)
-    data = load_recording_arrays(out / "recording.npz")
-    np.testing.assert_array_equal(data["input_spikes"], rec.input_spikes)
-    np.testing.assert_array_equal(data["output_spikes"], rec.output_spikes)
-    np.testing.assert_array_equal(data["voltages"], rec.voltages)
-    assert bool(data["completed"]) and data["output_spikes"].shape == (80, 60)
-    assert data["output_spikes"].any(), "the test config should make the output layer spike"
+    data = load_recording(out / "recording.npz")
+    np.testing.assert_array_equal(data.spikes("A"), rec.spikes("A"))
+    np.testing.assert_array_equal(data.spikes("B"), rec.spikes("B"))
+    np.testing.assert_array_equal(data.voltages("B"), rec.voltages("B"))
+    assert data.completed and data.spikes("B").shape == (80, 60)
+    assert data.spikes("B").any(), "the test config should make the output layer spike"
 
 
 def test_run_formats_and_no_figures(tmp_path, capsys):

@@ -15,9 +15,22 @@ MODULES = [
     "snnlab.engine.run",
     "snnlab.encoding",
     "snnlab.dynamics.rules",
+    "snnlab.encoding.encodings",
+    "snnlab.encoding.encoders",
     "snnlab.config",
     "snnlab.export",
+    "snnlab.recording",
     "snnlab.analysis.plotting",
+    "snnlab.analysis.bindsnet_plots",
+    "snnlab.utils",
+    "snnlab.evaluation",
+    "snnlab.datasets.digits",
+    "snnlab.models.models",
+    "snnlab.learning.reward",
+    "snnlab.environment.dot_simulator",
+    "snnlab.network.topology_extra",
+    "snnlab.network.nodes_extra",
+    "snnlab.conversion.nodes",
 ]
 
 

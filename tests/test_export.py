@@ -7,13 +7,14 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from snnlab.config import LabConfig, Recording
+from snnlab.config import LabConfig
+from snnlab.recording import LayerRecording, Recording
 from snnlab.export import (
     FIGURE_NAMES,
     download_links,
     export_figures,
     export_recording,
-    load_recording_arrays,
+    load_recording,
     recording_figures,
     save_recording,
 )
@@ -27,16 +28,16 @@ def make_recording(steps=120, n_input=20, n_output=30, traced=(0, 3, 7), seed=0,
     rng = np.random.default_rng(seed)
     out = rng.random((steps, n_output)) < 0.03
     return Recording(
-        config=cfg,
-        input_spikes=rng.random((steps, n_input)) < 0.1,
-        output_spikes=out,
-        voltages=(-65 + 13 * rng.random((steps, len(traced)))).astype(np.float32),
-        traced=np.asarray(traced, dtype=np.int32),
-        population_rate=(out.sum(1) / (n_output * 1e-3)).astype(np.float32),
         dt=1.0,
-        threshold=-52.0,
+        layers={
+            "A": LayerRecording("A", (n_input,), "Input", rng.random((steps, n_input)) < 0.1),
+            "B": LayerRecording("B", (n_output,), "LIFNodes", out,
+                                (-65 + 13 * rng.random((steps, len(traced)))).astype(np.float32),
+                                np.asarray(traced, dtype=np.int64), -52.0),
+        },
         completed=completed,
         wall_time=0.25,
+        experiment=cfg.to_dict(),
         changes=[(40, "input_rate", 50.0), (80, "inhibition", 0.1)],
     )
 
@@ -66,21 +67,21 @@ def test_export_recording_writes_every_file_and_they_open(tmp_path):
         if p.suffix in (".png", ".svg", ".pdf"):
             check_file(p)
 
-    data = load_recording_arrays(tmp_path / "out" / "recording.npz")
-    np.testing.assert_array_equal(data["input_spikes"], rec.input_spikes)
-    np.testing.assert_array_equal(data["output_spikes"], rec.output_spikes)
-    np.testing.assert_array_equal(data["voltages"], rec.voltages)
-    np.testing.assert_array_equal(data["traced"], rec.traced)
-    np.testing.assert_array_equal(data["population_rate"], rec.population_rate)
-    np.testing.assert_array_equal(data["times"], np.arange(120, dtype=np.float32))
-    assert data["output_spikes"].dtype == bool and data["voltages"].dtype == np.float32
-    assert float(data["dt"]) == 1.0 and float(data["threshold"]) == -52.0 and bool(data["completed"])
-    assert data["change_fields"].tolist() == ["input_rate", "inhibition"]
-    np.testing.assert_array_equal(data["change_steps"], [40, 80])
-    assert LabConfig.from_json(str(data["config_json"])) == rec.config
+    data = load_recording(tmp_path / "out" / "recording.npz")
+    assert data.layer_names == ["A", "B"]
+    for name in ("A", "B"):
+        np.testing.assert_array_equal(data.spikes(name), rec.spikes(name))
+        assert data.spikes(name).dtype == bool and data.layers[name].model == rec.layers[name].model
+    np.testing.assert_array_equal(data.voltages("B"), rec.voltages("B"))
+    np.testing.assert_array_equal(data.traced("B"), rec.traced("B"))
+    np.testing.assert_array_equal(data.times, np.arange(120, dtype=np.float64))
+    assert data.voltages("A") is None and data.voltages("B").dtype == np.float32
+    assert data.dt == 1.0 and data.layers["B"].threshold == -52.0 and data.completed
+    assert data.changes == [(40, "input_rate", 50.0), (80, "inhibition", 0.1)]
+    assert LabConfig.from_dict(data.experiment) == LabConfig.from_dict(rec.experiment)
 
     loaded = LabConfig.from_json((tmp_path / "out" / "config.json").read_text())
-    assert loaded == rec.config
+    assert loaded == LabConfig.from_dict(rec.experiment)
 
 
 def test_npz_needs_no_pickle(tmp_path):
@@ -94,12 +95,12 @@ def test_figures_show_the_recording():
     figs = recording_figures(rec)
     assert list(figs) == list(FIGURE_NAMES)
     raster_axes = figs["raster"].axes
-    assert [ax.get_ylabel() for ax in raster_axes] == ["A neuron", "B neuron"]
-    assert len(raster_axes[1].collections[0].get_offsets()) == int(rec.output_spikes.sum())
-    voltage_ax = figs["voltage"].axes[0]
-    labels = [line.get_label() for line in voltage_ax.get_lines()]
-    assert labels[:3] == ["B[0]", "B[3]", "B[7]"] and "threshold" in labels
-    np.testing.assert_allclose(voltage_ax.get_lines()[1].get_ydata(), rec.voltages[:, 1])
+    assert [ax.get_ylabel() for ax in raster_axes] == ["A neuron (index)", "B neuron (index)"]
+    assert len(raster_axes[1].collections[0].get_offsets()) == int(rec.spikes("B").sum())
+    voltage_axes = figs["voltage"].axes
+    assert [ax.get_ylabel() for ax in voltage_axes] == ["B[0] (mV)", "B[3] (mV)", "B[7] (mV)"]
+    np.testing.assert_allclose(voltage_axes[1].get_lines()[0].get_ydata(), rec.voltages("B")[:, 1])
+    assert [t.get_text() for t in voltage_axes[0].get_legend().get_texts()] == ["threshold"]
     assert figs["rate"].axes[0].get_ylabel() == "Population rate (Hz)"
 
 
@@ -124,6 +125,15 @@ def test_bad_arguments_write_nothing(tmp_path):
         export_recording(rec, tmp_path / "file")
     with pytest.raises(ValueError, match=".npz"):
         save_recording(rec, tmp_path / "r.pickle")
+    with pytest.raises(ValueError, match="window"):
+        export_recording(rec, tmp_path / "c", window=(500, 600))  # after the end of a 120 ms run
+    with pytest.raises(ValueError, match="layers"):
+        export_recording(rec, tmp_path / "c", layers=["C"])
+    with pytest.raises(ValueError, match="width"):
+        export_recording(rec, tmp_path / "c", width="three")
+    with pytest.raises(TypeError, match="progress"):
+        export_recording(rec, tmp_path / "c", progress="yes")
+    assert not (tmp_path / "c").exists()
 
 
 def test_download_links_carry_the_files(tmp_path):
@@ -136,3 +146,30 @@ def test_download_links_carry_the_files(tmp_path):
         assert base64.b64decode(data) == path.read_bytes()
     assert dict((n, m) for n, m, _ in links)["raster.png"] == "image/png"
     assert "nothing exported" in download_links([]).value
+
+
+def test_window_layers_and_neurons_apply_to_every_file(tmp_path):
+    rec = make_recording(steps=300)
+    written = export_recording(rec, tmp_path, formats=["svg", "nwb"], window=(100, 200), layers=["B"],
+                               neurons={"B": range(10, 20)})
+    assert [p.name for p in written][-3:] == ["recording.npz", "config.json", "recording.nwb"]
+    data = load_recording(tmp_path / "recording.npz")
+    assert data.layer_names == ["B"] and data.start_step == 100 and data.steps == 100
+    np.testing.assert_array_equal(data.spikes("B"), rec.spikes("B")[100:200, 10:20])
+    from snnlab.io.nwb import read_nwb
+
+    nwb = read_nwb(tmp_path / "recording.nwb")
+    np.testing.assert_array_equal(nwb.spikes("B"), data.spikes("B"))
+    svg = (tmp_path / "raster.svg").read_text()
+    assert "B neuron (index)" in svg and "A neuron" not in svg
+    # the same selection from the CLI's text form
+    assert export_recording(rec, tmp_path / "w", formats=["png"], window="100:200")[0].exists()
+
+
+def test_progress_is_reported_for_every_file(tmp_path):
+    calls = []
+    written = export_recording(make_recording(), tmp_path, formats=["png", "pdf"],
+                               progress=lambda done, total, name: calls.append((done, total, name)))
+    assert [c[2] for c in calls] == [p.name for p in written]
+    assert [c[0] for c in calls] == list(range(1, len(written) + 1))
+    assert {c[1] for c in calls} == {len(written)} == {8}

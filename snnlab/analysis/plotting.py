@@ -50,6 +50,12 @@ __all__ = [
     "save_figure",
     "publication_style",
     "FIGURE_FORMATS",
+    "plot_input",
+    "plot_conv2d_weights",
+    "plot_locally_connected_weights",
+    "plot_local_connection_2d_weights",
+    "plot_assignments",
+    "plot_performance",
 ]
 
 #: File formats :func:`save_figure` writes.
@@ -832,3 +838,14 @@ def _metadata(fmt: str) -> dict:
     if fmt == "svg":
         return {"Creator": "snnlab", "Date": None}
     return {"Software": "snnlab"}
+
+
+# BindsNET's other plots, defined in their own module (imported last: they use save_figure).
+from .bindsnet_plots import (  # noqa: E402
+    plot_assignments,
+    plot_conv2d_weights,
+    plot_input,
+    plot_local_connection_2d_weights,
+    plot_locally_connected_weights,
+    plot_performance,
+)

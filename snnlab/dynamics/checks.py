@@ -13,6 +13,9 @@ from typing import Any, Sequence
 
 import torch
 
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+_FLOAT32_TINY = float(torch.finfo(torch.float32).tiny)
+
 __all__ = [
     "check_positive_int",
     "check_real",
@@ -20,6 +23,7 @@ __all__ = [
     "as_shape",
     "steps_from_time",
     "describe",
+    "check_device",
 ]
 
 
@@ -72,11 +76,19 @@ def check_real(
         return t
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {describe(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError as ex:  # a 400-digit int
+        raise ValueError(f"{name} is too large for a float; expected a finite number") from ex
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be a finite number, got {value}")
     if positive and value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
+    # The engine computes in float32: refuse what it would turn into inf or 0.
+    if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+        raise ValueError(f"{name}={value!r} is not representable in float32; expected a magnitude at most {_FLOAT32_MAX:.4g}")
+    if positive and value < _FLOAT32_TINY:
+        raise ValueError(f"{name}={value!r} rounds to 0 in float32; expected at least {_FLOAT32_TINY:.4g}")
     return value
 
 
@@ -120,15 +132,24 @@ def steps_from_time(time: Any, dt: float) -> int:
     that integer up to floating-point rounding (so 0.3 ms at dt 0.1 is 3 steps,
     where ``int(0.3 / 0.1)`` would give 2).
     """
+    if isinstance(time, torch.Tensor) and time.numel() == 1 and not time.is_complex() and time.dtype != torch.bool:
+        time = time.item()
     if isinstance(time, bool) or not isinstance(time, numbers.Real):
-        if isinstance(time, torch.Tensor) and time.numel() == 1:
-            time = time.item()
-        else:
-            raise TypeError(f"time must be a positive number of ms, got {describe(time)}")
-    time = float(time)
+        raise TypeError(f"time must be a positive number of ms, got {describe(time)}")
+    try:
+        time = float(time)
+    except OverflowError as ex:  # a 400-digit int
+        raise ValueError("time is too large for a float; expected a positive, finite number of ms") from ex
     if not math.isfinite(time) or time <= 0:
         raise ValueError(f"time must be a positive, finite number of ms, got {time}")
     ratio = time / dt
+    # Above 2**53 float64 no longer tells whole numbers apart (and round(inf)
+    # raises OverflowError): refuse before rounding.
+    if not math.isfinite(ratio) or ratio > 2**53:
+        raise ValueError(
+            f"time={time} ms at dt={dt} ms is {ratio:.3g} steps; expected at most 2**53 "
+            f"(about 9.0e15) steps"
+        )
     steps = round(ratio)
     if steps < 1 or abs(ratio - steps) > 1e-9 * max(1.0, abs(ratio)):
         raise ValueError(
@@ -136,3 +157,35 @@ def steps_from_time(time: Any, dt: float) -> int:
             f"(time/dt = {ratio:.6g}); expected a multiple of dt"
         )
     return int(steps)
+
+
+def check_device(name: str, device: Any, *, allow_none: bool = False):
+    """``device`` as a ``torch.device`` this machine has; ``ValueError`` otherwise.
+
+    Torch itself answers ``"cuda"`` on a machine without CUDA with a bare
+    ``AssertionError`` ("Torch not compiled with CUDA enabled") at first use.
+    """
+    if device is None and allow_none:
+        return None
+    if isinstance(device, str):
+        try:
+            device = torch.device(device)
+        except RuntimeError as ex:
+            raise ValueError(f"{name}={device!r} is not a device; expected e.g. 'cpu' or 'cuda:0'") from ex
+    elif not isinstance(device, torch.device):
+        raise TypeError(f"{name} must be a device name or torch.device, got {describe(device)}")
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{name}={str(device)!r}: this machine has no CUDA device (torch.cuda.is_available() "
+                "is False); expected 'cpu'"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{name}={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                "expected an index below that"
+            )
+        return device
+    raise ValueError(f"{name}={str(device)!r}: expected 'cpu' or 'cuda[:index]'")

@@ -776,14 +776,16 @@ class SRM0Nodes(_Spiking):
     )
 
     model = NodeModel(
-        state=("v", "refrac_count"), init={"v": "rest", "refrac_count": 0.0}, decays={"decay": "tc_decay"},
+        # s_prob: this step's spike probability (state, so the Rmax rule can read it)
+        state=("v", "refrac_count", "s_prob"), init={"v": "rest", "refrac_count": 0.0, "s_prob": 0.0},
+        decays={"decay": "tc_decay"},
         step="""
             v = (v - rest) * decay + rest
             v = v + eps_0 * where(refrac_count > 0, 0.0, inp)
             refrac_count = refrac_count - dt
             rho = rho_0 * exp((v - thresh) / d_thresh)
-            p = 1.0 - exp(-rho * dt)
-            s = (rand < p) & (refrac_count <= 0)
+            s_prob = 1.0 - exp(-rho * dt)
+            s = (rand < s_prob) & (refrac_count <= 0)
             refrac_count = where(s, refrac, refrac_count)
             v = where(s, reset, v)
             if lbound:

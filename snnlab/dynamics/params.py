@@ -27,6 +27,9 @@ from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+_FLOAT32_TINY = float(torch.finfo(torch.float32).tiny)
+
 __all__ = ["Param", "parameters_of", "set_parameters", "make_init", "merge", "param_table"]
 
 
@@ -141,9 +144,24 @@ class Param:
         else:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"{owner}: {self.name} must be {self.expected()}, got {_describe(value)}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError as ex:  # a 400-digit int
+                raise ValueError(f"{owner}: {self.name} is too large for a float; expected {self.expected()}") from ex
             if math.isnan(value) or (self.finite and math.isinf(value)):
                 raise ValueError(f"{owner}: {self.name} must be {self.expected()}, got {value}")
+            # The engine computes in float32: a finite value it would turn into
+            # inf (or, for a positive one, into 0) cannot run.
+            if math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+                raise ValueError(
+                    f"{owner}: {self.name}={value!r} is not representable in float32, which the engine "
+                    f"computes in; expected a magnitude at most {_FLOAT32_MAX:.4g}"
+                )
+            if self.low == 0 and self.low_open and 0 < value < _FLOAT32_TINY:
+                raise ValueError(
+                    f"{owner}: {self.name}={value!r} rounds to 0 in float32, which the engine computes in; "
+                    f"expected at least {_FLOAT32_TINY:.4g}"
+                )
         if not self._in_range(value):
             raise ValueError(f"{owner}: {self.name} must be {self.expected()}, got {value}")
         return value

@@ -178,7 +178,7 @@ class WeightDependentPostPre(LearningRule):
 
     def _construct(self, head: dict, values: dict) -> None:
         connection = head["connection"]
-        if not (math.isfinite(connection.wmin) and math.isfinite(connection.wmax)):
+        if not connection.finite_bounds():
             raise ValueError(
                 "WeightDependentPostPre needs finite bounds: give the connection wmin and wmax "
                 f"(got wmin={connection.wmin}, wmax={connection.wmax})"

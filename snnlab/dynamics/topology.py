@@ -72,8 +72,10 @@ class AbstractConnection(torch.nn.Module):
 
     params: tuple[Param, ...] = (
         Param("weight_decay", 0.0, low=0.0, high=1.0, high_open=True, doc="after each learning step w *= 1 - weight_decay"),
-        Param("wmin", -math.inf, finite=False, doc="lower bound of the weights (clamped after each learning step)"),
-        Param("wmax", math.inf, finite=False, doc="upper bound of the weights (clamped after each learning step)"),
+        Param("wmin", -math.inf, finite=False, per_neuron=True,
+              doc="lower bound of the weights (clamped after each learning step); a tensor: per synapse"),
+        Param("wmax", math.inf, finite=False, per_neuron=True,
+              doc="upper bound of the weights (clamped after each learning step); a tensor: per synapse"),
         Param("norm", None, low=0.0, low_open=True, doc="after each run, sum of |w| into every target neuron (None: off)"),
     )
     #: keyword-only constructor arguments that are not parameters: (name, default)
@@ -126,7 +128,7 @@ class AbstractConnection(torch.nn.Module):
         raise NotImplementedError
 
     def check_parameters(self, owner: str, values: dict) -> None:
-        if values["wmin"] > values["wmax"]:
+        if bool((torch.as_tensor(values["wmin"]) > torch.as_tensor(values["wmax"])).any()):
             raise ValueError(f"{owner}: wmin ({values['wmin']}) must not exceed wmax ({values['wmax']})")
 
     def parameters_changed(self, names: tuple) -> None:
@@ -140,7 +142,35 @@ class AbstractConnection(torch.nn.Module):
 
     @property
     def bounded(self) -> bool:
-        return self.wmin != -math.inf or self.wmax != math.inf
+        lo, hi = self.wmin, self.wmax
+        if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor):
+            return lo != -math.inf or hi != math.inf
+        return bool(torch.isfinite(torch.as_tensor(lo)).any() or torch.isfinite(torch.as_tensor(hi)).any())
+
+    def finite_bounds(self) -> bool:
+        """Whether every bound is finite (then default weights are drawn in [wmin, wmax])."""
+        lo, hi = self.wmin, self.wmax
+        if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor):
+            return math.isfinite(lo) and math.isfinite(hi)
+        return bool(torch.isfinite(torch.as_tensor(lo)).all() and torch.isfinite(torch.as_tensor(hi)).all())
+
+    def clamp_bounds(self, like: torch.Tensor):
+        """``(wmin, wmax)`` for ``like.clamp``: numbers, or tensors on ``like``'s device
+        when the bounds are per synapse (BindsNET's tensor ``wmin`` / ``wmax``)."""
+        lo, hi = self.wmin, self.wmax
+        if isinstance(lo, torch.Tensor) or isinstance(hi, torch.Tensor):
+            lo = torch.as_tensor(lo, dtype=like.dtype, device=like.device).expand_as(like)
+            hi = torch.as_tensor(hi, dtype=like.dtype, device=like.device).expand_as(like)
+        return lo, hi
+
+    def _apply(self, fn, *args, **kwargs):
+        # Per-synapse bounds are plain tensor attributes: move them with the weights.
+        super()._apply(fn, *args, **kwargs)
+        for name in ("wmin", "wmax"):
+            value = self.__dict__.get(name)
+            if isinstance(value, torch.Tensor):
+                self.__dict__[name] = fn(value)
+        return self
 
     def _make_rule(self) -> None:
         self.update_rule = self._rule_cls(
@@ -189,14 +219,14 @@ class Connection(AbstractConnection):
         source, target, w, b = self.source, self.target, head["w"], head["b"]
         expected = (source.n, target.n)
         if w is None:
-            if self.wmin != -math.inf and self.wmax != math.inf:
+            if self.finite_bounds():
                 w = self.wmin + torch.rand(*expected) * (self.wmax - self.wmin)
             else:
                 w = torch.rand(*expected)
         else:
             w = self._checked_weights(w, "w")
         if self.bounded:
-            w = w.clamp(self.wmin, self.wmax)
+            w = w.clamp(*self.clamp_bounds(w))
         self.w = torch.nn.Parameter(w, requires_grad=False)
         if b is not None:
             if not isinstance(b, torch.Tensor):
@@ -311,7 +341,7 @@ class Connection(AbstractConnection):
         if self.weight_decay:
             self.w.mul_(1.0 - self.weight_decay)
         if self.bounded:
-            self.w.clamp_(self.wmin, self.wmax)
+            self.w.clamp_(*self.clamp_bounds(self.w))
 
     def apply_mask(self, mask: torch.Tensor) -> None:
         self.w.masked_fill_(mask, 0.0)
@@ -340,7 +370,8 @@ class SparseConnection(AbstractConnection):
         Weights as a dense ``(source.n, target.n)`` tensor (zeros are absent
         synapses) or a torch sparse tensor of that shape.
     sparsity : float, optional
-        With ``w=None``: fraction of absent synapses, in [0, 1); present
+        With ``w=None``: fraction of absent synapses, in [0, 1) (default 0:
+        all present, as BindsNET); present
         synapses get ``U(wmin, wmax)`` weights (``U(0, 1)`` with infinite bounds).
     (others as :class:`AbstractConnection`)
     """
@@ -350,10 +381,12 @@ class SparseConnection(AbstractConnection):
     def _setup(self, head: dict) -> None:
         source, w, sparsity = self.source, head["w"], head["sparsity"]
         target = self.target
+        if isinstance(self.wmin, torch.Tensor) or isinstance(self.wmax, torch.Tensor):
+            raise ValueError("SparseConnection: wmin and wmax must be numbers (per-synapse bounds are for dense connections)")
         shape = (source.n, target.n)
         if w is None:
             if sparsity is None:
-                raise ValueError("SparseConnection needs w or sparsity (fraction of absent synapses in [0, 1))")
+                sparsity = 0.0  # as BindsNET: every synapse present, random weights
             sparsity = check_real("sparsity", sparsity, allow_tensor=False)
             if not 0.0 <= sparsity < 1.0:
                 raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")

@@ -7,12 +7,13 @@ caller's tensors (results are views or copies) or the network.
 
 from __future__ import annotations
 
+import math
 from typing import Dict, Mapping, Optional
 
 import numpy as np
 import torch
 
-from ..dynamics.checks import all_finite, describe
+from ..dynamics.checks import _FLOAT32_MAX, all_finite, describe
 from ..dynamics.nodes import Nodes
 
 __all__ = [
@@ -64,6 +65,11 @@ def checked_inputs(network, inputs, steps: int, what: str) -> Dict[str, torch.Te
             v = value.reshape(value.shape[0], 1, *shape)
         elif value.dim() == nd + 2 and tuple(value.shape[2:]) == shape or (value.dim() == 3 and value.shape[2] == n and nd > 1):
             v = value.reshape(value.shape[0], value.shape[1], *shape)
+        elif value.dim() >= 3 and math.prod(value.shape[2:]) == n:
+            # BindsNET: a step of another shape with the layer's element count, e.g. (T, 1, 28, 28) for (1, 1, 1, 28, 28)
+            v = value.reshape(value.shape[0], value.shape[1], *shape)
+        elif value.dim() >= 2 and math.prod(value.shape[1:]) == n:
+            v = value.reshape(value.shape[0], 1, *shape)
         else:
             dims = ", ".join(map(str, shape))
             raise ValueError(
@@ -81,6 +87,12 @@ def checked_inputs(network, inputs, steps: int, what: str) -> Dict[str, torch.Te
             raise ValueError(f"{what}[{name!r}] is on {v.device}, the network on {device}; move it with .to({str(device)!r})")
         if not all_finite(v[:steps]):
             raise ValueError(f"{what}[{name!r}] contains NaN or inf values; expected finite numbers")
+        # float64 values past float32's range would become inf in the step.
+        if v.dtype == torch.float64 and v.numel() and float(v[:steps].abs().max()) > _FLOAT32_MAX:
+            raise ValueError(
+                f"{what}[{name!r}] holds values beyond float32's range (|x| <= {_FLOAT32_MAX:.4g}), "
+                "which the engine computes in"
+            )
         out[name] = v[:steps]
     return out
 

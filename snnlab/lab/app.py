@@ -1,38 +1,53 @@
-"""``Lab``: the widget app. Controls and plots wired to a ``Controller``.
+"""``Lab``: the widget app. Controls generated from an experiment's parameters, and
+live views of any network.
 
-``from snnlab.lab import Lab; Lab()`` in JupyterLab or Voila shows an
-``ipywidgets.AppLayout``: controls on the left (the network, then the live
-parameters, then the run's buttons and files), the plots in the centre, the
-status line and messages at the bottom.
+``Lab()`` shows the seed's network; ``Lab(net, inputs={"X": 20.0})`` any
+``snnlab.network.Network`` built in Python; ``Lab(experiment)`` any
+``snnlab.lab.experiment.Experiment``. In JupyterLab or Voila the app is an
+``ipywidgets.AppLayout``: the run's buttons, its message and status at the
+top; the parameters on the left (one group per layer, connection and input,
+each marked *live* (acts at the next chunk) or *next run*); the views in the
+centre (network diagram, rasters of the chosen layers, voltages, population
+rates, weights).
 
-Every change of a control builds a whole new ``LabConfig`` from all controls;
-if it is bad, the message area says why (never a traceback) and the last good
-config stays the one that runs. The live parameters reach a running network at
-its next chunk; the others wait for the next run, and the message area says so.
+A refused value shows a message next to the buttons (never a traceback), its
+box goes back to the last good value, and every other control keeps working.
+
+Scripting::
+
+    lab = Lab(net, inputs={"X": 20.0})
+    lab.run(time=2000.0)           # returns at once; lab.run() runs until lab.stop()
+    lab.wait(timeout=60)           # True once the run has ended
+    lab.recording.spikes("L1")     # NumPy [steps, n]
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import json
+import math
+import os
 import threading
+import time as _time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 import ipywidgets as widgets
+import numpy as np
 
-from snnlab.config import LIVE_FIELDS, MODEL_DEFAULTS, MODEL_PARAMETERS, NEURON_MODELS, LabConfig
 from snnlab.lab.controller import (
-    ACTIVE_STATES, BUILDING, DONE, ERROR, IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Controller, RunData,
+    ACTIVE_STATES, BUILDING, DONE, ERROR, IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Controller,
 )
-from snnlab.lab.plots import LabPlots
+from snnlab.lab.experiment import Experiment, NetworkExperiment, learning_rule
+from snnlab.lab.views import LAYER_COLORS, DiagramView, RasterView, RateView, TimeAxis, VoltageView, WeightView
 
-__all__ = ["Lab", "parse_traced"]
+__all__ = ["Lab", "parse_traced", "default_export_dir"]
 
-_LABEL_STYLE = {"description_width": "200px"}
-_WIDE = widgets.Layout(width="380px")
+_STYLE = {"description_width": "150px"}
+_WIDE = widgets.Layout(width="330px")
 
-
-#: Shown when a model is chosen: what to expect from it in this network.
+#: Shown when a seed model is chosen: what to expect from it in this network.
 MODEL_HINTS = {
     "Izhikevich": "Izhikevich: its input is a current, and the seed's weights barely move it "
                   "(no spikes at weight scale 1); try weight scale 5 or more. Its recorded voltage "
@@ -40,22 +55,30 @@ MODEL_HINTS = {
     "IF": "IF: no leak, so rest and the membrane time constant are not used.",
 }
 
+#: Weight views are redrawn at most this often during a run (seconds).
+WEIGHT_INTERVAL = 0.5
 
-def parse_traced(text: str) -> tuple[int, ...]:
+
+def default_export_dir() -> Path:
+    """Where exports go: ``$SNNLAB_EXPORT_DIR``, else ``~/snnlab-export`` (outside the repository)."""
+    return Path(os.environ.get("SNNLAB_EXPORT_DIR") or Path.home() / "snnlab-export")
+
+
+def parse_traced(text: str) -> tuple:
     """Neuron indices from text such as ``"0, 5, 10-12"`` (ranges inclusive).
 
     Raises ``ValueError`` naming the bad part.
     """
-    out: list[int] = []
+    out: list = []
     for part in text.replace(";", ",").split(","):
         part = part.strip()
         if not part:
             continue
         try:
             if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, None)
+                lo, hi = part.split("-", 1)
                 lo_i, hi_i = int(lo), int(hi)
-                if hi_i < lo_i:
+                if hi_i < lo_i or hi_i - lo_i > 10_000:
                     raise ValueError
                 out.extend(range(lo_i, hi_i + 1))
             else:
@@ -67,257 +90,525 @@ def parse_traced(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _format_traced(traced) -> str:
-    return ", ".join(str(i) for i in traced)
+def _as_experiment(experiment, inputs, time) -> Experiment:
+    from snnlab.config import LabConfig
+    from snnlab.network import Network
+
+    if isinstance(experiment, Network):
+        return NetworkExperiment(experiment, inputs, time=1000.0 if time == "default" else time)
+    if inputs is not None:
+        raise TypeError("inputs: only for a Network; an experiment streams its own inputs")
+    if experiment is None or isinstance(experiment, LabConfig):
+        from snnlab.lab.experiments.seed import SeedExperiment
+
+        return SeedExperiment(experiment)
+    if isinstance(experiment, Experiment):
+        return experiment
+    raise TypeError(f"Lab: expected a Network, an Experiment or a LabConfig, got {type(experiment).__name__}")
 
 
 class Lab(widgets.AppLayout):
-    """The live lab: build, run and watch a two-layer spiking network.
+    """The live lab.
 
     Parameters
     ----------
-    config : LabConfig, optional
-        Initial settings (default: the seed's network, 100 -> 1000 LIF, 500 ms).
+    experiment : Network, Experiment or LabConfig, optional
+        What to run (default: the seed's network).
+    inputs : dict, optional
+        For a Network: Input layer name -> rate (Hz), tensor ``[time, *shape]``
+        or callable ``(start_step, n_steps) -> tensor``.
     frame_interval : float
-        Least time between two redraws during a run, seconds (1/25).
-    export_dir : str
-        Default folder of the Export button and config file.
+        Least time between two redraws during a run, seconds (1/30: frames come at chunk
+        boundaries, a little late, so about 25 frames/s).
+    window_ms : float, optional
+        Time the views show of a long or open-ended run (default 1000 ms).
+    export_dir : str, optional
+        Folder of the Export button (default ``default_export_dir()``).
+    record_to : str, optional
+        Record every run whole to this ``.zarr`` folder, chunk by chunk.
 
     Attributes
     ----------
     controller : snnlab.lab.controller.Controller
-    plots : snnlab.lab.plots.LabPlots
     controls : dict of str to ipywidgets.Widget
-        The config controls by ``LabConfig`` field name.
+        Parameter controls by path (``"L1.thresh"``, ``"X->L1.weight_scale"``, ``"n_output"``...).
+    rasters : dict of str to RasterView
+    voltage, rate, weights, diagram : the other views
     """
 
-    def __init__(self, config: Optional[LabConfig] = None, *, frame_interval: float = 1 / 25,
-                 export_dir: str = "snnlab-export") -> None:
-        config = (config or LabConfig()).validate()
-        self.plots = LabPlots()
-        self.controller = Controller(config, on_frame=self._on_frame, on_state=self._on_state,
-                                     frame_interval=frame_interval)
-        self._syncing = False
+    def __init__(self, experiment=None, inputs: Optional[Mapping[str, Any]] = None, *, time="default",
+                 frame_interval: float = 1 / 30, window_ms: float = 1000.0, export_dir=None,
+                 record_to=None) -> None:
+        exp = _as_experiment(experiment, inputs, time)
         self._ui_lock = threading.RLock()
-        self._build_controls(config)
+        self._syncing = False
+        self.window_ms = float(window_ms)
+        self.controller = Controller(exp, on_frame=self._on_frame, on_state=self._on_state,
+                                     frame_interval=frame_interval, record_to=record_to)
+        self.frames = 0
+        self._shown_run = None
+        self._weights_drawn_at = 0.0
+        self._fps_marks: list = []
+        self.rasters: dict = {}
         self._build_run_controls()
+        self._build_views()
         self._build_files(export_dir)
-
-        network_box = widgets.VBox(
-            [widgets.HTML("<b>Network</b> <i>(applies at the next run)</i>")]
-            + [self.controls[n] for n in ("n_input", "n_output", "time", "dt", "seed", "neuron_model",
-                                          "thresh", "rest", "reset", "tc_decay", "refrac")]
-        )
-        live_box = widgets.VBox(
-            [widgets.HTML("<b>Live</b> <i>(change during a run: applies at the next chunk)</i>")]
-            + [self.controls[n] for n in LIVE_FIELDS]
-        )
-        view_box = widgets.VBox([widgets.HTML("<b>View</b>"), self.controls["traced"]])
-        sidebar = widgets.VBox(
-            [network_box, live_box, view_box, self.files_box],
-            layout=widgets.Layout(width="395px", overflow="auto"),
-        )
+        self.controls: dict = {}
+        self.controls_box = widgets.VBox(layout=widgets.Layout(width="360px"))
+        sidebar = widgets.VBox([self.controls_box, self.files_box],
+                               layout=widgets.Layout(width="375px", overflow="auto"))
         header = widgets.VBox([
-            widgets.HTML("<h3 style='margin:4px 0'>snnlab: live spiking-network lab</h3>"),
+            widgets.HBox([widgets.HTML("<h3 style='margin:4px 8px 4px 0'>snnlab lab</h3>"), self.preset]),
             widgets.HBox([self.run_button, self.pause_button, self.stop_button, self.reset_button,
-                          self.progress]),
+                          self.duration, self.until_stop, self.progress]),
+            self.message,  # right under the buttons, where the eye is
+            self.status,
         ])
-        footer = widgets.VBox([self.status, self.message])
-        center = widgets.VBox(self.plots.figures, layout=widgets.Layout(width="100%"))
-        super().__init__(
-            header=header, left_sidebar=sidebar, center=center, footer=footer,
-            pane_widths=["400px", 1, 0], pane_heights=["80px", 1, "90px"],
-            layout=widgets.Layout(height="980px"),
-        )
+        super().__init__(header=header, left_sidebar=sidebar, center=self.views_box,
+                         pane_widths=["380px", 1, 0], pane_heights=["150px", 1, 0],
+                         layout=widgets.Layout(height="1250px"))
         self.add_class("snnlab-lab")
-        self.plots.reset(config)
-        self._update_model_controls(config.neuron_model)
-        self._show_status(None)
+        self._show_experiment()
 
-    # -- building -----------------------------------------------------------------
-
-    def _build_controls(self, cfg: LabConfig) -> None:
-        def num(cls, name, label, **kw):
-            w = cls(value=getattr(cfg, name), description=label, style=_LABEL_STYLE, layout=_WIDE, **kw)
-            return w
-
-        c = {
-            "n_input": num(widgets.BoundedIntText, "n_input", "input neurons (A)", min=0, max=10**7),
-            "n_output": num(widgets.BoundedIntText, "n_output", "output neurons (B)", min=0, max=10**7),
-            "time": num(widgets.FloatText, "time", "simulated time (ms)"),
-            "dt": num(widgets.FloatText, "dt", "dt (ms)"),
-            "seed": num(widgets.BoundedIntText, "seed", "random seed", min=0, max=2**53),
-            "neuron_model": widgets.Dropdown(options=list(NEURON_MODELS), value=cfg.neuron_model,
-                                             description="neuron model", style=_LABEL_STYLE, layout=_WIDE),
-            "thresh": num(widgets.FloatText, "thresh", "threshold (mV)"),
-            "rest": num(widgets.FloatText, "rest", "rest (mV)"),
-            "reset": num(widgets.FloatText, "reset", "reset (mV)"),
-            "tc_decay": num(widgets.FloatText, "tc_decay", "membrane tau (ms)"),
-            "refrac": num(widgets.FloatText, "refrac", "refractory period (ms)"),
-            "input_rate": widgets.FloatSlider(value=cfg.input_rate, min=0.0, max=1000.0, step=10.0,
-                                              description="input rate (Hz)", style=_LABEL_STYLE,
-                                              layout=_WIDE, continuous_update=False, readout_format=".0f"),
-            "weight_scale": widgets.FloatSlider(value=cfg.weight_scale, min=0.0, max=10.0, step=0.1,
-                                                description="weight scale (x)", style=_LABEL_STYLE,
-                                                layout=_WIDE, continuous_update=False, readout_format=".1f"),
-            "inhibition": widgets.FloatSlider(value=cfg.inhibition, min=0.0, max=0.5, step=0.005,
-                                              description="inhibition (mV)", style=_LABEL_STYLE,
-                                              layout=_WIDE, continuous_update=False, readout_format=".3f"),
-            "traced": widgets.Text(value=_format_traced(cfg.traced), description="traced neurons (B)",
-                                   placeholder="e.g. 0, 5, 10-12", style=_LABEL_STYLE, layout=_WIDE,
-                                   continuous_update=False),
-        }
-        c["input_rate"].tooltip = "Each input spikes with probability rate x dt / 1000 per step"
-        self.controls = c
-        for name, w in c.items():
-            w.add_class(f"snnlab-{name.replace('_', '-')}")
-            w.observe(self._on_control, names="value")
+    # -- building ---------------------------------------------------------------------
 
     def _build_run_controls(self) -> None:
+        from snnlab.lab.experiments import PRESETS
+
+        options = list(PRESETS)
+        current = self.controller.experiment.name
+        if current not in options:
+            options = [current] + options
+        self.preset = widgets.Dropdown(options=options, value=current, description="experiment",
+                                       style={"description_width": "80px"}, layout=widgets.Layout(width="330px"))
+        self.preset.add_class("snnlab-preset")
+        self.preset.observe(self._on_preset, names="value")
+        self._user_experiment = self.controller.experiment if current not in PRESETS else None
         self.run_button = widgets.Button(description="Run", button_style="success", icon="play",
-                                         tooltip="Run the network with the current settings")
-        self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True,
-                                           tooltip="Pause / resume the run")
-        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop",
-                                          disabled=True, tooltip="Stop the run; what was recorded stays")
+                                         tooltip="Run the network (for the duration, or until Stop)")
+        self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True)
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
+                                          tooltip="Stop the run; what was recorded stays")
         self.reset_button = widgets.Button(description="Reset", icon="undo",
-                                           tooltip="Stop any run and clear the plots and recorded data")
+                                           tooltip="Stop any run, clear the views, the recording and the links")
         for b, name in ((self.run_button, "run"), (self.pause_button, "pause"),
                         (self.stop_button, "stop"), (self.reset_button, "reset")):
             b.add_class(f"snnlab-{name}")
-            b.layout = widgets.Layout(width="100px")
-        self.run_button.on_click(lambda _: self.run())
+            b.layout = widgets.Layout(width="90px", flex="0 0 auto")
+        self.run_button.on_click(lambda _: self.run(time=self._button_time()))
         self.pause_button.on_click(lambda _: self.toggle_pause())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
-        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, description="progress",
-                                              layout=widgets.Layout(width="320px"))
+        t = self.controller.experiment.time
+        self.duration = widgets.FloatText(value=t if t is not None else 1000.0, description="duration (ms)",
+                                          style={"description_width": "90px"}, layout=widgets.Layout(width="200px"))
+        self.duration.add_class("snnlab-duration")
+        self.until_stop = widgets.Checkbox(value=t is None, description="until Stop", indent=False,
+                                           layout=widgets.Layout(width="100px"))
+        self.until_stop.add_class("snnlab-until-stop")
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="160px"))
         self.progress.add_class("snnlab-progress")
         self.status = widgets.HTML()
         self.status.add_class("snnlab-status")
         self.message = widgets.HTML()
         self.message.add_class("snnlab-message")
 
-    def _build_files(self, export_dir: str) -> None:
-        self.export_dir = widgets.Text(value=export_dir, description="folder", style={"description_width": "60px"},
-                                       layout=widgets.Layout(width="330px"))
-        self.export_formats = widgets.SelectMultiple(options=["png", "svg", "pdf"], value=["png", "svg"],
-                                                     description="figures", rows=3,
-                                                     style={"description_width": "60px"},
-                                                     layout=widgets.Layout(width="200px"))
+    def _build_views(self) -> None:
+        self.diagram = DiagramView(on_select=self._select_layer)
+        self.layer_choice = widgets.SelectMultiple(options=[], description="rasters", rows=4,
+                                                   style={"description_width": "70px"},
+                                                   layout=widgets.Layout(width="260px"))
+        self.layer_choice.add_class("snnlab-layer-choice")
+        self.voltage_layer = widgets.Dropdown(options=[], description="voltages of", style={"description_width": "70px"},
+                                              layout=widgets.Layout(width="260px"))
+        self.traced_text = widgets.Text(value="", description="neurons", placeholder="e.g. 0, 5, 10-12",
+                                        continuous_update=False, style={"description_width": "70px"},
+                                        layout=widgets.Layout(width="260px"))
+        self.connection_choice = widgets.Dropdown(options=[], description="weights of",
+                                                  style={"description_width": "70px"},
+                                                  layout=widgets.Layout(width="260px"))
+        self.window_box = widgets.FloatText(value=self.window_ms, description="window (ms)",
+                                            style={"description_width": "70px"}, layout=widgets.Layout(width="260px"))
+        self.layer_choice.observe(lambda c: self._redraw_layout(), names="value")
+        self.voltage_layer.observe(lambda c: self._on_voltage_layer(), names="value")
+        self.traced_text.observe(lambda c: self._on_traced(), names="value")
+        self.connection_choice.observe(lambda c: self._draw_weights(force=True), names="value")
+        self.window_box.observe(lambda c: self._on_window(), names="value")
+        self.time_axis = TimeAxis()  # one time scale and axis for every time plot
+        self.voltage = VoltageView(time=self.time_axis)
+        self.rate = RateView(time=self.time_axis)
+        self.weights = WeightView()
+        chooser = widgets.VBox([self.layer_choice, self.voltage_layer, self.traced_text, self.connection_choice,
+                                self.window_box])
+        self.rasters_box = widgets.VBox()
+        top = widgets.HBox([widgets.Box([self.diagram.figure], layout=widgets.Layout(width="55%")), chooser])
+        self.views_box = widgets.VBox([top, self.rasters_box, self.voltage.figure, self.rate.figure,
+                                       self.weights.figure], layout=widgets.Layout(width="100%"))
+
+    def _build_files(self, export_dir) -> None:
+        self.export_dir = widgets.Text(value=str(export_dir or default_export_dir()), description="folder",
+                                       style={"description_width": "50px"}, layout=widgets.Layout(width="330px"))
         self.export_button = widgets.Button(description="Export", icon="download",
                                             tooltip="Write figures, recording.npz and config.json to the folder")
-        self.config_path = widgets.Text(value="lab-config.json", description="config",
-                                        style={"description_width": "60px"}, layout=widgets.Layout(width="330px"))
-        self.save_button = widgets.Button(description="Save config", icon="save")
-        self.load_button = widgets.Button(description="Load config", icon="folder-open")
-        for b in (self.export_button, self.save_button, self.load_button):
-            b.layout = widgets.Layout(width="135px")
+        self.save_button = widgets.Button(description="Save config", icon="save",
+                                          tooltip="Download the settings as a JSON file")
+        self.upload = widgets.FileUpload(accept=".json", multiple=False, description="Load config",
+                                         tooltip="Upload a JSON file saved with Save config")
+        for b in (self.export_button, self.save_button, self.upload):
+            b.layout = widgets.Layout(width="110px", height="32px", flex="0 0 auto")
         self.export_button.add_class("snnlab-export")
+        self.save_button.add_class("snnlab-save")
+        self.upload.add_class("snnlab-load")
         self.export_button.on_click(lambda _: self.export())
         self.save_button.on_click(lambda _: self.save_config())
-        self.load_button.on_click(lambda _: self.load_config())
-        self.downloads = widgets.HTML()
-        self.files_box = widgets.VBox([
-            widgets.HTML("<b>Files</b>"), self.export_dir, self.export_formats, self.export_button,
-            self.config_path, widgets.HBox([self.save_button, self.load_button]), self.downloads,
-        ])
+        self.upload.observe(self._on_upload, names="value")
+        #: Buttons of file actions; others (Export as NIR, Sweep, ...) may be added with add_file_action.
+        self.file_actions = widgets.HBox([self.export_button, self.save_button, self.upload],
+                                         layout=widgets.Layout(flex_flow="row wrap"))
+        # Links in their own scrolling box: they never squeeze the buttons.
+        self.downloads = widgets.HTML(layout=widgets.Layout(max_height="120px", overflow="auto", width="340px"))
+        self.downloads.add_class("snnlab-downloads")
+        self.files_box = widgets.VBox([widgets.HTML("<b>Files</b>"), self.export_dir, self.file_actions,
+                                       self.downloads])
 
-    # -- config from the controls -------------------------------------------------
+    def add_file_action(self, button: widgets.Button) -> None:
+        """Add a button to the file actions (e.g. "Export network as NIR")."""
+        button.layout = widgets.Layout(width="110px", height="32px", flex="0 0 auto")
+        self.file_actions.children = tuple(self.file_actions.children) + (button,)
 
-    def _control_values(self) -> dict:
-        values = {name: w.value for name, w in self.controls.items() if name != "traced"}
-        values["traced"] = parse_traced(self.controls["traced"].value)
-        return values
+    # -- the experiment's controls -----------------------------------------------------------
 
-    def _on_control(self, change) -> None:
+    def _show_experiment(self) -> None:
+        """Build the controls and views for the current experiment."""
+        ctl = self.controller
+        params = ctl.parameters()
+        groups: dict = {}
+        for p in params.values():
+            groups.setdefault(p.group, []).append(p)
+        self.controls = {}
+        boxes = []
+        for group, plist in groups.items():
+            rows = [widgets.HTML(f"<b>{html.escape(group)}</b>")]
+            for p in plist:
+                w = self._control(p)
+                self.controls[p.path] = w
+                rows.append(w)
+            boxes.append(widgets.VBox(rows, layout=widgets.Layout(border_bottom="1px solid #ddd",
+                                                                  padding="2px 0 6px 0")))
+        legend = widgets.HTML("<small>&#9889; live: acts at the next chunk of a run &middot; "
+                              "&#8635; acts at the next run</small>")
+        self.controls_box.children = [legend] + boxes
+        self._update_disabled()
+        net = ctl.network if ctl.network is not None else ctl._preview_network()
+        if net is not None:
+            self._show_network(net)
+
+    def _control(self, p):
+        live = "\u26a1" if p.live else "\u21bb"
+        label = f"{live} {p.label}" + (f" ({p.unit})" if p.unit else "")
+        tip = p.doc + ("" if p.low is None and p.high is None else f" [{p.expected()}]")
+        if p.kind == "bool":
+            w = widgets.Checkbox(value=bool(p.value), description=label, style=_STYLE, layout=_WIDE, indent=False)
+        elif p.kind == "choice":
+            w = widgets.Dropdown(options=list(p.choices), value=p.value, description=label, style=_STYLE, layout=_WIDE)
+        else:
+            # FloatText for ints too: typed text such as 1e12 arrives as the
+            # number typed, which the check then refuses (an IntText made it 112).
+            w = widgets.FloatText(value=float(p.value), description=label, style=_STYLE, layout=_WIDE)
+        w.tooltip = tip
+        w.add_class("snnlab-param-" + p.path.replace(".", "-").replace("->", "-to-").replace("_", "-"))
+        w.observe(lambda change, path=p.path: self._on_control(path, change), names="value")
+        return w
+
+    def _update_disabled(self) -> None:
+        # A seed config greys parameters its model does not use: they are not in its settings.
+        pass
+
+    def _on_control(self, path: str, change) -> None:
         if self._syncing:
             return
-        owner = change["owner"]
-        name = next(n for n, w in self.controls.items() if w is owner)
-        if name == "neuron_model":
-            # A new model brings its own default parameters.
-            self._set_controls(MODEL_DEFAULTS[change["new"]])
-            self._update_model_controls(change["new"])
-            if self.apply_controls(changed=name) is not None and change["new"] in MODEL_HINTS:
-                self._info(MODEL_HINTS[change["new"]])
+        value = change["new"]
+        p = self.controller.parameters().get(path)
+        if p is not None and p.kind == "int" and isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            value = int(value)
+        try:
+            self.controller.set(path, value)
+        except (ValueError, TypeError, KeyError) as ex:
+            text = ex.args[0] if isinstance(ex, KeyError) and ex.args else str(ex)
+            self._error(f"{text}. The last good value stays in use.")
+            self._set_control(path, change["old"])  # the box shows what runs
             return
-        elif name == "n_output":
-            traced = [i for i in self.controller.config.traced if i < max(change["new"], 0)]
-            self._set_controls({"traced": _format_traced(traced)})
-        self.apply_controls(changed=name)
+        p = self.controller.parameters()[path]
+        rebuilt = False
+        if path == "neuron_model" or (not p.live and p.group == "experiment" and self._structure_changed(path)):
+            rebuilt = True
+            self._syncing = True
+            try:
+                self._show_experiment()
+            finally:
+                self._syncing = False
+        shown = f"{p.label} = {value:g}" if isinstance(value, float) else f"{p.label} = {value}"
+        if self.controller.running:
+            self._info(f"{shown}: applied at the next chunk." if p.live else f"{shown}: applies at the next run.")
+        else:
+            hint = MODEL_HINTS.get(value) if path == "neuron_model" else None
+            self._info(hint or (f"{shown}." if not rebuilt else f"{shown}: the network changes at the next run."))
 
-    def _set_controls(self, values: dict) -> None:
+    def _structure_changed(self, path: str) -> bool:
+        return path in ("n_input", "n_output", "neuron_model", "dt")
+
+    def _set_control(self, path: str, value) -> None:
+        w = self.controls.get(path)
+        if w is None:
+            return
         self._syncing = True
         try:
-            for name, v in values.items():
-                self.controls[name].value = v
+            w.value = float(value) if isinstance(w, widgets.FloatText) else value
         finally:
             self._syncing = False
 
-    def _update_model_controls(self, model: str) -> None:
-        used = MODEL_PARAMETERS[model]
-        for name in ("thresh", "rest", "reset", "tc_decay", "refrac"):
-            self.controls[name].disabled = name not in used
-
-    def apply_controls(self, changed: Optional[str] = None) -> Optional[LabConfig]:
-        """Validate every control into a new config; show the outcome. None if bad."""
-        try:
-            values = self._control_values()
-            changes = {k: v for k, v in values.items() if getattr(self.controller.config, k) != v}
-            new = self.controller.update(**changes)
-        except (ValueError, TypeError) as ex:
-            self._error(f"{ex}. The last good settings stay in use.")
-            return None
-        if "traced" in changes:
-            with self._ui_lock:  # the worker may be drawing a frame
-                self.plots.set_traced(new.traced)
-        pending = self.controller.pending_fields()
-        if self.controller.running and changed in LIVE_FIELDS:
-            self._info(f"{changed} = {getattr(new, changed):g}: applied to the running network at the next chunk.")
-        elif pending:
-            self._info(f"{', '.join(pending)} changed: applies at the next run.")
-        else:
-            self._info("")
-        return new
-
-    # -- messages and status ------------------------------------------------------
+    # -- messages -------------------------------------------------------------------------------
 
     def _info(self, text: str) -> None:
-        self.message.value = (f"<div style='color:#333; white-space:normal'>{html.escape(text)}</div>"
-                              if text else "")
+        self.message.value = (f"<div style='color:#333; white-space:normal'>{html.escape(text)}</div>" if text else "")
 
     def _error(self, text: str) -> None:
         self.message.value = (f"<div class='snnlab-error' style='color:#b00020; white-space:normal'>"
                               f"&#9888; {html.escape(text)}</div>")
 
-    def _show_status(self, data: Optional[RunData], frames: Optional[int] = None) -> None:
+    def _show_status(self, run=None) -> None:
         state = self.controller.state
-        if data is None:
-            cfg = self.controller.config
-            self.status.value = (f"<b>{state}</b> &middot; t = 0 / {cfg.time:g} ms &middot; "
-                                 f"{cfg.n_input} &rarr; {cfg.n_output} {cfg.neuron_model}")
+        if run is None:
+            self.status.value = f"<b>{state}</b> &middot; {html.escape(self.controller.experiment.name)}"
             return
-        wall = max(data.wall_time, 1e-9)
-        sim_s = data.t / 1000.0
-        n_frames = data.frames if frames is None else frames
-        per_frame = f" ({1000 * data.frame_time / data.frames:.0f} ms each)" if data.frames else ""
-        spikes = data.total_spikes
+        wall = max(run.wall_time, 1e-9)
+        total = "" if run.n_steps is None else f" / {run.n_steps * run.dt:g}"
+        fps = self.frame_rate()
         self.status.value = (
-            f"<b>{state}</b> &middot; run {self.controller.runs} &middot; "
-            f"t = {data.t:g} / {data.config.time:g} ms &middot; "
-            f"wall {wall:.2f} s &middot; real-time factor {sim_s / wall:.2f}&times; &middot; "
-            f"{spikes / wall:,.0f} spikes/s (output, per wall second) &middot; "
-            f"{n_frames} frames drawn{per_frame}"
-        )
+            f"<b>{state}</b> &middot; run {self.controller.runs} &middot; t = {run.t:g}{total} ms &middot; "
+            f"wall {wall:.2f} s &middot; real-time factor {run.t / 1000.0 / wall:.2f}&times; &middot; "
+            f"{self.frames} frames drawn" + (f" ({fps:.1f}/s)" if fps else ""))
 
-    # -- controller callbacks (worker thread) ---------------------------------------
+    def frame_rate(self) -> float:
+        """Frames drawn per second over the last 2 seconds of the run (0 if fewer than 2)."""
+        marks = self._fps_marks
+        if len(marks) < 2 or marks[-1] - marks[0] <= 0:
+            return 0.0
+        return (len(marks) - 1) / (marks[-1] - marks[0])
 
-    def _on_frame(self, data: RunData, final: bool) -> None:
+    # -- views -------------------------------------------------------------------------------------
+
+    def _show_network(self, net) -> None:
+        from snnlab.lab.experiment import connection_key
+        from snnlab.learning import NoOp
+
+        names = list(net.layers)
+        layers = [(n, int(net.layers[n].n), type(net.layers[n]).__name__) for n in names]
+        conns = []
+        for (s, t), c in net.connections.items():
+            rule = learning_rule(c)
+            conns.append((s, t, rule is not None and not isinstance(rule, NoOp)))
+        self.diagram.set_network(layers, conns)
+        self._network_layers = {n: (int(net.layers[n].n), tuple(net.layers[n].shape)) for n in names}
+        traced = self.controller.experiment.traced(net)
+        self._traced_layers = [n for n in names if n in traced]
+        with self._hold():
+            self.layer_choice.options = names
+            # Two layers shown at first: the first and the last (input and output, often).
+            self.layer_choice.value = tuple(dict.fromkeys([names[0], names[-1]]))
+            self.voltage_layer.options = self._traced_layers
+            self.voltage_layer.value = self._traced_layers[-1] if self._traced_layers else None
+            keys = [connection_key(s, t) for s, t in net.connections]
+            learning = [connection_key(s, t) for s, t, learn in conns if learn]
+            self.connection_choice.options = keys
+            self.connection_choice.value = (learning or keys or [None])[0]
+            self._show_traced_text()
+        self._redraw_layout()
+
+    def _hold(self):
+        lab = self
+
+        class _Hold:
+            def __enter__(self):
+                lab._syncing = True
+
+            def __exit__(self, *exc):
+                lab._syncing = False
+
+        return _Hold()
+
+    def _show_traced_text(self) -> None:
+        layer = self.voltage_layer.value
+        idx = self.controller.traced_for(layer) if layer else []
+        self.traced_text.value = ", ".join(str(i) for i in idx)
+
+    def _redraw_layout(self) -> None:
+        if self._syncing:
+            return
         with self._ui_lock:
-            self.plots.update(data)
-            self.progress.value = data.steps_done / max(data.n_steps, 1)
-            self._show_status(data, frames=data.frames + 1)  # counting this one
+            shown = list(self.layer_choice.value)
+            figs = []
+            for i, name in enumerate(shown):
+                view = self.rasters.get(name)
+                if view is None:
+                    color = LAYER_COLORS[list(self.layer_choice.options).index(name) % len(LAYER_COLORS)]
+                    view = self.rasters[name] = RasterView(name, color, time=self.time_axis)
+                    view.figure.add_class(f"snnlab-raster-{i}")
+                figs.append(view.figure)
+                self._reset_raster(name)
+            self.rasters_box.children = figs
+            self._redraw_from_buffers()
+
+    def _select_layer(self, name: str) -> None:
+        """A click in the diagram: show that layer's raster and voltages."""
+        if name not in self.layer_choice.value:
+            self.layer_choice.value = tuple(self.layer_choice.value) + (name,)
+        if name in self.voltage_layer.options:
+            self.voltage_layer.value = name
+        self._info(f"Layer {name} selected.")
+
+    def _on_voltage_layer(self) -> None:
+        if self._syncing:
+            return
+        self._show_traced_text()
+        with self._ui_lock:
+            self._redraw_from_buffers()
+
+    def _on_traced(self) -> None:
+        if self._syncing:
+            return
+        layer = self.voltage_layer.value
+        if layer is None:
+            return
+        try:
+            idx = parse_traced(self.traced_text.value)
+            self.controller.set_traced(layer, idx)
+        except ValueError as ex:
+            self._error(f"{ex}. The last good choice stays.")
+            with self._hold():
+                self._show_traced_text()
+            return
+        self._info(f"Voltages of {layer} neurons {', '.join(map(str, idx))}: recorded from the next run.")
+
+    def _on_window(self) -> None:
+        v = self.window_box.value
+        if not (math.isfinite(v) and v > 0):
+            self._error(f"window: {v!r} ms; expected a time > 0 ms. The last good value stays.")
+            with self._hold():
+                self.window_box.value = self.window_ms
+            return
+        self.window_ms = float(v)
+        with self._ui_lock:
+            for name in self.rasters:
+                self._reset_raster(name)
+            self._redraw_from_buffers()
+
+    def _window_steps(self, run) -> int:
+        if run is not None and run.n_steps is not None and run.n_steps * run.dt <= max(self.window_ms, 20_000.0):
+            return run.n_steps  # the whole run fits: fixed axis, no sliding
+        dt = run.dt if run is not None else 1.0
+        return max(1, int(round(self.window_ms / dt)))
+
+    def _reset_raster(self, name: str) -> None:
+        run = self.controller.data
+        view = self.rasters[name]
+        if run is not None and name in run.buffers.shapes:
+            view.reset(math.prod(run.buffers.shapes[name]), run.dt, self._window_steps(run))
+        elif name in getattr(self, "_network_layers", {}):
+            view.reset(self._network_layers[name][0], 1.0, self._window_steps(None))
+
+    def _redraw_from_buffers(self) -> None:
+        run = self.controller.data
+        if run is not None:
+            self._draw(run)
+
+    def _x_range(self, run) -> tuple:
+        w = self._window_steps(run)
+        now = run.steps_done
+        if run.n_steps is not None and w >= run.n_steps:
+            return 0.0, run.n_steps * run.dt
+        first = max(0, now - w)
+        return first * run.dt, max(now, w) * run.dt
+
+    def _draw(self, run, final: bool = False) -> None:
+        buf = run.buffers
+        now = buf.steps_done
+        w = self._window_steps(run)
+        lo = max(buf.first_kept(), now - w)
+        shown = [n for n in self.layer_choice.value if n in buf.shapes]
+        x_range = self._x_range(run)
+        self.time_axis.set(*x_range)
+        for name in shown:
+            view = self.rasters[name]
+            a = max(view.drawn_steps, lo)
+            if a < now:
+                view.add(buf.rows("spikes", name, a, now), a)
+            view.draw()
+        layer = self.voltage_layer.value
+        if layer in buf.voltages:
+            volts = buf.rows("voltages", layer, lo, now)
+            times = (max(lo, buf.first_kept()) + np.arange(volts.shape[0])) * run.dt
+            net_layer = run.network.layers[layer]
+            thresh = getattr(net_layer, "thresh", None)
+            thresh = float(thresh) if isinstance(thresh, (int, float)) else (
+                float(thresh.reshape(-1)[0]) if thresh is not None and hasattr(thresh, "reshape") and thresh.numel() else None)
+            self.voltage.update(layer, times, volts, buf.traced[layer].tolist(), thresh, x_range)
+        elif layer is None or layer not in buf.shapes:
+            self.voltage.update(layer or "-", np.zeros(0), None, [], None, x_range)
+        bin_steps = max(1, w // 200)
+        a = (lo // bin_steps) * bin_steps
+        a = max(a, buf.first_kept())
+        series = {}
+        for name in shown:
+            counts = buf.rows("counts", name, a, now)
+            series[name] = RateView.binned(counts, math.prod(buf.shapes[name]), run.dt, a, bin_steps)
+        colors = [LAYER_COLORS[list(self.layer_choice.options).index(n) % len(LAYER_COLORS)] for n in shown]
+        self.rate.update(series, x_range, colors)
+        self._draw_weights(force=final, run=run)
+
+    def _draw_weights(self, force: bool = False, run=None) -> None:
+        key = self.connection_choice.value
+        net = (run.network if run is not None else None) or self.controller.network or self.controller._preview_network()
+        if key is None or net is None:
+            return
+        src, _, dst = key.partition("->")
+        conn = net.connections.get((src, dst))
+        if conn is None:
+            return
+        now = _time.perf_counter()
+        learning = getattr(conn, "update_rule", None) is not None and type(conn.update_rule).__name__ != "NoOp"
+        if not force and not (learning and now - self._weights_drawn_at >= WEIGHT_INTERVAL):
+            if self.weights.frames:
+                return
+        self._weights_drawn_at = now
+        from snnlab.lab.controller import _weights
+
+        w = _weights(conn)
+        if w.dim() != 2:
+            w = w.reshape(conn.source.n, conn.target.n)
+        image = self.controller.experiment.image_shape(net, src)
+        if image is not None and math.prod(image) != w.shape[0]:
+            image = None
+        with self._ui_lock:
+            self.weights.update(f"Weights {key}" + (" (learning)" if learning else ""), w, image)
+
+    # -- controller callbacks (worker thread) ------------------------------------------------------
+
+    def _on_frame(self, run, final: bool) -> None:
+        with self._ui_lock:
+            if self._shown_run is not run:
+                self._shown_run = run
+                for name in self.rasters:
+                    self._reset_raster(name)
+                self.weights.frames = 0
+            self._draw(run, final)
+            self.frames += 1
+            now = _time.perf_counter()
+            self._fps_marks = [t for t in self._fps_marks if now - t <= 2.0] + [now]
+            if run.n_steps:
+                self.progress.value = run.steps_done / run.n_steps
+            if final or self.frames % 3 == 1:  # the status line: a few times a second is enough
+                self._show_status(run)
 
     def _on_state(self, state: str, message: str) -> None:
         with self._ui_lock:
@@ -327,9 +618,13 @@ class Lab(widgets.AppLayout):
             self.pause_button.disabled = state not in (RUNNING, PAUSED)
             self.pause_button.description = "Resume" if state == PAUSED else "Pause"
             self.pause_button.icon = "play" if state == PAUSED else "pause"
+            self.preset.disabled = active
             if state == BUILDING:
                 self.progress.value = 0.0
                 self.progress.bar_style = "info"
+                self._info("building the network ...")  # no stale message from the last run
+            elif state == RUNNING:
+                self._info("running" + ("" if self._run_time is not None else ": until Stop"))
             elif state == DONE:
                 self.progress.bar_style = "success"
             elif state in (STOPPED, ERROR):
@@ -338,24 +633,47 @@ class Lab(widgets.AppLayout):
                 self._error(message)
             elif state in (DONE, STOPPED, PAUSED) and message:
                 self._info(message)
-            data = self.controller.data
             if state == IDLE:
                 self.progress.value = 0.0
                 self.progress.bar_style = ""
-                self.plots.reset(self.controller.config)
-                self._show_status(None)
-            elif data is not None:
-                self._show_status(data)
+            run = self.controller.data
+            self._show_status(run if state != IDLE else None)
 
-    # -- commands -------------------------------------------------------------------
+    # -- commands ------------------------------------------------------------------------------------
 
-    def run(self) -> bool:
-        """Start a run (as the Run button). False if one is already going."""
+    _run_time = None
+
+    def _button_time(self):
+        if self.until_stop.value:
+            return None
+        return self.duration.value
+
+    def run(self, time: Optional[float] = None) -> bool:
+        """Start a run of ``time`` ms, or until ``stop()`` (``time=None``); returns at once.
+
+        False if a run is already going or ``time`` is refused (the message says why).
+        """
         if self.controller.running:
             self._info("A run is already going: Stop it first (one run at a time).")
             return False
-        self.plots.reset(self.controller.config)
-        return self.controller.start()
+        try:
+            if time is not None:
+                if isinstance(time, bool) or not isinstance(time, (int, float)) or not math.isfinite(time) or time <= 0:
+                    raise ValueError(f"duration: {time!r} ms; expected a time > 0 ms (or 'until Stop')")
+                dt = self.controller.network.dt if self.controller.network is not None else None
+                if dt is None:
+                    net = self.controller._preview_network()
+                    dt = net.dt if net is not None else 1.0
+                from snnlab.lab.controller import _steps
+
+                _steps(float(time), dt)
+            self._run_time = time
+            self._fps_marks = []
+            self.frames = 0
+            return self.controller.start(time)
+        except ValueError as ex:
+            self._error(str(ex))
+            return False
 
     def toggle_pause(self) -> None:
         if self.controller.state == PAUSED or self.controller.paused:
@@ -363,33 +681,86 @@ class Lab(widgets.AppLayout):
         else:
             self.controller.pause()
 
+    def pause(self) -> None:
+        self.controller.pause()
+
+    def resume(self) -> None:
+        self.controller.resume()
+
     def stop(self) -> None:
+        """Stop the run at the next chunk; what was recorded stays."""
         self.controller.stop()
 
-    def reset(self) -> None:
-        self.controller.reset()
-        self._info("Reset: plots and recorded data cleared.")
-
     def wait(self, timeout: Optional[float] = None) -> bool:
-        """Wait for the current run to end (for scripts and tests); True if it has."""
+        """Wait for the current run to end; True if it has."""
         return self.controller.join(timeout)
+
+    def reset(self) -> None:
+        """Stop any run; clear the views, the recording and the download links."""
+        self.controller.reset()
+        with self._ui_lock:
+            self._shown_run = None
+            for name in self.rasters:
+                self._reset_raster(name)
+            self.voltage.update(self.voltage_layer.value or "-", np.zeros(0), None, [], None, (0.0, 1.0))
+            self.rate.update({}, (0.0, 1.0), [])
+            self.time_axis.set(0.0, 1.0)
+            self.downloads.value = ""
+            self.progress.value = 0.0
+        self._info("Reset: views and recorded data cleared.")
 
     @property
     def recording(self):
-        """The last run's ``snnlab.config.Recording`` (None before the first run)."""
+        """The last run's ``snnlab.recording.Recording`` (None before the first run)."""
         return self.controller.recording
 
+    @property
+    def experiment(self) -> Experiment:
+        return self.controller.experiment
+
+    def load_experiment(self, experiment, params: Optional[Mapping[str, Any]] = None) -> None:
+        """Show ``experiment`` (an Experiment, Network or LabConfig) with parameter values
+        ``params`` (path -> value, e.g. a sweep's point); stops any run first.
+
+        Raises ``ValueError``/``TypeError`` for a bad value (the previous experiment stays).
+        """
+        exp = _as_experiment(experiment, None, "default")
+        self.controller.set_experiment(exp, params)  # checked before anything changes
+        with self._hold():
+            if exp.name not in self.preset.options:
+                self.preset.options = [exp.name] + [o for o in self.preset.options]
+            self.preset.value = exp.name
+            if exp.time is not None:
+                self.duration.value = exp.time
+            self.until_stop.value = exp.time is None
+        self._show_experiment()
+        self.reset()
+        self._info(f"Experiment: {exp.name}.")
+
+    def _on_preset(self, change) -> None:
+        if self._syncing:
+            return
+        from snnlab.lab.experiments import PRESETS, preset
+
+        name = change["new"]
+        try:
+            exp = preset(name) if name in PRESETS else self._user_experiment
+            self.load_experiment(exp)
+        except (ValueError, TypeError) as ex:
+            self._error(f"{ex}")
+
+    # -- files ----------------------------------------------------------------------------------------
+
     def export(self) -> list:
-        """Write the last run's figures, data and config (as the Export button)."""
+        """Write the last run's figures, data and config to the export folder (the Export button)."""
         from snnlab import export
 
         rec = self.recording
-        if rec is None or rec.steps_done == 0:
+        if rec is None or rec.steps == 0:
             self._error("Nothing to export yet: run the network first.")
             return []
         try:
-            formats = list(self.export_formats.value)
-            paths = export.export_recording(rec, self.export_dir.value, formats, figures=bool(formats))
+            paths = export.export_recording(rec, self.export_dir.value, ("png",), figures=True)
         except (OSError, ValueError, TypeError) as ex:
             self._error(f"Export failed: {ex}")
             return []
@@ -398,30 +769,56 @@ class Lab(widgets.AppLayout):
                    + ("" if rec.completed else f" (the run stopped at {rec.duration:g} ms)"))
         return paths
 
-    def save_config(self) -> Optional[Path]:
-        """Write the current config as JSON to the config path."""
-        path = Path(self.config_path.value)
-        try:
-            path.write_text(self.controller.config.to_json(), encoding="utf-8")
-        except OSError as ex:
-            self._error(f"Could not save the config to {path}: {ex}")
-            return None
-        self._info(f"Config saved to {path.resolve()}")
-        return path
+    def config_json(self) -> str:
+        """The settings as JSON: a seed ``LabConfig``, or the experiment's name and parameter values."""
+        exp = self.controller.experiment
+        cfg = getattr(exp, "config", None)
+        if cfg is not None:
+            return cfg.to_json()
+        values = {path: p.value for path, p in self.controller.parameters().items()}
+        return json.dumps({"experiment": exp.name, "values": values}, indent=2, sort_keys=True) + "\n"
 
-    def load_config(self) -> Optional[LabConfig]:
-        """Read a config JSON from the config path into the controls."""
-        path = Path(self.config_path.value)
+    def save_config(self) -> str:
+        """Offer the settings as a browser download (works in Voila and on Binder); returns the JSON."""
+        text = self.config_json()
+        data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        self.downloads.value = (f"<a download='lab-config.json' href='data:application/json;base64,{data}' "
+                                f"class='snnlab-config-link'>lab-config.json</a> (click to download)")
+        self._info("Settings ready: click lab-config.json to download them.")
+        return text
+
+    def load_config_text(self, text) -> bool:
+        """Apply settings saved by :meth:`save_config`; False (and a message) if refused."""
+        from snnlab.config import LabConfig
+        from snnlab.lab.experiments import PRESETS, preset
+
         try:
-            cfg = LabConfig.from_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, TypeError) as ex:
-            self._error(f"Could not load {path}: {ex}")
-            return None
-        values = cfg.to_dict()
-        values["traced"] = _format_traced(cfg.traced)
-        self._set_controls(values)
-        self._update_model_controls(cfg.neuron_model)
-        new = self.apply_controls()
-        if new is not None:
-            self._info(f"Config loaded from {path.resolve()}")
-        return new
+            if isinstance(text, (bytes, bytearray, memoryview)):
+                text = bytes(text).decode("utf-8")
+            data = json.loads(text)
+            if isinstance(data, dict) and "experiment" in data and "values" in data:
+                name = data["experiment"]
+                if name in PRESETS:
+                    exp = preset(name)
+                elif self._user_experiment is not None and name == self._user_experiment.name:
+                    exp = self._user_experiment
+                else:
+                    raise ValueError(f"config: experiment {name!r} is not one of {', '.join(PRESETS)}")
+                if not isinstance(data["values"], dict):
+                    raise TypeError("config: 'values' must be an object of parameter path -> value")
+                self.load_experiment(exp, data["values"])
+            else:
+                self.load_experiment(LabConfig.from_json(text))
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError) as ex:
+            self._error(f"Could not load the config: {ex}")
+            return False
+        self._info("Config loaded.")
+        return True
+
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
+        content = item["content"] if isinstance(item, dict) else item.content
+        self.load_config_text(content)

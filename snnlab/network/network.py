@@ -21,7 +21,7 @@ from ..dynamics import Param, register
 from ..engine import run as _engine
 from ..engine.run import Chunk
 from . import persistence
-from ..dynamics.checks import check_positive_int, check_real, describe, steps_from_time
+from ..dynamics.checks import check_device, check_positive_int, check_real, describe, steps_from_time
 from ..engine.monitors import AbstractMonitor, NetworkMonitor
 from ..dynamics.nodes import Nodes
 from ..dynamics.topology import AbstractConnection
@@ -228,6 +228,14 @@ class Network(torch.nn.Module):
         """Save structure, weights and state to ``path`` in a safe format
         (no pickled objects); read it back with :func:`snnlab.network.load`."""
         persistence.save(self, path)
+
+    def to(self, *args, **kwargs) -> "Network":
+        """``nn.Module.to``, but a device this machine lacks (``"cuda"`` without
+        CUDA) is a ``ValueError`` rather than torch's bare ``AssertionError``."""
+        device = kwargs.get("device", args[0] if args else None)
+        if isinstance(device, (str, torch.device)):
+            check_device("device", device)
+        return super().to(*args, **kwargs)
 
     def request_stop(self) -> None:
         """Ask a run in progress to stop after its current chunk (thread-safe).

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Dict
+import tempfile
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -21,6 +22,7 @@ from ..dynamics import lookup, name_of
 from ..dynamics import nodes as _nodes
 from ..dynamics import rules as _learning
 from ..dynamics import topology as _topology
+from ..dynamics.checks import check_device
 
 FORMAT = "snnlab.network"
 VERSION = 1
@@ -39,6 +41,12 @@ def _saved_name(obj, what: str) -> str:
             "(snnlab.dynamics.register) so that it can be loaded by name"
         )
     return name
+
+
+def _param_names(obj_or_cls) -> set:
+    """Names of the parameters in the class's record (plus a layer's ``n``/``shape``)."""
+    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
+    return {p.name for p in cls.params} | {"n", "shape"}
 _REDUCTIONS = {None: None, "sum": torch.sum, "mean": torch.mean}
 
 
@@ -56,16 +64,31 @@ def _encode(owner: str, name: str, value: Any, tensors: Dict[str, torch.Tensor])
     raise TypeError(f"cannot save {owner} parameter {name!r} of type {type(value).__name__}")
 
 
-def _decode(value: Any, tensors: Dict[str, torch.Tensor]):
+def _decode(value: Any, tensors: Dict[str, torch.Tensor], used: set, where: str):
     if isinstance(value, dict):
         if set(value) == {"tensor"}:
-            return tensors[value["tensor"]]
+            key = value["tensor"]
+            if not isinstance(key, str) or key not in tensors:
+                raise ValueError(f"{where} refers to tensor {key!r}, which the file does not hold")
+            used.add(key)
+            return tensors[key].clone()
         if set(value) == {"float"}:
+            if value["float"] not in ("inf", "-inf", "nan"):
+                raise ValueError(f"{where}: unexpected float {value['float']!r}; expected 'inf', '-inf' or 'nan'")
             return float(value["float"])
-        if set(value) == {"tuple"}:
-            return tuple(_decode(v, tensors) for v in value["tuple"])
-        raise ValueError(f"unexpected value in saved network: {value!r}")
-    return value
+        if set(value) == {"tuple"} and isinstance(value["tuple"], list):
+            return tuple(_decode(v, tensors, used, where) for v in value["tuple"])
+        raise ValueError(f"{where}: unexpected value in saved network: {_short(value)}")
+    if isinstance(value, list):
+        return [_decode(v, tensors, used, where) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"{where}: unexpected value in saved network: {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _params(obj, owner: str, tensors, skip=()) -> Dict[str, Any]:
@@ -79,18 +102,33 @@ def _params(obj, owner: str, tensors, skip=()) -> Dict[str, Any]:
     return out
 
 
+def _state_tensors(layer) -> Dict[str, torch.Tensor]:
+    """The layer's tensors that are not constructor parameters: state, learned
+    values (``theta``) and values set after construction (Izhikevich ``a``..``S``)."""
+    params = _param_names(layer)
+    out = {}
+    for attr, value in list(layer._buffers.items()) + list(layer.__dict__.items()):
+        if isinstance(value, torch.Tensor) and attr not in params:
+            out[attr] = value
+    return out
+
+
 def save(network, path: "str | os.PathLike") -> None:
-    """Write ``network`` (structure, weights, state) to ``path``."""
+    """Write ``network`` (structure, weights, state) to ``path``, atomically.
+
+    The file is written to a temporary file in the same folder, flushed to
+    disk (``fsync``) and then renamed over ``path`` (``os.replace``), so a
+    crash at any point (even SIGKILL) leaves either the previous file or the
+    new one, never a truncated one. A temporary file left by a killed save
+    is removed by the next save to the same path.
+    """
     tensors: Dict[str, torch.Tensor] = {}
     layers = []
     for name, layer in network.layers.items():
         owner = f"layer/{name}"
         layers.append({"name": name, "class": _saved_name(layer, f"layer {name!r}"), "params": _params(layer, owner, tensors)})
-        for attr, value in list(layer._buffers.items()) + [
-            (k, v) for k, v in layer.__dict__.items() if isinstance(v, torch.Tensor)
-        ]:
-            if value is not None:
-                tensors[f"state/{name}/{attr}"] = value.detach().cpu().clone()
+        for attr, value in _state_tensors(layer).items():
+            tensors[f"state/{name}/{attr}"] = value.detach().cpu().clone()
     connections = []
     for (src, tgt), conn in network.connections.items():
         owner = f"conn/{src}/{tgt}"
@@ -124,66 +162,262 @@ def save(network, path: "str | os.PathLike") -> None:
         "layers": layers,
         "connections": connections,
     }
-    torch.save({"spec": spec, "tensors": tensors}, os.fspath(path))
+    _write_atomically({"spec": spec, "tensors": tensors}, os.fspath(path))
+
+
+_TMP_SUFFIX = ".snnlab-tmp"
+
+
+def _remove_stale_temporaries(folder: str, base: str) -> None:
+    """Remove ``.BASE.PID.*.snnlab-tmp`` files whose writing process no longer exists."""
+    for entry in os.listdir(folder):
+        if not (entry.startswith(f".{base}.") and entry.endswith(_TMP_SUFFIX)):
+            continue
+        pid_text = entry[len(base) + 2:].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:  # its writer is gone: a killed save
+            try:
+                os.unlink(os.path.join(folder, entry))
+            except OSError:
+                pass
+        except OSError:  # exists but not ours (EPERM): leave it
+            pass
+
+
+def _write_atomically(archive: dict, path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save a network to {path!r}: it is a folder")
+    _remove_stale_temporaries(folder, base)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.{os.getpid()}.", suffix=_TMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(archive, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _field(mapping, key: str, types, where: str):
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise ValueError(f"{where}: the saved entry has no {key!r}")
+    value = mapping[key]
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+        names = " or ".join(t.__name__ for t in _as_tuple(types))
+        raise ValueError(f"{where}: {key!r} is {_short(value)}; expected {names}")
+    return value
+
+
+def _as_tuple(types) -> tuple:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _restore_state(layer, lname: str, tensors: Dict[str, torch.Tensor], used: set) -> None:
+    """Put the saved ``state/<layer>/<attr>`` tensors into a freshly built layer, each checked."""
+    prefix = f"state/{lname}/"
+    fresh = _state_tensors(layer)
+    params = _param_names(layer)
+    for key, value in tensors.items():
+        if not key.startswith(prefix):
+            continue
+        attr = key[len(prefix):]
+        where = f"saved state {key!r}"
+        if attr in params:
+            # Files of version 1 also held tensor parameters here; the
+            # parameter (already restored) wins, and a different value is an error.
+            current = getattr(layer, attr, None)
+            if isinstance(current, torch.Tensor) and current.shape == value.shape and torch.equal(current.cpu(), value):
+                used.add(key)
+                continue
+            raise ValueError(
+                f"{where} would overwrite the parameter {attr!r} of layer {lname!r}; "
+                "parameters come from the layer's params only"
+            )
+        if attr not in fresh:
+            raise ValueError(
+                f"{where}: a {type(layer).__name__} has no state {attr!r}; expected one of {sorted(fresh)}"
+            )
+        current = fresh[attr]
+        if tuple(value.shape) != tuple(current.shape):
+            raise ValueError(
+                f"{where} has shape {tuple(value.shape)}; layer {lname!r} "
+                f"({type(layer).__name__}, shape {tuple(layer.shape)}, batch {current.shape[0] if current.dim() else '-'}) "
+                f"expects {tuple(current.shape)}"
+            )
+        if value.dtype != current.dtype:
+            raise ValueError(
+                f"{where} is {value.dtype}; layer {lname!r} keeps {attr!r} as {current.dtype} "
+                f"(convert it with .to({current.dtype}) before saving if that is what you mean)"
+            )
+        if value.is_floating_point() and torch.isnan(value).any():
+            raise ValueError(f"{where} holds NaN; expected numbers")
+        # In place: the state tensors keep their address (captured CUDA graphs read them).
+        current.copy_(value)
+        used.add(key)
 
 
 def load(path: "str | os.PathLike", map_location=None, learning=None):
     """Read a network written by :meth:`Network.save`.
 
-    Raises ValueError for a file that is not a saved snnlab network.
+    Every name, shape and dtype in the file is checked against the network it
+    rebuilds: a state tensor of the wrong shape or dtype, a state entry
+    naming a parameter or an unknown variable, a reference to a tensor the
+    file lacks and a tensor nothing refers to all raise ``ValueError``, as
+    does a file that is not a saved snnlab network. ``map_location`` (``None``,
+    ``"cpu"``, ``"cuda[:i]"`` or a ``torch.device``) must be a device this
+    machine has, else ``ValueError``.
     """
-    Network = lookup("Network")  # registered by snnlab.network.network (no import cycle)
+    where = os.fspath(path)
+    device = check_device("map_location", map_location, allow_none=True)
     try:
-        archive = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
+        archive = torch.load(where, map_location="cpu", weights_only=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except Exception as ex:  # pickle errors, truncated files, foreign objects
-        raise ValueError(f"{os.fspath(path)!r} is not a saved snnlab network ({type(ex).__name__}: {ex})") from ex
+        raise ValueError(f"{where!r} is not a saved snnlab network ({type(ex).__name__}: {ex})") from ex
     if not isinstance(archive, dict) or not isinstance(archive.get("spec"), dict) or archive["spec"].get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a saved snnlab network (no '{FORMAT}' header)")
-    spec, tensors = archive["spec"], archive["tensors"]
+        raise ValueError(f"{where!r} is not a saved snnlab network (no '{FORMAT}' header)")
+    spec, tensors = archive["spec"], archive.get("tensors")
     if spec.get("version") != VERSION:
-        raise ValueError(f"{os.fspath(path)!r} has format version {spec.get('version')!r}; this snnlab reads {VERSION}")
-    net = Network(dt=spec["dt"], batch_size=spec["batch_size"], learning=spec["learning"] if learning is None else learning)
-    for entry in spec["layers"]:
-        cls = _registered(entry["class"], _nodes.Nodes)
+        raise ValueError(f"{where!r} has format version {_short(spec.get('version'))}; this snnlab reads {VERSION}")
+    if not isinstance(tensors, dict):
+        raise ValueError(f"{where!r}: the saved network has no tensors table")
+    for key, value in tensors.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ValueError(f"{where!r}: the tensors table holds {_short(key)} -> {type(value).__name__}; expected name -> tensor")
+        if value.layout != torch.strided:
+            raise ValueError(f"{where!r}: tensor {key!r} is {value.layout}; expected a dense tensor")
+    used: set = set()
+    try:
+        net = _rebuild(spec, tensors, used, learning)
+    except (TypeError, ValueError, RuntimeError) as ex:
+        if isinstance(ex, ValueError) and str(ex).startswith(repr(where)):
+            raise
+        raise ValueError(f"{where!r}: {ex}") from ex
+    unused = sorted(set(tensors) - used)
+    if unused:
+        raise ValueError(f"{where!r} holds tensors nothing refers to: {', '.join(unused[:5])}{' ...' if len(unused) > 5 else ''}")
+    if device is not None:
+        net.to(device)
+    return net
+
+
+def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
+    Network = lookup("Network")  # registered by snnlab.network.network (no import cycle)
+
+    dt = _field(spec, "dt", (int, float), "saved network")
+    batch_size = _field(spec, "batch_size", int, "saved network")
+    saved_learning = _field(spec, "learning", bool, "saved network")
+    net = Network(dt=dt, batch_size=batch_size, learning=saved_learning if learning is None else learning)
+    for i, entry in enumerate(_field(spec, "layers", list, "saved network")):
+        lname = _field(entry, "name", str, f"saved layer #{i}")
+        where = f"saved layer {lname!r}"
+        cls = _registered(_field(entry, "class", str, where), _nodes.Nodes)
         if cls is None:
-            raise ValueError(f"saved layer {entry['name']!r} has unknown class {entry['class']!r}")
-        params = {k: _decode(v, tensors) for k, v in entry["params"].items()}
-        layer = cls(**params)
-        net.add_layer(layer, entry["name"])
-        # Restore the saved state (add_layer made a fresh one for the batch size).
-        prefix = f"state/{entry['name']}/"
-        for key, value in tensors.items():
-            if key.startswith(prefix):
-                attr = key[len(prefix):]
-                if attr in layer._buffers:
-                    layer._buffers[attr] = value.clone()
-                else:
-                    layer.__dict__[attr] = value.clone()
-    for entry in spec["connections"]:
-        cls = _registered(entry["class"], _topology.AbstractConnection)
-        rule = _registered(entry["rule"], _learning.LearningRule)
+            raise ValueError(f"{where} has unknown class {entry['class']!r}; expected a registered layer class")
+        params = {k: _decode(v, tensors, used, f"{where} parameter {k!r}") for k, v in _field(entry, "params", dict, where).items()}
+        try:
+            layer = cls(**params)
+        except TypeError as ex:
+            raise ValueError(f"{where}: {ex}") from ex
+        if lname in net.layers:
+            raise ValueError(f"{where} appears twice")
+        net.add_layer(layer, lname)
+        _restore_state(layer, lname, tensors, used)
+    known = {f"state/{name}/" for name in net.layers}
+    for key in tensors:
+        if key.startswith("state/") and not any(key.startswith(k) for k in known):
+            raise ValueError(f"saved state {key!r} belongs to no saved layer; layers are {', '.join(net.layers)}")
+    for i, entry in enumerate(_field(spec, "connections", list, "saved network")):
+        src = _field(entry, "source", str, f"saved connection #{i}")
+        tgt = _field(entry, "target", str, f"saved connection #{i}")
+        where = f"saved connection {src!r}->{tgt!r}"
+        for end in (src, tgt):
+            if end not in net.layers:
+                raise ValueError(f"{where}: no saved layer {end!r}; layers are {', '.join(net.layers)}")
+        cls = _registered(_field(entry, "class", str, where), _topology.AbstractConnection)
+        rule = _registered(_field(entry, "rule", str, where), _learning.LearningRule)
         if cls is None or rule is None:
-            raise ValueError(f"saved connection {entry['source']!r}->{entry['target']!r} has unknown class or rule")
-        src, tgt = entry["source"], entry["target"]
+            raise ValueError(f"{where} has unknown class {entry['class']!r} or rule {entry['rule']!r}")
+        reduction = entry.get("reduction")
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{where}: reduction {_short(reduction)}; expected one of {list(_REDUCTIONS)}")
+        nu = _field(entry, "nu", list, where)
         owner = f"conn/{src}/{tgt}"
-        params = {k: _decode(v, tensors) for k, v in entry["params"].items()}
-        params.update({k: _decode(v, tensors) for k, v in entry.get("rule_params", {}).items()})
+        params = {k: _decode(v, tensors, used, f"{where} parameter {k!r}") for k, v in _field(entry, "params", dict, where).items()}
+        rule_params = entry.get("rule_params", {})
+        if not isinstance(rule_params, dict):
+            raise ValueError(f"{where}: 'rule_params' is {_short(rule_params)}; expected a dict")
+        params.update({k: _decode(v, tensors, used, f"{where} rule parameter {k!r}") for k, v in rule_params.items()})
+        n_in, n_out = net.layers[src].n, net.layers[tgt].n
+
+        def tensor(name: str, required: bool = True):
+            key = f"{owner}/{name}"
+            if key not in tensors:
+                if required:
+                    raise ValueError(f"{where}: the file has no tensor {key!r}")
+                return None
+            used.add(key)
+            return tensors[key]
+
         if issubclass(cls, _topology.SparseConnection):
-            n_in, n_out = net.layers[src].n, net.layers[tgt].n
+            rows, cols, values = tensor("rows"), tensor("cols"), tensor("values")
+            for name, t in (("rows", rows), ("cols", cols)):
+                if t.dtype != torch.int64 or t.dim() != 1:
+                    raise ValueError(f"{where}: {name} is {t.dtype} of shape {tuple(t.shape)}; expected 1-D int64")
+            if values.dim() != 1 or not values.is_floating_point() or not len(rows) == len(cols) == len(values):
+                raise ValueError(
+                    f"{where}: rows, cols and values have shapes {tuple(rows.shape)}, {tuple(cols.shape)}, "
+                    f"{tuple(values.shape)}; expected three 1-D tensors of one length (values floating)"
+                )
+            if len(rows) and (rows.min() < 0 or rows.max() >= n_in or cols.min() < 0 or cols.max() >= n_out):
+                raise ValueError(f"{where}: synapse indices outside the ({n_in}, {n_out}) weight matrix")
+            # Indices checked above, so torch's own (slower) invariant checks are not needed.
             params["w"] = torch.sparse_coo_tensor(
-                torch.stack([tensors[f"{owner}/rows"], tensors[f"{owner}/cols"]]), tensors[f"{owner}/values"], (n_in, n_out)
+                torch.stack([rows, cols]), values, (n_in, n_out), check_invariants=False
             )
         else:
-            params["w"] = tensors[f"{owner}/w"]
-            if f"{owner}/b" in tensors:
-                params["b"] = tensors[f"{owner}/b"]
-        conn = cls(
-            net.layers[src], net.layers[tgt], nu=tuple(entry["nu"]), update_rule=rule,
-            reduction=_REDUCTIONS[entry["reduction"]], **params,
-        )
+            w = tensor("w")
+            # Connections with weights of their own shape (convolutions, local kernels) check w themselves.
+            own_shape = getattr(cls, "own_weight_shape", False)
+            if tuple(w.shape) != (n_in, n_out) and not own_shape:
+                raise ValueError(f"{where}: w has shape {tuple(w.shape)}; expected ({n_in}, {n_out})")
+            if w.dtype != torch.float32:
+                raise ValueError(f"{where}: w is {w.dtype}; expected torch.float32")
+            params["w"] = w
+            b = tensor("b", required=False)
+            if b is not None:
+                if (tuple(b.shape) != (n_out,) and not own_shape) or b.dtype != torch.float32:
+                    raise ValueError(f"{where}: b is {b.dtype} of shape {tuple(b.shape)}; expected float32 ({n_out},)")
+                params["b"] = b
+        try:
+            conn = cls(
+                net.layers[src], net.layers[tgt], nu=tuple(nu), update_rule=rule,
+                reduction=_REDUCTIONS[reduction], **params,
+            )
+        except TypeError as ex:
+            raise ValueError(f"{where}: {ex}") from ex
+        if (src, tgt) in net.connections:
+            raise ValueError(f"{where} appears twice")
         net.add_connection(conn, src, tgt)
-    if map_location is not None:
-        net.to(map_location)
     return net

@@ -9,6 +9,7 @@ fixture's own).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import sys
@@ -20,21 +21,23 @@ from conftest import ARTIFACTS, RASTER_PIXELS, REPO, ServerProcess, copy_noteboo
 
 NOTEBOOK = REPO / "notebooks" / "02_lab.ipynb"
 
-# Count redraws of the output raster: each frame points its <image> at a new URL.
+# Count redraws of the first lab's first raster: each frame points its <image> at a new URL.
 FRAME_SPY = """
 () => {
   window.__voilaFrames = [];
   new MutationObserver(muts => {
     for (const m of muts) {
-      if (m.target.tagName === 'image' && m.target.closest('.snnlab-output-raster')) {
-        const s = document.querySelector('.snnlab-status');
-        window.__voilaFrames.push(s ? s.innerText : '');
-      }
+      const el = m.target;
+      if (el.tagName !== 'image') continue;
+      const lab = el.closest('.snnlab-lab');
+      if (!lab || lab !== document.querySelectorAll('.snnlab-lab')[0]) continue;
+      const fig = el.closest('.snnlab-raster-0, .snnlab-weights');
+      if (!fig) continue;
+      window.__voilaFrames.push({t: performance.now(), kind: fig.classList.contains('snnlab-weights') ? 'weights' : 'raster'});
     }
   }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['href']});
 }
 """
-
 
 
 def _wait_for_port(server: ServerProcess, port: int, timeout: float = 90.0) -> None:
@@ -69,8 +72,12 @@ def voila_lab(tmp_path, chromium_path):
         server.stop()
 
 
+def _lab(page, i=0):
+    return page.locator(".snnlab-lab").nth(i)
+
+
 def _status(page) -> str:
-    return page.locator(".snnlab-status").inner_text()
+    return _lab(page).locator(".snnlab-status").inner_text()
 
 
 def _wait_for_status(page, pattern: str, timeout: float) -> str:
@@ -84,41 +91,73 @@ def _wait_for_status(page, pattern: str, timeout: float) -> str:
     raise AssertionError(f"status never matched {pattern!r}; last: {text!r}")
 
 
-def test_lab_runs_as_a_voila_app(page, voila_lab):
+def test_lab_runs_as_a_voila_app(page, voila_lab, capsys):
     url, root, server = voila_lab
     page.goto(url, timeout=180_000)
-    run = page.locator(".snnlab-lab .snnlab-run")
     try:
-        run.wait_for(timeout=180_000)  # Voila executes the notebook before it shows the app
+        page.locator(".snnlab-lab").nth(1).locator(".snnlab-run").wait_for(timeout=180_000)  # both labs
     except Exception:
         print(server.log_text())
         raise
-    # App mode: no code cells on the page, only the outputs.
+    # App mode: no code cells, and no text about running cells (Voila has none).
     assert page.locator(".jp-InputArea-editor, .CodeMirror, .cm-editor").count() == 0
-    page.locator(".snnlab-output-raster image").wait_for(state="attached")
+    body = page.locator("body").inner_text()
+    assert "Run All" not in body and "code cell" not in body.lower(), body[:2000]
     page.evaluate(FRAME_SPY)
 
-    run.click()
-    done = _wait_for_status(page, r"^\s*done", timeout=120)
-    page.screenshot(path=str(ARTIFACTS / "voila_lab_run.png"), full_page=True)
-    frames = page.evaluate("window.__voilaFrames")
-    assert len(frames) >= 2, f"the raster was redrawn {len(frames)} times: {frames}; status {done!r}"
-    assert any(f.strip().startswith("running") for f in frames), f"no frame arrived during the run: {frames}"
-    assert page.evaluate(RASTER_PIXELS, "snnlab-output-raster")["opaque"] > 0, "the output raster shows no spikes after the run"
+    # Open-ended run of the seed network: frames/s in the page, then Stop.
+    _lab(page).locator(".snnlab-until-stop input[type=checkbox]").check()
+    _lab(page).locator(".snnlab-run").click()
+    _wait_for_status(page, r"^\s*running", timeout=120)
+    page.wait_for_timeout(1000)
+    page.evaluate("window.__voilaFrames = []")
+    page.wait_for_timeout(5000)
+    frames = [f for f in page.evaluate("window.__voilaFrames") if f["kind"] == "raster"]
+    assert len(frames) >= 5, frames
+    fps = (len(frames) - 1) / ((frames[-1]["t"] - frames[0]["t"]) / 1000.0)
+    t0 = time.perf_counter()
+    _lab(page).locator(".snnlab-stop").click()
+    _wait_for_status(page, r"^\s*stopped", timeout=10)
+    stop_s = time.perf_counter() - t0
+    page.screenshot(path=str(ARTIFACTS / "voila_lab_open_ended.png"), full_page=True)
+    assert page.evaluate(RASTER_PIXELS, "snnlab-raster-1")["opaque"] > 0, "the output raster shows no spikes"
 
-    # Export: files written next to the notebook, and offered as downloads.
-    page.locator(".snnlab-export").click()
+    # Export: files written to the export folder, offered as downloads; the links stay in their box.
+    _lab(page).locator(".snnlab-export").click()
     links = page.locator("a.snnlab-download")
     links.first.wait_for(timeout=60_000)
     names = sorted(links.all_inner_texts())
-    assert "recording.npz" in names and "config.json" in names and "raster.png" in names, names
-    written = {p.name for p in root.rglob("*") if p.is_file()}
-    assert set(names) <= written, (names, written)
+    assert "recording.npz" in names and "config.json" in names, names
     with page.expect_download() as info:
-        page.locator("a.snnlab-download", has_text="raster.png").click()
-    download = info.value
-    assert download.suggested_filename == "raster.png"
-    target = root.parent / "downloaded-raster.png"
-    download.save_as(str(target))
-    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    page.screenshot(path=str(ARTIFACTS / "voila_lab_export.png"), full_page=True)
+        page.locator("a.snnlab-download", has_text="recording.npz").click()
+    assert info.value.suggested_filename == "recording.npz"
+    box = _lab(page).locator(".snnlab-export").bounding_box()
+    assert box["height"] >= 28, box  # the links never squeeze the buttons
+    # Save config: a browser download, no server path needed.
+    _lab(page).locator(".snnlab-save").click()
+    with page.expect_download() as info:
+        page.locator("a.snnlab-config-link").click()
+    target = root.parent / "lab-config.json"
+    info.value.save_as(str(target))
+    assert json.loads(target.read_text())["n_output"] == 1000
+    # Reset clears the links.
+    _lab(page).locator(".snnlab-reset").click()
+    page.wait_for_timeout(500)
+    assert page.locator("a.snnlab-download").count() == 0
+
+    # The Diehl & Cook preset: receptive fields change while it runs.
+    _lab(page).locator(".snnlab-preset select").select_option("Diehl & Cook digits")
+    _lab(page).locator(".snnlab-message", has_text="Diehl").wait_for(timeout=60_000)
+    page.evaluate("window.__voilaFrames = []")
+    _lab(page).locator(".snnlab-run").click()
+    _wait_for_status(page, r"^\s*running", timeout=120)
+    page.wait_for_timeout(6000)
+    page.screenshot(path=str(ARTIFACTS / "voila_lab_diehl_cook.png"), full_page=True)
+    _lab(page).locator(".snnlab-stop").click()
+    _wait_for_status(page, r"^\s*stopped", timeout=10)
+    kinds = [f["kind"] for f in page.evaluate("window.__voilaFrames")]
+    assert kinds.count("weights") >= 3, kinds[:40]
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser-fps-voila.json").write_text(json.dumps(dict(seed_fps=fps, seed_stop_ms=1000 * stop_s)))
+    with capsys.disabled():
+        print(f"\nbrowser (Voila): seed open-ended {fps:.1f} frames/s, Stop answered in {1000 * stop_s:.0f} ms")

@@ -1,16 +1,21 @@
 """The Lab app's widget wiring, without a browser: set controls, click buttons, read marks."""
 
+import base64
 import html
 import io
 import json
+import re
 import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from snnlab.config import LabConfig
 from snnlab.lab import Lab
+
+from .test_experiment import three_layers
 
 SMALL = LabConfig(n_input=40, n_output=150, time=150.0, weight_scale=3.0)
 
@@ -33,205 +38,238 @@ def wait_until(cond, timeout=20.0):
     return False
 
 
-def test_controls_have_units_and_the_seed_defaults():
+def test_the_scripting_surface_of_the_issue():
+    net = three_layers()
+    lab = Lab(net, inputs={"X": 20.0})
+    assert lab.run(time=200.0) is True  # returns at once
+    assert lab.wait(timeout=60)
+    spikes = lab.recording.spikes("L1")
+    assert isinstance(spikes, np.ndarray) and spikes.shape == (200, 40) and spikes.dtype == bool
+    assert lab.recording.completed
+    lab.run()  # until stop
+    assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 300)
+    assert not lab.wait(timeout=0.05)  # still going
+    lab.stop()
+    assert lab.wait(timeout=10)
+    assert lab.controller.state == "stopped" and lab.recording.steps > 300
+
+
+def test_controls_are_generated_from_the_network_and_marked_live():
+    lab = Lab(three_layers(), inputs={"X": 20.0})
+    assert {"X.rate", "L1.thresh", "L2.tc_theta_decay", "X->L1.weight_scale", "X->L1.learning",
+            "L1->L2.weight_scale"} <= set(lab.controls)
+    assert lab.controls["L1.thresh"].description.startswith("\u26a1") and "(mV)" in lab.controls["L1.thresh"].description
+    assert lab.controls["X.rate"].description.endswith("(Hz)")
+    assert lab.diagram.names == ["X", "L1", "L2"]
+    # the learning connection is red in the diagram
+    assert lab.diagram.learning_links == [("X", "L1")]
+    assert lab.connection_choice.value == "X->L1"
+
+
+def test_seed_controls_have_units_and_next_run_marks():
     lab = Lab()
     labels = {n: w.description for n, w in lab.controls.items()}
-    assert labels["input_rate"] == "input rate (Hz)"
-    assert labels["time"] == "simulated time (ms)" and labels["dt"] == "dt (ms)"
-    for n in ("thresh", "rest", "reset"):
-        assert "(mV)" in labels[n]
-    for n in ("tc_decay", "refrac"):
-        assert "(ms)" in labels[n]
+    assert labels["input_rate"] == "\u26a1 input rate (Hz)"
+    assert labels["n_output"].startswith("\u21bb")
     assert lab.controls["neuron_model"].options == ("LIF", "IF", "AdaptiveLIF", "Izhikevich")
+    assert "B.thresh" not in lab.controls  # the seed's own settings cover its layers
     assert lab.controller.config == LabConfig()
-    assert [b.description for b in (lab.run_button, lab.pause_button, lab.stop_button, lab.reset_button)] == [
-        "Run", "Pause", "Stop", "Reset"]
 
 
-def test_slider_then_run_records_and_draws():
+def test_run_draws_every_view_from_the_recording():
     lab = Lab(SMALL)
     lab.controls["input_rate"].value = 300.0
     run_to_end(lab)
     rec = lab.recording
-    assert rec.completed and rec.config.input_rate == 300.0
-    assert rec.input_spikes.mean() == pytest.approx(0.3, abs=0.03)
-    # the rasters show exactly the recorded spikes (one pixel per neuron and step here)
-    np.testing.assert_array_equal(levels(lab.plots.input_raster.mark.image.value).T > 0, rec.input_spikes)
-    np.testing.assert_array_equal(levels(lab.plots.output_raster.mark.image.value).T > 0, rec.output_spikes)
-    # traces and threshold
-    np.testing.assert_array_equal(lab.plots.voltage.traces.y, rec.voltages.T)
-    assert lab.plots.voltage.threshold.y.tolist() == [SMALL.thresh] * 2
-    # the population rate line is the recorded rate, binned
-    x, y = lab.plots.rate.rate(lab.controller.data.spike_counts, rec.steps_done, SMALL.n_output, SMALL.dt)
-    np.testing.assert_array_equal(lab.plots.rate.line.y, y)
-    assert abs(lab.plots.rate.line.y.mean() - rec.population_rate.mean()) < 1e-3 * max(1, rec.population_rate.mean())
-    assert lab.progress.value == 1.0
-    assert "done" in lab.status.value and "frames drawn" in lab.status.value and "real-time factor" in lab.status.value
-    assert lab.plots.frames >= 1
+    assert rec.completed and rec.experiment["input_rate"] == 300.0
+    assert rec.spikes("A").mean() == pytest.approx(0.3, abs=0.03)
+    # rasters of the two layers show exactly the recorded spikes (a pixel per neuron and step)
+    np.testing.assert_array_equal(levels(lab.rasters["A"].image.png).T > 0, rec.spikes("A"))
+    np.testing.assert_array_equal(levels(lab.rasters["B"].image.png).T > 0, rec.spikes("B"))
+    np.testing.assert_array_equal(lab.voltage.traces.y, rec.voltages("B").T)
+    assert lab.voltage.threshold.y.tolist() == [SMALL.thresh] * 2
+    # the rate lines are the recording's rate, one per shown layer
+    assert list(lab.rate.lines.labels) == ["A", "B"]
+    ref = rec.rate("B")[1]
+    assert lab.rate.lines.y[1][~np.isnan(lab.rate.lines.y[1])].mean() == pytest.approx(ref.mean(), rel=1e-6)
+    assert lab.progress.value == 1.0 and "done" in lab.status.value
     assert not lab.run_button.disabled and lab.stop_button.disabled
 
 
-def test_a_higher_rate_darkens_the_input_raster():
+def test_voltage_axis_follows_each_model():
     lab = Lab(SMALL)
     run_to_end(lab)
-    sparse = np.count_nonzero(levels(lab.plots.input_raster.mark.image.value))
-    lab.controls["input_rate"].value = 500.0
+    lif = (lab.voltage.y_scale.min, lab.voltage.y_scale.max)
+    lab.controls["neuron_model"].value = "Izhikevich"
+    lab.controls["weight_scale"].value = 8.0
     run_to_end(lab)
-    dense = np.count_nonzero(levels(lab.plots.input_raster.mark.image.value))
-    assert dense > 3 * sparse
+    v = lab.recording.voltages("B")
+    assert lab.voltage.y_scale.min <= v.min() and lab.voltage.y_scale.max >= max(v.max(), 45.0)
+    assert (lab.voltage.y_scale.min, lab.voltage.y_scale.max) != lif
 
 
-def test_stop_button_mid_run_keeps_data_and_second_run_click_is_ignored():
-    lab = Lab(SMALL.replace(time=200_000.0))
-    lab.run_button.click()
-    assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 200)
-    assert lab.run_button.disabled and not lab.stop_button.disabled and not lab.pause_button.disabled
-    assert lab.run() is False  # a second Run does nothing
-    assert "already" in lab.message.value
-    lab.stop_button.click()
-    assert lab.wait(10)
-    rec = lab.recording
-    assert lab.controller.state == "stopped" and not rec.completed and rec.steps_done > 200
-    assert "stopped at" in lab.message.value
-    assert 0 < lab.progress.value < 1
-    assert lab.plots.output_raster.drawn_steps == rec.steps_done  # the final frame shows all of it
-    assert not lab.run_button.disabled
+def test_ticks_are_round_distinct_and_inside_the_axis():
+    lab = Lab(SMALL.replace(n_output=10_000, time=20.0))
+    run_to_end(lab, 120)
+    for fig in [lab.rate.figure, lab.voltage.figure] + [r.figure for r in lab.rasters.values()]:
+        for axis in fig.axes:
+            ticks = np.asarray(axis.tick_values)
+            assert len(np.unique(ticks)) == len(ticks)
+            lo, hi = axis.scale.min, axis.scale.max
+            assert ticks.min() >= lo - 1e-9 and ticks.max() <= hi + 1e-9
+    assert lab.rasters["B"].figure.axes[1].tick_format == "~s"  # 10k, not 10000 under the label
 
 
-def test_pause_button_toggles():
+def test_a_refused_value_is_a_message_its_box_reverts_and_live_controls_keep_working():
     lab = Lab(SMALL.replace(time=200_000.0))
     lab.run_button.click()
     assert wait_until(lambda: lab.controller.state == "running")
+    for name, value, words in (("n_output", 1e12, ["n_output", "1000000000000"]),
+                               ("weight_scale", 1e300, ["weight_scale", "range"]),
+                               ("n_input", 0, ["n_input"]), ("dt", 0.7, ["whole number of steps"])):
+        good = lab.controls[name].value
+        lab.controls[name].value = value
+        msg = html.unescape(lab.message.value)
+        assert "snnlab-error" in msg and "last good value" in msg and "Traceback" not in msg
+        for w in words:
+            assert w in msg, msg
+        assert lab.controls[name].value == good  # the box shows what runs
+    lab.controls["weight_scale"].value = 1.0  # a live slider still acts
+    assert "next chunk" in lab.message.value and "snnlab-error" not in lab.message.value
+    assert wait_until(lambda: lab.controller.data.changes)
+    assert lab.controller.data.changes[0][1:] == ("weight_scale", 1.0)
+    lab.stop_button.click()
+    assert lab.wait(10)
+
+
+def test_stop_mid_run_and_pause_toggle():
+    lab = Lab(SMALL.replace(time=200_000.0))
+    lab.run_button.click()
+    assert wait_until(lambda: lab.controller.state == "running")
+    assert lab.run() is False and "already" in lab.message.value
     lab.pause_button.click()
     assert wait_until(lambda: lab.pause_button.description == "Resume", 5)
+    assert "paused at" in lab.message.value
     held = lab.controller.data.steps_done
-    time.sleep(0.2)
-    assert lab.controller.data.steps_done == held
     lab.pause_button.click()
     assert wait_until(lambda: lab.controller.data.steps_done > held, 5)
-    assert lab.pause_button.description == "Pause"
+    assert "paused" not in lab.message.value  # no stale message after Resume
     lab.stop_button.click()
     assert lab.wait(10)
+    assert lab.controller.state == "stopped" and "stopped at" in lab.message.value
+    assert lab.rasters["B"].drawn_steps == lab.recording.start_step + lab.recording.steps
 
 
-@pytest.mark.parametrize(
-    "name, value, words",
-    [
-        ("n_output", 0, ["n_output", "at least 1"]),
-        ("n_input", 0, ["n_input", "empty"]),
-        ("dt", 0.7, ["whole number of steps"]),
-        ("n_output", 200_000, ["GiB"]),
-        ("traced", "1, x", ["traced", "'x'"]),
-        ("traced", "1, 500", ["traced", "500"]),
-    ],
-)
-def test_bad_values_show_a_message_and_the_last_good_config_runs(name, value, words):
-    lab = Lab(SMALL)
-    lab.controls[name].value = value
-    msg = html.unescape(lab.message.value)
-    assert "snnlab-error" in msg and "last good settings" in msg
-    assert "Traceback" not in msg
-    for w in words:
-        assert w in msg, msg
-    assert lab.controller.config == SMALL
-    run_to_end(lab)
-    assert lab.recording.output_spikes.shape == (150, 150)
-    # fixing the value clears the message
-    lab.controls[name].value = {"traced": "0, 1"}.get(name, getattr(SMALL, name))
-    assert "snnlab-error" not in lab.message.value
-
-
-def test_model_choice_loads_its_defaults_and_greys_unused_parameters():
-    lab = Lab(SMALL)
-    lab.controls["neuron_model"].value = "Izhikevich"
-    assert lab.controls["thresh"].value == 45.0
-    assert "weight scale 5" in lab.message.value
-    assert lab.controls["tc_decay"].disabled and lab.controls["refrac"].disabled
-    assert lab.controller.config.neuron_model == "Izhikevich" and lab.controller.config.thresh == 45.0
-    run_to_end(lab)
-    assert lab.controller.state == "done"
-    lab.controls["neuron_model"].value = "IF"
-    assert lab.controls["rest"].disabled and not lab.controls["refrac"].disabled
-
-
-def test_non_live_change_during_a_run_says_next_run():
-    lab = Lab(SMALL.replace(time=200_000.0))
+def test_open_ended_run_slides_the_window():
+    lab = Lab(SMALL, window_ms=200.0)
+    lab.until_stop.value = True
     lab.run_button.click()
-    assert wait_until(lambda: lab.controller.state == "running")
-    lab.controls["n_output"].value = 100
-    assert "applies at the next run" in lab.message.value
-    lab.controls["weight_scale"].value = 1.0
-    assert "next chunk" in lab.message.value
+    assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 1000, 60)
     lab.stop_button.click()
     assert lab.wait(10)
+    now = lab.controller.data.steps_done
+    raster = lab.rasters["B"]
+    assert raster.x_scale.max == pytest.approx(raster.x_scale.min + 200.0)
+    assert raster.x_scale.max >= now - raster.col_steps and lab.rate.x_scale.max == pytest.approx(now * 1.0)
 
 
-def test_traced_neurons_choice_redraws_traces():
-    lab = Lab(SMALL)
+def test_diagram_click_selects_a_layer():
+    lab = Lab(three_layers(), inputs={"X": 20.0})
+    lab.layer_choice.value = ("X",)
+    lab.diagram.graph.selected = [2]  # what a click on L2 sends
+    assert "L2" in lab.layer_choice.value and lab.voltage_layer.value == "L2"
+    assert set(lab.rasters) >= {"X", "L2"}
+
+
+def test_weight_view_shows_receptive_fields_that_change_with_learning():
+    lab = Lab(three_layers(), inputs={"X": 100.0})
+    lab.run(time=300.0)
+    assert lab.wait(60)
+    first = lab.weights.last_levels.copy()
+    assert first.shape == (7 * (6 + 1) - 1, 7 * (5 + 1) - 1)  # 40 fields of 6 x 5 in a 7 x 7 grid, 1 px apart
+    lab.run(time=300.0)
+    assert lab.wait(60)
+    assert not np.array_equal(lab.weights.last_levels, first)  # PostPre moved the weights
+
+
+def test_presets_switch_and_run():
+    from snnlab.lab.experiments import PRESETS
+
+    lab = Lab()
+    for name in PRESETS:
+        lab.preset.value = name
+        assert lab.experiment.name == name and "snnlab-error" not in lab.message.value
+        assert lab.diagram.names and lab.controls
+        assert lab.run(time=50.0 if lab.experiment.time is None else min(50.0, lab.experiment.time) or 50.0)
+        assert lab.wait(120) and lab.controller.state == "done", lab.controller.message
+
+
+def test_reset_clears_views_recording_and_links(tmp_path):
+    lab = Lab(SMALL, export_dir=str(tmp_path / "out"))
     run_to_end(lab)
-    lab.controls["traced"].value = "7, 10-12"
-    assert lab.controller.config.traced == (7, 10, 11, 12)
-    v = lab.controller.data.voltages
-    np.testing.assert_array_equal(lab.plots.voltage.traces.y, v[:, [7, 10, 11, 12]].T)
-    assert lab.recording.traced.tolist() == [7, 10, 11, 12]
-
-
-def test_reset_clears_plots():
-    lab = Lab(SMALL)
-    run_to_end(lab)
+    lab.export()
+    assert "snnlab-download" in lab.downloads.value
     lab.reset_button.click()
-    assert lab.recording is None and lab.progress.value == 0
-    assert lab.plots.output_raster.counts.sum() == 0
-    assert len(lab.plots.voltage.traces.x) == 0
-
-
-def test_runaway_activity_is_stoppable_from_the_ui():
-    lab = Lab(SMALL.replace(time=200_000.0, thresh=-70.0, refrac=0.0, inhibition=0.0))
-    lab.run_button.click()
-    assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 20)
-    t0 = time.perf_counter()
-    lab.stop_button.click()
-    assert lab.wait(10) and time.perf_counter() - t0 < 0.5
-    assert lab.recording.output_spikes.all()
+    assert lab.recording is None and lab.progress.value == 0 and lab.downloads.value == ""
+    assert lab.rasters["B"].counts.sum() == 0 and len(lab.voltage.traces.x) == 0
 
 
 def test_error_in_a_run_is_a_message_not_a_dead_ui(monkeypatch):
     lab = Lab(SMALL)
 
-    def broken(data):
+    def broken(run, final=False):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(lab.plots, "update", broken)
+    monkeypatch.setattr(lab, "_draw", broken)
     run_to_end(lab)
     assert lab.controller.state == "error"
     assert "RuntimeError: boom" in lab.message.value and "Traceback" not in lab.message.value
-    assert not lab.run_button.disabled
     monkeypatch.undo()
     run_to_end(lab)
     assert lab.controller.state == "done"
 
 
-def test_save_load_and_export(tmp_path):
-    lab = Lab(SMALL, export_dir=str(tmp_path / "out"))
+def test_export_goes_outside_the_repository_by_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("SNNLAB_EXPORT_DIR", raising=False)
+    lab = Lab(SMALL)
     assert lab.export() == [] and "Nothing to export" in lab.message.value
     run_to_end(lab)
-    lab.export_formats.value = ("svg",)
-    lab.export_button.click()
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["config.json", "raster.svg", "rate.svg", "recording.npz", "voltage.svg"]
-    assert "snnlab-download" in lab.downloads.value
-    assert LabConfig.from_json((tmp_path / "out" / "config.json").read_text()) == SMALL
+    paths = lab.export()
+    assert paths and all(str(p).startswith(str(tmp_path / "snnlab-export")) for p in paths)
 
-    lab.config_path.value = str(tmp_path / "cfg.json")
+
+def test_save_and_load_config_through_the_browser():
+    lab = Lab(SMALL)
     lab.controls["seed"].value = 11
     lab.save_button.click()
-    assert json.loads((tmp_path / "cfg.json").read_text())["seed"] == 11
+    href = re.search(r"href='data:application/json;base64,([^']+)'", lab.downloads.value).group(1)
+    text = base64.b64decode(href).decode()
+    assert LabConfig.from_json(text) == SMALL.replace(seed=11)
     other = Lab()
-    other.config_path.value = str(tmp_path / "cfg.json")
-    other.load_button.click()
-    assert other.controller.config == SMALL.replace(seed=11)
-    assert other.controls["n_output"].value == 150
-    (tmp_path / "bad.json").write_text('{"n_output": "many"}')
-    other.config_path.value = str(tmp_path / "bad.json")
-    other.load_button.click()
+    assert other.load_config_text(text.encode())
+    assert other.controller.config == SMALL.replace(seed=11) and other.controls["n_output"].value == 150
+    assert not other.load_config_text(b'{"n_output": "many"}')
     assert "n_output" in other.message.value and other.controller.config == SMALL.replace(seed=11)
+
+
+def test_save_and_load_a_user_network_s_values():
+    lab = Lab(three_layers(), inputs={"X": 20.0})
+    lab.controls["L1.thresh"].value = -58.0
+    text = lab.save_config()
+    assert json.loads(text)["values"]["L1.thresh"] == -58.0
+    lab.controls["L1.thresh"].value = -50.0
+    assert lab.load_config_text(text)
+    assert lab.controller.parameters()["L1.thresh"].value == -58.0
+    assert lab.controls["L1.thresh"].value == -58.0
+
+
+def test_load_experiment_takes_a_sweep_point():
+    from snnlab.lab.experiments.seed import SeedExperiment
+
+    lab = Lab()
+    lab.load_experiment(SeedExperiment(SMALL), {"inhibition": 0.5, "input_rate": 50.0})
+    assert lab.controller.config.inhibition == 0.5 and lab.controls["inhibition"].value == 0.5
+    with pytest.raises(ValueError, match="inhibition"):
+        lab.load_experiment(SeedExperiment(SMALL), {"inhibition": -1.0})
+    assert lab.controller.config.inhibition == 0.5  # the previous one stays

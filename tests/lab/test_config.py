@@ -1,6 +1,7 @@
 """LabConfig: validation, JSON, the input stream and the network it builds."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,6 +104,47 @@ def test_replace_validates_and_rejects_unknown_fields():
 def test_memory_limit_is_the_estimate():
     assert estimate_memory_bytes(100, 10_000, 1000) < MAX_NETWORK_BYTES  # the lab's large case fits
     assert estimate_memory_bytes(100, 30_000, 1000) > MAX_NETWORK_BYTES
+    with pytest.raises(ValueError, match="GiB"):
+        LabConfig(n_input=100, n_output=30_000, time=1000.0)
+
+
+MEASURE_PEAK = """
+import sys
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+from snnlab.config import LabConfig
+from snnlab.lab.controller import Controller, run_config
+run_config(LabConfig(n_input=5, n_output=5, time=10.0))  # imports and compiled code first
+base = status("VmRSS")
+ctl = Controller(LabConfig(n_input=int(sys.argv[1]), n_output=int(sys.argv[2]), time=float(sys.argv[3])))
+ctl.start()
+ctl.join()
+assert ctl.recording.completed, ctl.message
+print(status("VmHWM") - base)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak RSS from /proc (Linux)")
+@pytest.mark.parametrize("n_input, n_output, steps", [(100, 2000, 5000), (100, 500, 40_000)])
+def test_memory_estimate_bounds_the_real_peak(n_input, n_output, steps):
+    """The estimate against real memory: the peak RSS a lab run adds in a fresh
+    process (weights, monitors, the run's arrays, the recording) stays below it,
+    and is not far below (an estimate 2x too high would refuse runs that fit)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE_PEAK, str(n_input), str(n_output), str(steps)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    real = int(out.stdout.split()[-1])
+    estimate = estimate_memory_bytes(n_input, n_output, steps)
+    # slack for the allocator and thread stacks: 10 % + 16 MiB
+    assert real <= 1.1 * estimate + 16 * 2**20, (real, estimate)
+    assert real >= 0.5 * estimate, (real, estimate)
 
 
 def test_for_model_uses_the_model_defaults():

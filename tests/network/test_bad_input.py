@@ -85,7 +85,8 @@ def test_input_for_unknown_layer():
     check_unchanged(net)
 
 
-@pytest.mark.parametrize("shape", [(T, 4), (T, 1, 4), (T, 2, 2, 3), (T, 1, 1, 3)])
+# (T, 1, 1, 3) is accepted: a step of another shape with the layer's element count is reshaped, as BindsNET
+@pytest.mark.parametrize("shape", [(T, 4), (T, 1, 4), (T, 2, 2, 3), (T, 1, 1, 5)])
 def test_input_of_wrong_shape(shape):
     net = build()
     bad = {"A": torch.zeros(*shape)}

@@ -1,0 +1,104 @@
+"""The presets: each builds, runs in the lab, and shows what it is there to teach."""
+
+import numpy as np
+import pytest
+import torch
+
+from snnlab.config import LabConfig
+from snnlab.lab.controller import Controller, run_config
+from snnlab.lab.experiments import PRESETS, preset
+from snnlab.lab.experiments.builtin import (
+    BrunelExperiment, DiehlCookExperiment, FICurveExperiment, STDPExperiment,
+)
+
+
+def run(exp, time_ms, **values):
+    ctl = Controller(exp)
+    for k, v in values.items():
+        ctl.set(k, v)
+    assert ctl.start(time_ms)
+    assert ctl.join(300) and ctl.state == "done", ctl.message
+    return ctl
+
+
+def test_every_preset_is_one_call_away_and_runs():
+    for name in PRESETS:
+        exp = preset(name)
+        assert exp.name == name
+        rec = run(exp, 20.0).recording
+        assert rec.steps == int(round(20.0 / rec.dt)) and rec.layer_names
+    with pytest.raises(ValueError, match="preset 'nope'"):
+        preset("nope")
+
+
+def test_seed_preset_is_the_seed_network():
+    rec = run(preset("seed network"), 500.0).recording
+    ref = run_config(LabConfig())
+    assert np.array_equal(rec.spikes("B"), ref.spikes("B"))
+
+
+def _regime(g):
+    exp = BrunelExperiment(g=g)
+    ctl = Controller(exp)
+    nu = ctl.parameters()["ext.rate"].value
+    ctl.set("ext.rate", 0.6 * nu if g > 5 else nu)
+    ctl.start(400.0)
+    assert ctl.join(300) and ctl.state == "done"
+    s = ctl.recording.spikes("E")[200:]  # after the onset transient
+    cvs = []
+    for i in range(0, s.shape[1], 10):
+        t = np.flatnonzero(s[:, i])
+        if len(t) > 3:
+            d = np.diff(t)
+            cvs.append(d.std() / d.mean())
+    return s.mean() / ctl.recording.dt * 1000.0, float(np.mean(cvs))
+
+
+def test_brunel_regimes_are_reached_with_g_and_the_external_rate():
+    rate_sr, cv_sr = _regime(3.0)  # excitation dominates: fast and regular
+    rate_ai, cv_ai = _regime(7.0)  # inhibition dominates, lower drive: slow and irregular
+    assert rate_sr > 3 * rate_ai
+    assert cv_sr < 0.35 < 0.45 < cv_ai
+
+
+@pytest.mark.parametrize("model", ["LIF", "IF", "AdaptiveLIF", "Izhikevich", "CurrentLIF"])
+def test_fi_curve_rates_grow_with_current(model):
+    exp = FICurveExperiment(model=model, n=20, current=20.0 if model == "Izhikevich" else 3.0)
+    counts = run(exp, 500.0).recording.spikes("cells").sum(0)
+    assert counts[0] == 0 and counts[-1] > 5  # no current, no spikes; the most current, many
+    # f-I curves rise (ties where both are 0 or saturate)
+    assert np.all(np.diff(counts) >= -1), counts
+
+
+def test_fi_current_is_live():
+    exp = FICurveExperiment(n=10, current=3.0)
+    ctl = Controller(exp, chunk_steps=50)
+    ctl.set("cells.current", 0.0)
+    ctl.start(200.0)
+    assert ctl.join(60)
+    assert not ctl.recording.spikes("cells").any()
+
+
+def test_stdp_strengthens_the_pattern():
+    exp = STDPExperiment()
+    w0 = exp.build().connections[("input", "output")].w
+    ctl = run(exp, 4000.0)
+    w = ctl.network.connections[("input", "output")].w
+    assert w0[:50].mean() < 1.1 * w0[50:].mean()  # no pattern at the start
+    assert w[:50].mean() > 1.5 * w[50:].mean()
+
+
+def test_diehl_cook_learns_receptive_fields_on_the_bundled_digits():
+    exp = DiehlCookExperiment(n_neurons=16)
+    ctl = Controller(exp)
+    net0 = exp.build()
+    w0 = net0.connections[("X", "Ae")].w.clone()
+    ctl.start(2000.0)  # four digits
+    assert ctl.join(300) and ctl.state == "done", ctl.message
+    conn = ctl.network.connections[("X", "Ae")]
+    assert not torch.allclose(conn.w, w0)
+    # normalised after each digit: every column sums to the norm
+    torch.testing.assert_close(conn.w.sum(0), torch.full((16,), exp._norm), rtol=1e-4, atol=1e-4)
+    rec = ctl.recording
+    assert rec.spikes("Ae").any() and rec.layers["X"].shape == (8, 8)
+    assert exp.image_shape(ctl.network, "X") == (8, 8)
