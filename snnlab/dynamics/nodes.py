@@ -87,6 +87,14 @@ def _shaped(value: Value, shape: tuple) -> Value:
     return value
 
 
+def _set_where(t: torch.Tensor, mask: torch.Tensor, value: Value) -> None:
+    """``t[mask] = value`` in place, for a scalar or per-neuron ``value`` (for models written by hand)."""
+    if isinstance(value, torch.Tensor) and value.dim() > 0:
+        torch.where(mask, value, t, out=t)
+    else:
+        t.masked_fill_(mask, value)
+
+
 class Nodes(torch.nn.Module):
     """Base class of all layers.
 
@@ -315,6 +323,8 @@ class Nodes(torch.nn.Module):
         The step is the model's description (``model``) run by the torch code
         generated from it (:func:`snnlab.dynamics.model.torch_node_step`).
         """
+        if type(self)._step is not Nodes._step:  # a model written by hand (eager back-end only)
+            return self._forward_by_hand(x, clamp, unclamp)
         main, trace = self.steps()
         key = (type(self), self.flags())
         env = self.values()
@@ -344,6 +354,33 @@ class Nodes(torch.nn.Module):
         if trace:
             env["x"] = d["x"]
             self._write(torch_node_step(self.model, trace, ("trace",) + key)(env))
+        return s
+
+    @classmethod
+    def described(cls) -> bool:
+        """Whether the step is the model's description (not written by hand in
+        ``_step`` or ``forward``): then every back-end can generate its code."""
+        return cls._step is Nodes._step and cls.forward is Nodes.forward
+
+    def _step(self, x: Optional[torch.Tensor]) -> None:
+        """A model may write its step by hand instead of describing it (``model``):
+        then it runs on the eager back-end only (the others need the description)."""
+        raise NotImplementedError
+
+    def _forward_by_hand(self, x, clamp, unclamp) -> torch.Tensor:
+        if self.sum_input and x is not None:
+            self.summed.add_(x)
+        self._step(x)
+        s = self.s
+        if clamp is not None:
+            s.logical_or_(clamp)
+        if unclamp is not None:
+            s.logical_and_(~unclamp)
+        trace = self.steps()[1]
+        if trace:
+            env = self.values()
+            env.update(s=s, x=self.x)
+            self._write(torch_node_step(self.model, trace, ("trace", type(self), self.flags()))(env))
         return s
 
     def _write(self, new: dict) -> None:
@@ -722,10 +759,10 @@ class IzhikevichNodes(Nodes):
         in index order (the order every back-end uses, so results agree bit for bit)."""
         S = self.S
         key = (S.data_ptr(), S._version, S.device)
-        if self.__dict__.get("_coupling_key") != key:
-            self.__dict__["_coupling_t"] = S.detach().to(torch.float32).t().contiguous()
-            self.__dict__["_coupling_key"] = key
-        rows = self.__dict__["_coupling_t"]
+        cached = self.__dict__.get("_coupling_cache")  # (key, S transposed): not a tensor attribute, not saved
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_coupling_cache"] = (key, S.detach().to(torch.float32).t().contiguous())
+        rows = cached[1]
         batch = s.shape[0]
         flat = s.reshape(batch, -1)
         out = torch.zeros(batch, self.n, dtype=torch.float32, device=s.device)

@@ -42,6 +42,13 @@ def build(layer_cls, rule=None, sparse=False, seed=0):
     return net
 
 
+def net_plan(net):
+    from snnlab.engine.plan import RunOptions, make_plan
+
+    return make_plan(net, RunOptions(steps=1, batch=1, one_step=False, inputs=("A",), clamp={}, unclamp={},
+                                     injects={}, masks={}))
+
+
 def run_on(backend, make, x, seed=5, **kw):
     net = make()
     torch.manual_seed(seed)  # the same random draws for stochastic models
@@ -119,9 +126,68 @@ def test_without_a_compiled_loop_the_engine_runs_eagerly_and_compiles_in_the_bac
     net = make()
     net.layers["B"].traces_additive = True  # a structure no other test compiles
     x = inputs(60)
-    net.run(x, time=60)
+    net.run(x, time=60)  # short (60 steps x 80 neurons): no compilation started
+    assert net.last_backend == "eager" or cpu.ready(cpu.source_for(net_plan(net), ("A",))[0])
+    x = inputs(3000)  # 3000 x 80 steps x neurons: worth compiling
+    net.run(x, time=3000)
     first = net.last_backend
     cpu.wait_for_compiles(timeout=300)
-    net.run(x, time=60)
+    net.run(x, time=3000)
     assert net.last_backend == "cpu"
     assert first in ("eager", "cpu")  # "cpu" only if an earlier session compiled it into the disk cache
+
+
+# --------------------------------------------------------------------------- a user's own model and rule
+from snnlab.dynamics import Param, merge, register  # noqa: E402
+from snnlab.dynamics.model import NodeModel, RuleModel  # noqa: E402
+from snnlab.learning import LearningRule  # noqa: E402
+from snnlab.network.nodes import Nodes  # noqa: E402
+
+
+@register
+class ExpIFNodes(Nodes):
+    """Exponential integrate-and-fire (the example of docs/architecture.md)."""
+
+    params = merge(
+        Nodes.params,
+        Param("thresh", -40.0, "mV", per_neuron=True, doc="numerical spike cut-off"),
+        Param("v_t", -50.0, "mV", per_neuron=True, doc="soft threshold"),
+        Param("delta_t", 2.0, "mV", low=0.0, low_open=True, per_neuron=True, doc="sharpness"),
+        Param("rest", -65.0, "mV", per_neuron=True),
+        Param("reset", -68.0, "mV", per_neuron=True),
+        Param("tc_decay", 20.0, "ms", low=0.0, low_open=True, per_neuron=True),
+    )
+    model = NodeModel(state=("v",), init={"v": "rest"}, decays={"decay": "tc_decay"}, step="""
+        v = (v - rest) * decay + rest + dt / tc_decay * delta_t * exp((v - v_t) / delta_t) + inp
+        s = v >= thresh
+        v = where(s, reset, v)
+    """)
+
+
+@register
+class GainPostPre(LearningRule):
+    """PostPre with a potentiation gain (the example of docs/architecture.md)."""
+
+    needs_traces = True
+    params = merge(LearningRule.params, Param("gain", 1.0, low=0.0, doc="potentiation gain"))
+    model = RuleModel(updates="""
+        w = w + (-nu_pre) * outer(s_pre, x_post)
+        w = w + gain * nu_post * outer(x_pre, s_post)
+    """)
+
+
+def test_a_users_model_and_rule_get_the_compiled_loop_from_their_definition_alone():
+    def make():
+        torch.manual_seed(0)
+        net = Network()
+        net.add_layer(Input(n=50, traces=True), "A")
+        net.add_layer(ExpIFNodes(n=30, traces=True), "B")
+        net.add_connection(Connection(net.layers["A"], net.layers["B"], w=torch.rand(50, 30) * 4,
+                                      update_rule=GainPostPre, nu=(0.01, 0.02), gain=2.0), "A", "B")
+        net.add_monitor(Monitor(net.layers["B"], ("s", "v")), "B")
+        return net
+
+    e, c = run_on("eager", make, inputs()), run_on("cpu", make, inputs())
+    assert e.monitors["B"].get("s").sum() > 0
+    assert e.connections[("A", "B")].update_rule.gain == 2.0
+    compare(e, c)

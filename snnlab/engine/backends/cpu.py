@@ -47,6 +47,8 @@ from .base import Backend, cache_for
 
 __all__ = ["CpuBackend", "available", "source_for", "wait_for_compiles"]
 
+#: runs (steps x neurons) shorter than this do not start a background compilation
+BACKGROUND_WORK = 200_000
 _COMPILED: Dict[str, object] = {}
 _PENDING: Dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -129,8 +131,12 @@ def why_not(plan) -> Optional[str]:
         if type(conn) not in (Connection, SparseConnection):
             return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
     for u in plan.updates:
-        if u.learn and u.conn.update_rule.model is None:
-            return f"the learning rule {type(u.conn.update_rule).__name__} of {u.key} has no description (model)"
+        rule = u.conn.update_rule
+        if u.learn and not rule.described():
+            return f"the learning rule {type(rule).__name__} of {u.key} is written by hand, not described (model)"
+    for lp in plan.layers:
+        if not lp.layer.described():
+            return f"layer {lp.name!r} ({type(lp.layer).__name__}) has a hand-written step (forward), not a description"
     layer_ids = {id(lp.layer) for lp in plan.layers}
     for m in plan.monitors:
         if id(m.obj) not in layer_ids:
@@ -618,10 +624,14 @@ class CpuBackend(Backend):
     def prepare(self, network, plan, ext, wait: bool) -> bool:
         """Whether the loop for this plan is compiled; unless ``wait``, a loop
         not compiled yet is compiled in the background and False returned
-        (the engine runs eagerly meanwhile: a lab user never waits for the compiler)."""
+        (the engine runs eagerly meanwhile: a lab user never waits for the compiler).
+        ``SNNLAB_COMPILE=wait`` compiles first instead (benchmarks). Runs
+        shorter than ``BACKGROUND_WORK`` steps x neurons start no compilation."""
         src, names, records = source_for(plan, tuple(lp.name for lp in plan.layers if lp.name in ext))
-        if wait or ready(src):
+        if wait or ready(src) or os.environ.get("SNNLAB_COMPILE") == "wait":
             return True
+        if plan.run_steps * sum(lp.layer.n for lp in plan.layers) < BACKGROUND_WORK:
+            return False  # a short run: not worth a compiler's seconds
         types = {}
         for k, (m, var, l) in enumerate(records):
             layer = plan.layers[l].layer
