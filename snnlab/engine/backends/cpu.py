@@ -351,8 +351,12 @@ class _Gen:
                 body = []
                 for (a, b_), o in outers.items():
                     (aa, ai), (ba, bi) = side[a], side[b_]
-                    fa = f"f32({aa}[b, {ai}])" if a.startswith("s") else f"{aa}[b, {ai}]"
-                    fb = f"f32({ba}[b, {bi}])" if b_.startswith("s") else f"{ba}[b, {bi}]"
+                    batch = "0" if self.plan.batch == 1 else "b"
+                    fa = f"f32({aa}[{batch}, {ai}])" if a.startswith("s") else f"{aa}[{batch}, {ai}]"
+                    fb = f"f32({ba}[{batch}, {bi}])" if b_.startswith("s") else f"{ba}[{batch}, {bi}]"
+                    if self.plan.batch == 1:  # one product (0 + a * b is a * b): a loop LLVM can vectorize
+                        outers[(a, b_)] = f"({fa} * {fb})"
+                        continue
                     body.append(f"{o} = f32(0.0)")
                     body.append("for b in range(B):")
                     body.append(f"    {o} += {fa} * {fb}")
@@ -402,8 +406,34 @@ class _Gen:
                         self.emit(f"for i in range({n_pre}):")
                         self.emit(f"    for j in range({n_post}):")
                         self._block(body, 2)
-            # after the rule: weight decay, then the bounds
-            if conn.weight_decay or conn.bounded:
+            # after the rule: weight decay, then the bounds. Without decay, only the
+            # weights this step touched can leave the bounds (the rows of spiking
+            # pre-synaptic and columns of spiking post-synaptic neurons; after a full
+            # pass at a block's first step): clamping the others changes nothing.
+            stmts = rule.model.statements()
+            event_only = all(
+                outer_terms(rule_update_parts(st))
+                and all("s_pre" in t or "s_post" in t for t in outer_terms(rule_update_parts(st)))
+                for st in stmts
+            )
+            if conn.bounded and not conn.weight_decay and event_only and stmts and not sparse:
+                clamp = [f"wk = {wref}",
+                         f"if wk < {self.arg(f'WMIN{c}')}:", f"    {wref} = WMIN{c}",
+                         f"elif wk > {self.arg(f'WMAX{c}')}:", f"    {wref} = WMAX{c}"]
+                self.emit("if t == 0:")
+                self.ind += 1
+                self._each_weight(c, sparse, n_pre, n_post, clamp)
+                self.ind -= 1
+                self.emit("else:")
+                self.emit(f"    for i in range({n_pre}):")
+                self.emit(f"        if RA{c}[i]:")
+                self.emit(f"            for j in range({n_post}):")
+                self._block(clamp, 4)
+                self.emit("    for jj in range(nc):")
+                self.emit(f"        j = CJ{c}[jj]")
+                self.emit(f"        for i in range({n_pre}):")
+                self._block(clamp, 3)
+            elif conn.weight_decay or conn.bounded:
                 body = [f"wk = {wref}"]
                 if conn.weight_decay:
                     body.append(f"wk = wk * {self.arg(f'WD{c}')}")
