@@ -37,6 +37,8 @@ DEFAULT_BINDSNET = Path(os.environ.get("SNNLAB_BINDSNET_PYTHON", BENCH / "peers"
 def run_one(python: str, package: str, args: list[str], timeout: float) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(BENCH.parent) + os.pathsep + env.get("PYTHONPATH", "")
+    if package == "snnlab":
+        env.setdefault("SNNLAB_COMPILE", "wait")  # compile the CPU loop first instead of running eagerly meanwhile
     proc = subprocess.run([python, str(RUNNER), "--package", package, *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
     results = C.parse_results(proc.stdout)
