@@ -13,7 +13,6 @@ MODULES = [
     "snnlab.dynamics.topology",
     "snnlab.engine.monitors",
     "snnlab.engine.run",
-    "snnlab.encoding",
     "snnlab.dynamics.rules",
     "snnlab.encoding.encodings",
     "snnlab.encoding.encoders",

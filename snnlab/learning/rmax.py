@@ -7,6 +7,7 @@ import math
 import torch
 
 from ..dynamics import Param, merge, register
+from ..dynamics.nodes import SRM0Nodes
 from ..dynamics.rules import LearningRule, _reward_tensor
 
 __all__ = ["Rmax"]
@@ -37,8 +38,6 @@ class Rmax(LearningRule):
     )
 
     def check_parameters(self, owner: str, values: dict) -> None:
-        from ..network.nodes import SRM0Nodes
-
         if not (self.source.traces and self.source.traces_additive):
             raise ValueError(f"{owner} needs an additive trace on the source: create it with traces=True, traces_additive=True")
         if not isinstance(self.target, SRM0Nodes):

@@ -33,9 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from ..dynamics import Param, make_init, register
-from ..learning import NoOp
-from ._checks import check_finite_tensor, describe
-from .topology import AbstractConnection, Connection
+from ..dynamics.rules import NoOp
+from ..dynamics.checks import check_finite_tensor, describe
+from ..dynamics.topology import AbstractConnection, Connection
+from .topology_features import AbstractFeature, Weight
 
 __all__ = [
     "Conv1dConnection",
@@ -674,8 +675,6 @@ class MulticompartmentConnection(Connection):
 
     def __init__(self, source, target, device="cpu", pipeline: Sequence = (), manual_update: bool = False,
                  traces: bool = False, sparse_compute: bool = False, **kwargs) -> None:
-        from .topology_features import AbstractFeature, Weight
-
         if kwargs:
             raise TypeError(f"MulticompartmentConnection() got unexpected keyword arguments {sorted(kwargs)}")
         pipeline = list(pipeline)
