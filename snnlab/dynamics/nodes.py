@@ -87,6 +87,14 @@ def _shaped(value: Value, shape: tuple) -> Value:
     return value
 
 
+def _set_where(t: torch.Tensor, mask: torch.Tensor, value: Value) -> None:
+    """``t[mask] = value`` in place, for a scalar or per-neuron ``value`` (for models written by hand)."""
+    if isinstance(value, torch.Tensor) and value.dim() > 0:
+        torch.where(mask, value, t, out=t)
+    else:
+        t.masked_fill_(mask, value)
+
+
 class Nodes(torch.nn.Module):
     """Base class of all layers.
 
@@ -315,6 +323,8 @@ class Nodes(torch.nn.Module):
         The step is the model's description (``model``) run by the torch code
         generated from it (:func:`snnlab.dynamics.model.torch_node_step`).
         """
+        if type(self)._step is not Nodes._step:  # a model written by hand (eager back-end only)
+            return self._forward_by_hand(x, clamp, unclamp)
         main, trace = self.steps()
         key = (type(self), self.flags())
         env = self.values()
@@ -334,8 +344,7 @@ class Nodes(torch.nn.Module):
             if self.model.uses_rand:
                 env["rand"] = draws[: self.batch_size * self.n].view(self.batch_size, *self.shape)
         if "coupling" in self.model.step:
-            S, batch = self.__dict__.get("S"), self.batch_size
-            env["coupling"] = lambda _S, s=d["s"]: (s.view(batch, -1).to(torch.float32) @ S.t()).view_as(s)
+            env["coupling"] = lambda _S, s=d["s"]: self._coupling(s)
         self._write(torch_node_step(self.model, main, ("main",) + key)(env))
         s = d["s"]
         if clamp is not None:
@@ -345,6 +354,33 @@ class Nodes(torch.nn.Module):
         if trace:
             env["x"] = d["x"]
             self._write(torch_node_step(self.model, trace, ("trace",) + key)(env))
+        return s
+
+    @classmethod
+    def described(cls) -> bool:
+        """Whether the step is the model's description (not written by hand in
+        ``_step`` or ``forward``): then every back-end can generate its code."""
+        return cls._step is Nodes._step and cls.forward is Nodes.forward
+
+    def _step(self, x: Optional[torch.Tensor]) -> None:
+        """A model may write its step by hand instead of describing it (``model``):
+        then it runs on the eager back-end only (the others need the description)."""
+        raise NotImplementedError
+
+    def _forward_by_hand(self, x, clamp, unclamp) -> torch.Tensor:
+        if self.sum_input and x is not None:
+            self.summed.add_(x)
+        self._step(x)
+        s = self.s
+        if clamp is not None:
+            s.logical_or_(clamp)
+        if unclamp is not None:
+            s.logical_and_(~unclamp)
+        trace = self.steps()[1]
+        if trace:
+            env = self.values()
+            env.update(s=s, x=self.x)
+            self._write(torch_node_step(self.model, trace, ("trace", type(self), self.flags()))(env))
         return s
 
     def _write(self, new: dict) -> None:
@@ -717,6 +753,24 @@ class IzhikevichNodes(Nodes):
         if name == "S" and not isinstance(value, torch.Tensor):
             raise TypeError(f"IzhikevichNodes.S must be a tensor of shape [n, n], got {describe(value)}")
         super().__setattr__(name, value)
+
+    def _coupling(self, s: torch.Tensor) -> torch.Tensor:
+        """``S @ s`` per sample, summing the columns of the neurons that spiked
+        in index order (the order every back-end uses, so results agree bit for bit)."""
+        S = self.S
+        key = (S.data_ptr(), S._version, S.device)
+        cached = self.__dict__.get("_coupling_cache")  # (key, S transposed): not a tensor attribute, not saved
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_coupling_cache"] = (key, S.detach().to(torch.float32).t().contiguous())
+        rows = cached[1]
+        batch = s.shape[0]
+        flat = s.reshape(batch, -1)
+        out = torch.zeros(batch, self.n, dtype=torch.float32, device=s.device)
+        for b in range(batch):
+            idx = flat[b].nonzero().view(-1)
+            if idx.numel():
+                out[b] = torch.nn.functional.embedding_bag(idx.view(1, -1), rows, mode="sum")[0]
+        return out.view_as(s)
 
     @property
     def coupled(self) -> bool:

@@ -101,6 +101,11 @@ class LearningRule:
         self._update(reward)
         self.connection.decay_and_clamp()
 
+    @classmethod
+    def described(cls) -> bool:
+        """Whether the rule is its description (``model``), not written by hand in ``_update``."""
+        return cls.model is not None and cls._update is LearningRule._update
+
     def values(self) -> dict:
         """What the rule's statements read: spikes and traces of both sides,
         ``nu_pre``/``nu_post``, the connection's bounds and the rule's parameters."""

@@ -72,6 +72,7 @@ class RunPlan:
     device: torch.device
     learning: bool
     reward: Any = None
+    run_steps: int = 0  # steps of the whole run (this plan is one chunk of it)
 
     @property
     def order(self) -> dict:
@@ -149,4 +150,5 @@ def make_plan(network, options: RunOptions) -> RunPlan:
         device=device,
         learning=learning,
         reward=options.reward,
+        run_steps=options.steps,
     )

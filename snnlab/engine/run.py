@@ -227,6 +227,8 @@ def _with_reward(options: RunOptions, reward) -> RunOptions:
 def simulate(network, plan, ext, start: int, stop: int) -> None:
     """Simulate steps [start, stop) of the run; ``ext`` holds rows from ``start``."""
     backend, forced = choose_backend(network, plan)
+    if not backend.prepare(network, plan, ext, wait=forced):
+        backend = BACKENDS["eager"]  # ready for a later chunk or run
     cpu = plan.device.type == "cpu"
     user_threads = torch.get_num_threads()
     # On a CPU, steps run on one intra-op thread (see validate.one_thread); only

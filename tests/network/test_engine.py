@@ -16,7 +16,8 @@ from snnlab.engine import available_backends, make_plan, use_backend
 from snnlab.engine.plan import RunOptions
 from snnlab.network import Network
 from snnlab.network.monitors import Monitor
-from snnlab.network.nodes import Input, LIFNodes, SRM0Nodes
+from snnlab.learning import MSTDP
+from snnlab.network.nodes import Input, LIFNodes
 from snnlab.network.topology import Connection
 
 ROOT = Path(snnlab.__file__).resolve().parent
@@ -87,9 +88,10 @@ def test_the_run_plan_is_immutable():
     assert isinstance(plan.layers, tuple) and isinstance(plan.updates, tuple)
 
 
-def test_automatic_selection_skips_backends_that_cannot_run_a_model():
-    net = small_net(SRM0Nodes)
-    net.run({"A": torch.ones(5, 4)}, time=5)
+def test_automatic_selection_skips_backends_that_cannot_run_a_plan():
+    net = small_net()
+    net.connections[("A", "B")].update_rule = MSTDP(net.connections[("A", "B")], 0.1)  # written by hand: eager only
+    net.run({"A": torch.ones(5, 4)}, time=5, reward=1.0)
     assert net.last_backend == "eager"
 
 

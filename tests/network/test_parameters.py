@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from snnlab.dynamics import Param, parameters_of, register, registered, set_parameters
+from snnlab.dynamics.model import NodeModel
 from snnlab.learning import MSTDP, LearningRule, PostPre
 from snnlab.network import Network, load
 from snnlab.network.monitors import Monitor
@@ -209,9 +210,8 @@ class _Leaky(LIFNodes):
     """A user's model: LIF with a scaled input (not registered at import)."""
 
     params = LIFNodes.params + (Param("gain", 1.0, low=0.0, per_neuron=True, doc="input gain"),)
-
-    def _step(self, x):
-        super()._step(None if x is None else x * self.gain)
+    model = NodeModel(state=LIFNodes.model.state, init=LIFNodes.model.init, decays=LIFNodes.model.decays,
+                      step="inp = inp * gain\n" + LIFNodes.model.step)
 
 
 class _Scaled(PostPre):

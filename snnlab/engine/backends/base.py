@@ -63,5 +63,11 @@ class Backend:
     def supports(self, plan) -> bool:
         return self.why_not(plan) is None
 
+    def prepare(self, network, plan, ext, wait: bool) -> bool:
+        """Whether the back-end is ready to run this plan now (compiled code).
+        Unless ``wait``, it may start preparing in the background and say False
+        (the engine then runs this chunk eagerly)."""
+        return True
+
     def run_block(self, network, plan, ext, start: int, b0: int, b1: int) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError

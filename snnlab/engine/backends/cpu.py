@@ -1,51 +1,59 @@
-"""The compiled CPU back-end ("cpu"): many steps in one numba call (needs numba).
+"""The compiled CPU back-end ("cpu"): a block of steps in one numba loop,
+written for each network from the models' descriptions (needs numba).
 
-On a CPU a step of the seed network is a few dozen tensor operations on
-vectors of 1000 elements; each costs microseconds of dispatch, far more than
-its arithmetic. Where a run allows it, the network hands a block of steps to
-one numba-compiled loop instead, which does the same arithmetic in the same
-order and float32 precision as the eager path (see ``docs/semantics.md``):
+On a CPU a step of a small network is dozens of tensor operations, each
+costing microseconds of dispatch. This back-end instead writes the source of
+one loop for the network (Brian2's approach): the layers in order, each
+model's statements (:mod:`snnlab.dynamics.model`) translated line by line
+into float32 scalar code in the same order of operations, event-driven
+propagation over dense and sparse connections, the learning rules'
+updates, and the rows the monitors record. numba compiles it once per
+network structure and caches it on disk (``~/.cache/snnlab``, or
+``SNNLAB_CACHE_DIR``); the first run of a new structure waits for the
+compiler (seconds), later ones do not.
 
-* input from connections: the weight rows of the neurons that spiked are
-  summed in index order, each connection into its own sum, the sums added in
-  the network's connection order, then the external input (connections from
-  Input layers are event-driven here too: where the eager path uses one
-  block product, sums can differ in the last bit, as float32 sums in another
-  order do);
-* LIF and IF updates in the documented order; traces;
-* the history of the monitored variables, handed to the monitors afterwards.
+Results equal the eager back-end's: spikes and voltages bit for bit where
+the float32 sums run in the same order (a connection from an Input layer is
+summed event by event here, a block matrix product there, so the last bit of
+a sum can differ, as can a batch > 1 learning update summed in another order).
 
-Eligible runs: CPU, batch size 1, layers ``Input``, ``LIFNodes`` or
-``IFNodes`` (exactly those classes), dense ``Connection``s whose weights do
-not change during the run (no learning that changes them, no masks), no
-clamp, unclamp or injects_v, monitors that record every step. Anything else
-runs on the eager path, which is always available. Without numba installed
-(``pip install snnlab[fast]``) or with ``SNNLAB_NUMBA=0``, nothing changes.
-
-Compiled code is cached on disk (numba's ``cache=True``); the first use in a
-fresh environment compiles for a few seconds (``warm_up()`` does it ahead).
+Runs it takes: CPU tensors; any registered layer (every one has a
+description); dense ``Connection`` and ``SparseConnection``; learning rules
+with a description (``model``); masks; any batch size; monitors of layer
+variables recording every step. Not (the eager back-end runs them): clamp,
+unclamp or injects_v, rules written by hand (MSTDP, MSTDPET), monitors of
+connections, ``every`` > 1.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import importlib.util
 import os
-from typing import Dict, List, Optional
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
-from ...dynamics import parameters_of
-from ..monitors import Monitor
-from ...dynamics.nodes import IFNodes, Input, LIFNodes
-from ...dynamics.topology import Connection
+from ...dynamics.model import outer_terms, parse_step, phases, rule_update_parts
+from ...dynamics.nodes import random_need
+from ...dynamics.topology import Connection, SparseConnection
 from .base import Backend, cache_for
-from .eager import external_block
 
-INPUT, LIF, IF = 0, 1, 2
-_KINDS = {Input: INPUT, LIFNodes: LIF, IFNodes: IF}
-RECORDABLE = ("s", "v", "refrac_count", "x")
+__all__ = ["CpuBackend", "available", "source_for", "wait_for_compiles"]
 
-_kernel = None
+#: runs (steps x neurons) shorter than this do not start a background compilation
+BACKGROUND_WORK = 200_000
+_COMPILED: Dict[str, object] = {}
+_PENDING: Dict[str, object] = {}
+_LOCK = threading.Lock()
+_EXECUTOR = None
+_F32 = np.float32
 
 
 def available() -> bool:
@@ -59,103 +67,577 @@ def available() -> bool:
     return True
 
 
-def _run_block(
+# ------------------------------------------------------------ translation
+class _Names:
+    """How a description's names read in the generated loop, for one layer or rule."""
 
-    steps, one_step, kinds, off, v, refrac, s, s_prev, thresh, rest, reset, refrac_p, decay, lbound,
-    has_lbound, dt, traces, additive, xtr, trace_decay, trace_scale,
-    conn_src, conn_tgt, conn_w, conn_b, has_b, acc, tmp, fixed, ext, hist_s, hist_v, hist_r, hist_x, rec_s, rec_v, rec_r, rec_x,
-):
-    n_layers = kinds.shape[0]
-    n_conns = conn_src.shape[0]
-    zero = np.float32(0.0)
-    for t in range(steps):
-        if not one_step:
-            s_prev[:] = s
-        for l in range(n_layers):
-            a, b = off[l], off[l + 1]
-            src_spikes = s if one_step else s_prev
-            # Input from connections into this layer: each connection's rows, then their sum.
-            first = True
-            for c in range(n_conns):
-                if conn_tgt[c] != l:
-                    continue
-                w = conn_w[c]
-                sa, sb = off[conn_src[c]], off[conn_src[c] + 1]
-                n_out = b - a
-                for i in range(n_out):
-                    tmp[i] = zero
-                for j in range(sb - sa):
-                    if src_spikes[sa + j]:
-                        for i in range(n_out):
-                            tmp[i] += w[j, i]
-                if has_b[c]:
-                    bias = conn_b[c]
-                    for i in range(n_out):
-                        tmp[i] = tmp[i] + bias[i]
-                if first:
-                    for i in range(n_out):
-                        acc[a + i] = tmp[i]
-                    first = False
+    def __init__(self, mapping: Dict[str, str]):
+        self.mapping = mapping
+
+
+def _lit(value) -> str:
+    return f"f32({float(value)!r})"
+
+
+class _Scalar(ast.NodeTransformer):
+    """A description's expression -> numba float32 scalar code."""
+
+    def __init__(self, names: Dict[str, str], outers: Optional[Dict[Tuple[str, str], str]] = None):
+        self.names = names
+        self.outers = outers or {}
+
+    def visit_Name(self, node):
+        if node.id not in self.names:
+            raise KeyError(node.id)
+        return ast.parse(self.names[node.id], mode="eval").body
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, bool):
+            return node
+        return ast.parse(_lit(node.value), mode="eval").body
+
+    def visit_BinOp(self, node):
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and node.right.value == 2:
+            left = self.visit(node.left)
+            return ast.BinOp(left, ast.Mult(), left)  # torch's x ** 2 is x * x
+        self.generic_visit(node)
+        return node
+
+    def visit_Call(self, node):
+        fn = node.func.id
+        if fn == "outer":
+            return ast.parse(self.outers[(node.args[0].id, node.args[1].id)], mode="eval").body
+        args = [self.visit(a) for a in node.args]
+        if fn == "where":
+            return ast.IfExp(test=args[0], body=args[1], orelse=args[2])
+        if fn == "maximum":
+            return ast.Call(ast.Name("max", ast.Load()), args, [])
+        if fn == "exp":
+            return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "exp", ast.Load()), args, [])
+        raise ValueError(f"{fn}() cannot be written as scalar code")
+
+
+def _scalar(expr: ast.expr, names: Dict[str, str], outers=None) -> str:
+    return ast.unparse(_Scalar(names, outers).visit(ast.parse(ast.unparse(expr), mode="eval").body))
+
+
+# --------------------------------------------------------------- the plan
+def why_not(plan) -> Optional[str]:
+    if plan.device.type != "cpu":
+        return f"it runs on the CPU, the network is on {plan.device}"
+    if plan.has_forcing:
+        return "clamp, unclamp or injects_v (the eager back-end runs them)"
+    for key, conn in plan.connections:
+        if type(conn) not in (Connection, SparseConnection):
+            return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
+    for u in plan.updates:
+        rule = u.conn.update_rule
+        if u.learn and not rule.described():
+            return f"the learning rule {type(rule).__name__} of {u.key} is written by hand, not described (model)"
+    for lp in plan.layers:
+        if not lp.layer.described():
+            return f"layer {lp.name!r} ({type(lp.layer).__name__}) has a hand-written step (forward), not a description"
+    layer_ids = {id(lp.layer) for lp in plan.layers}
+    for m in plan.monitors:
+        if id(m.obj) not in layer_ids:
+            return "a monitor records a connection"
+        if m.every != 1:
+            return f"a monitor records every {m.every} steps"
+    for lp in plan.layers:
+        for st in lp.layer.steps()[0]:
+            if st.kind == "coupling" and not isinstance(getattr(lp.layer, "S", None), torch.Tensor):
+                return f"layer {lp.name!r} has no coupling matrix S"
+    return None
+
+
+class _Gen:
+    """Writes the source of one block loop for a plan."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.args: List[str] = []
+        self.lines: List[str] = []
+        self.ind = 0
+
+    def arg(self, name: str) -> str:
+        if name not in self.args:
+            self.args.append(name)
+        return name
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.ind + line)
+
+    # -------------------------------------------------------------- layers
+    def layer_names(self, l: int, lp) -> Dict[str, str]:
+        layer = lp.layer
+        model = layer.model
+        names = {"inp": f"A{l}[b, i]", "s": f"S{l}[b, i]", "dt": "DT"}
+        for v in model.state + (("x",) if layer.traces else ()) + (("summed",) if layer.sum_input else ()):
+            names[v] = f"{self.arg(f'V{l}_{v}')}[b, i]"
+        for v in model.shared:
+            names[v] = f"{self.arg(f'H{l}_{v}')}[i]"
+        for name in layer.values():
+            if name != "dt":
+                names[name] = f"P{l}_{name}[i]"
+        names["rand"] = f"R{l}[t, b, i]"
+        return names
+
+    def layer_code(self, l: int, lp, sources) -> None:
+        layer = lp.layer
+        n = layer.n
+        self.arg(f"S{l}")
+        self.arg(f"A{l}")
+        self.arg(f"T{l}")
+        # 1. input: each connection's sum, in network order, then the external input
+        self.emit(f"for b in range(B):")
+        self.ind += 1
+        first = True
+        for src_name, conn in lp.step_conns + lp.block_conns:
+            c = self.conn_index[id(conn)]
+            src = self.plan.order[src_name]
+            # one_step: the source's current spikes (this step's if it came earlier); else last step's
+            spikes = f"S{src}" if self.plan.one_step else f"SP{src}"
+            if not self.plan.one_step:
+                sources.add(src)
+            self.emit(f"for j in range({n}):")
+            self.emit(f"    T{l}[j] = f32(0.0)")
+            if isinstance(conn, SparseConnection):
+                self.emit(f"for i in range({conn.source.n}):")
+                self.emit(f"    if {spikes}[b, i]:")
+                self.emit(f"        for k in range({self.arg(f'WR{c}')}[i], WR{c}[i + 1]):")
+                self.emit(f"            T{l}[{self.arg(f'WC{c}')}[k]] += {self.arg(f'WV{c}')}[k]")
+            else:
+                self.emit(f"for i in range({conn.source.n}):")
+                self.emit(f"    if {spikes}[b, i]:")
+                self.emit(f"        for j in range({n}):")
+                self.emit(f"            T{l}[j] += {self.arg(f'W{c}')}[i, j]")
+                if conn.b is not None:
+                    self.emit(f"for j in range({n}):")
+                    self.emit(f"    T{l}[j] = T{l}[j] + {self.arg(f'BB{c}')}[j]")
+            self.emit(f"for j in range({n}):")
+            self.emit(f"    A{l}[b, j] = T{l}[j]" if first else f"    A{l}[b, j] = A{l}[b, j] + T{l}[j]")
+            first = False
+        if first:
+            self.emit(f"for j in range({n}):")
+            self.emit(f"    A{l}[b, j] = f32(0.0)")
+        if lp.name in self.ext_layers:
+            self.emit(f"for j in range({n}):")
+            self.emit(f"    A{l}[b, j] = A{l}[b, j] + {self.arg(f'E{l}')}[t, b, j]")
+        self.ind -= 1
+        # 2. the model's step and 3. the traces, phase by phase
+        main, trace = layer.steps()
+        names = self.layer_names(l, lp)
+        for stmts in (main, trace):
+            for ph in phases(stmts, layer.model.shared):
+                self.phase_code(l, lp, ph, names)
+
+    def phase_code(self, l, lp, ph, names) -> None:
+        layer = lp.layer
+        n = layer.n
+        used = set()
+        for st in ph.statements:
+            used |= st.names
+        for name in used:
+            if names.get(name, "").startswith(f"P{l}_"):
+                self.arg(f"P{l}_{name}")
+            if name == "rand":
+                self.arg(f"R{l}")
+        if ph.kind == "sample":
+            temps = {}
+            self.emit("for b in range(B):")
+            self.emit(f"    for i in range({n}):")
+            self.ind += 2
+            for st in ph.statements:
+                local = dict(names, **temps)
+                expr = _scalar(st.expr, local)
+                if st.target in names:
+                    self.emit(f"{names[st.target]} = {expr}")
                 else:
-                    for i in range(n_out):
-                        acc[a + i] = acc[a + i] + tmp[i]
-            if first:
-                for i in range(a, b):
-                    acc[i] = zero
-            kind = kinds[l]
-            for i in range(a, b):
-                x = acc[i] + ext[t, i]
-                if kind == 0:  # Input: spikes where the input is nonzero
-                    s[i] = x != zero
-                else:  # LIF (kind 1) and IF (kind 2): IF is LIF without the leak
-                    vi = v[i]
-                    if kind == 1:
-                        vi = (vi - rest[i]) * decay[i] + rest[i]
-                    if refrac[i] > zero:
-                        x = zero
-                    refrac[i] = refrac[i] - dt
-                    vi = vi + x
-                    spike = vi >= thresh[i]
-                    if spike:
-                        refrac[i] = refrac_p[i]
-                        vi = reset[i]
-                    if has_lbound[l] and vi < lbound[i]:
-                        vi = lbound[i]
-                    v[i] = vi
-                    s[i] = spike
-                if traces[l]:
-                    xi = xtr[i] * trace_decay[i]
-                    if s[i]:
-                        xi = xi + trace_scale[i] if additive[l] else trace_scale[i]
-                    xtr[i] = xi
-        if rec_s:
-            hist_s[t, :] = s
-        if rec_v:
-            hist_v[t, :] = v
-        if rec_r:
-            hist_r[t, :] = refrac
-        if rec_x:
-            hist_x[t, :] = xtr
+                    temps[st.target] = f"q_{st.target}"
+                    self.emit(f"q_{st.target} = {expr}")
+            self.ind -= 2
+        elif ph.kind == "shared":
+            self.emit(f"for i in range({n}):")
+            self.ind += 1
+            for st in ph.statements:
+                sums = {}
+                for node in ast.walk(st.expr):
+                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "sum_batch":
+                        name = f"sb{len(sums)}"
+                        self.emit(f"{name} = f32(0.0)")
+                        self.emit("for b in range(B):")
+                        self.emit(f"    {name} += f32({_scalar(node.args[0], names)})")
+                        sums[ast.unparse(node)] = name
+                src = ast.unparse(st.expr)
+                for call, name in sums.items():
+                    src = src.replace(call, f"__{name}")
+                expr = _scalar(ast.parse(src, mode="eval").body, dict(names, **{f"__{v}": v for v in sums.values()}))
+                self.emit(f"{names[st.target]} = {expr}")
+            self.ind -= 1
+        elif ph.kind == "one_winner":
+            self.arg(f"U{l}")
+            self.emit("for b in range(B):")
+            self.emit("    count = 0")
+            self.emit(f"    for i in range({n}):")
+            self.emit(f"        if S{l}[b, i]:")
+            self.emit("            count += 1")
+            self.emit("    if count > 0:")
+            self.emit(f"        k = int(np.floor(U{l}[t, b] * f32(count)))")
+            self.emit("        if k > count - 1:")
+            self.emit("            k = count - 1")
+            self.emit("        c = 0")
+            self.emit(f"        for i in range({n}):")
+            self.emit(f"            if S{l}[b, i]:")
+            self.emit("                if c != k:")
+            self.emit(f"                    S{l}[b, i] = False")
+            self.emit("                c += 1")
+        elif ph.kind == "coupling":
+            self.arg(f"C{l}")
+            self.emit("for b in range(B):")
+            self.emit(f"    for i in range({n}):")
+            self.emit(f"        T{l}[i] = f32(0.0)")
+            self.emit(f"    for j in range({n}):")
+            self.emit(f"        if S{l}[b, j]:")
+            self.emit(f"            for i in range({n}):")
+            self.emit(f"                T{l}[i] += C{l}[j, i]")
+            self.emit(f"    for i in range({n}):")
+            self.emit(f"        A{l}[b, i] = A{l}[b, i] + T{l}[i]")
+
+    # --------------------------------------------------------------- rules
+    def rule_code(self, u) -> None:
+        conn = u.conn
+        c = self.conn_index[id(conn)]
+        p = self.plan.order[self.plan.name_of(conn.source)]
+        q = self.plan.order[self.plan.name_of(conn.target)]
+        n_pre, n_post = conn.source.n, conn.target.n
+        sparse = isinstance(conn, SparseConnection)
+        wref = f"{self.arg(f'WV{c}')}[k]" if sparse else f"{self.arg(f'W{c}')}[i, j]"
+        if u.learn:
+            rule = conn.update_rule
+            side = {"s_pre": (f"S{p}", "i"), "x_pre": (f"V{p}_x", "i"), "s_post": (f"S{q}", "j"), "x_post": (f"V{q}_x", "j")}
+            for name, (arr, _) in side.items():
+                if name.startswith("x"):
+                    self.arg(arr)
+            names = {"w": wref}
+            for name in rule.values():
+                if name not in side:
+                    names[name] = self.arg(f"RP{c}_{name}")
+            for st in rule.model.statements():
+                inc = rule_update_parts(st)
+                terms = outer_terms(inc)
+                outers = {}
+                for k_, (a, b_) in enumerate(dict.fromkeys(terms)):
+                    outers[(a, b_)] = f"o{k_}"
+                pre_ev = bool(terms) and all("s_pre" in t for t in terms)
+                post_ev = bool(terms) and all("s_post" in t for t in terms)
+                any_ev = bool(terms) and all("s_pre" in t or "s_post" in t for t in terms)
+                self.emit(f"for i in range({n_pre}):")
+                self.emit(f"    RA{c}[i] = False")
+                self.emit("    for b in range(B):")
+                self.emit(f"        if S{p}[b, i]:")
+                self.emit(f"            RA{c}[i] = True")
+                self.emit("nc = 0")
+                self.emit(f"for j in range({n_post}):")
+                self.emit(f"    hit = False")
+                self.emit("    for b in range(B):")
+                self.emit(f"        if S{q}[b, j]:")
+                self.emit("            hit = True")
+                self.emit("    if hit:")
+                self.emit(f"        CJ{c}[nc] = j")
+                self.emit("        nc += 1")
+                self.arg(f"RA{c}")
+                self.arg(f"CJ{c}")
+                self.arg(f"CA{c}")
+                body = []
+                for (a, b_), o in outers.items():
+                    (aa, ai), (ba, bi) = side[a], side[b_]
+                    batch = "0" if self.plan.batch == 1 else "b"
+                    fa = f"f32({aa}[{batch}, {ai}])" if a.startswith("s") else f"{aa}[{batch}, {ai}]"
+                    fb = f"f32({ba}[{batch}, {bi}])" if b_.startswith("s") else f"{ba}[{batch}, {bi}]"
+                    if self.plan.batch == 1:  # one product (0 + a * b is a * b): a loop LLVM can vectorize
+                        outers[(a, b_)] = f"({fa} * {fb})"
+                        continue
+                    body.append(f"{o} = f32(0.0)")
+                    body.append("for b in range(B):")
+                    body.append(f"    {o} += {fa} * {fb}")
+                body.append(f"{wref} = {wref} + {_scalar(inc, names, outers)}")
+                if sparse:
+                    self.arg(f"WR{c}")
+                    self.arg(f"WC{c}")
+                    self.arg(f"WI{c}")
+                    if pre_ev:
+                        self.emit(f"for i in range({n_pre}):")
+                        self.emit(f"    if RA{c}[i]:")
+                        self.emit(f"        for k in range(WR{c}[i], WR{c}[i + 1]):")
+                        self.emit(f"            j = WC{c}[k]")
+                        self._block(body, 3)
+                    else:
+                        self.emit(f"for j in range({n_post}):")
+                        self.emit(f"    CA{c}[j] = False")
+                        self.emit("for jj in range(nc):")
+                        self.emit(f"    CA{c}[CJ{c}[jj]] = True")
+                        self.emit(f"for k in range(WC{c}.shape[0]):")
+                        self.emit(f"    i = WI{c}[k]")
+                        self.emit(f"    j = WC{c}[k]")
+                        cond = f"CA{c}[j]" if post_ev else (f"RA{c}[i] or CA{c}[j]" if any_ev else "True")
+                        self.emit(f"    if {cond}:")
+                        self._block(body, 2)
+                else:
+                    if pre_ev:
+                        self.emit(f"for i in range({n_pre}):")
+                        self.emit(f"    if RA{c}[i]:")
+                        self.emit(f"        for j in range({n_post}):")
+                        self._block(body, 3)
+                    elif post_ev or any_ev:
+                        self.emit(f"for i in range({n_pre}):")
+                        if any_ev and not post_ev:
+                            self.emit(f"    if RA{c}[i]:")
+                            self.emit(f"        for j in range({n_post}):")
+                            self._block(body, 3)
+                            self.emit("    else:")
+                            self.emit("        for jj in range(nc):")
+                            self.emit(f"            j = CJ{c}[jj]")
+                            self._block(body, 3)
+                        else:
+                            self.emit("    for jj in range(nc):")
+                            self.emit(f"        j = CJ{c}[jj]")
+                            self._block(body, 2)
+                    else:
+                        self.emit(f"for i in range({n_pre}):")
+                        self.emit(f"    for j in range({n_post}):")
+                        self._block(body, 2)
+            # after the rule: weight decay, then the bounds. Without decay, only the
+            # weights this step touched can leave the bounds (the rows of spiking
+            # pre-synaptic and columns of spiking post-synaptic neurons; after a full
+            # pass at a block's first step): clamping the others changes nothing.
+            stmts = rule.model.statements()
+            event_only = all(
+                outer_terms(rule_update_parts(st))
+                and all("s_pre" in t or "s_post" in t for t in outer_terms(rule_update_parts(st)))
+                for st in stmts
+            )
+            if conn.bounded and not conn.weight_decay and event_only and stmts and not sparse:
+                clamp = [f"wk = {wref}",
+                         f"if wk < {self.arg(f'WMIN{c}')}:", f"    {wref} = WMIN{c}",
+                         f"elif wk > {self.arg(f'WMAX{c}')}:", f"    {wref} = WMAX{c}"]
+                self.emit("if t == 0:")
+                self.ind += 1
+                self._each_weight(c, sparse, n_pre, n_post, clamp)
+                self.ind -= 1
+                self.emit("else:")
+                self.emit(f"    for i in range({n_pre}):")
+                self.emit(f"        if RA{c}[i]:")
+                self.emit(f"            for j in range({n_post}):")
+                self._block(clamp, 4)
+                self.emit("    for jj in range(nc):")
+                self.emit(f"        j = CJ{c}[jj]")
+                self.emit(f"        for i in range({n_pre}):")
+                self._block(clamp, 3)
+            elif conn.weight_decay or conn.bounded:
+                body = [f"wk = {wref}"]
+                if conn.weight_decay:
+                    body.append(f"wk = wk * {self.arg(f'WD{c}')}")
+                if conn.bounded:
+                    body += [f"if wk < {self.arg(f'WMIN{c}')}:", f"    wk = WMIN{c}",
+                             f"if wk > {self.arg(f'WMAX{c}')}:", f"    wk = WMAX{c}"]
+                body.append(f"{wref} = wk")
+                self._each_weight(c, sparse, n_pre, n_post, body)
+        if u.mask is not None:
+            mk = f"{self.arg(f'MK{c}')}[k]" if sparse else f"{self.arg(f'MK{c}')}[i, j]"
+            self._each_weight(c, sparse, n_pre, n_post, [f"if {mk}:", f"    {wref} = f32(0.0)"])
+
+    def _each_weight(self, c, sparse, n_pre, n_post, body) -> None:
+        """``body`` for every weight (``k`` for a sparse connection, ``i, j`` for a dense one)."""
+        if sparse:
+            self.emit(f"for k in range({self.arg(f'WV{c}')}.shape[0]):")
+            self._block(body, 1)
+        else:
+            self.emit(f"for i in range({n_pre}):")
+            self.emit(f"    for j in range({n_post}):")
+            self._block(body, 2)
+
+    def _block(self, body, depth):
+        for line in body:
+            self.emit("    " * depth + line)
+
+    # ------------------------------------------------------------- network
+    def source(self, ext_layers) -> str:
+        plan = self.plan
+        self.ext_layers = ext_layers
+        self.conn_index = {id(conn): c for c, (_, conn) in enumerate(plan.connections)}
+        sources: set = set()
+        self.ind = 2
+        body_start = len(self.lines)
+        for l, lp in enumerate(plan.layers):
+            self.emit(f"# layer {lp.name!r}: {type(lp.layer).__name__}")
+            self.layer_code(l, lp, sources)
+        for u in plan.updates:
+            self.emit(f"# connection {u.key}: {type(u.conn.update_rule).__name__ if u.learn else 'mask'}")
+            self.rule_code(u)
+        for k, (m, var, l) in enumerate(self.records):
+            shared = var in self.plan.layers[l].layer.model.shared
+            self.emit(f"{self.arg(f'HR{k}')}[t, :{'' if shared else ', :'}] = {self.record_source(l, var)}")
+        body = self.lines[body_start:]
+        self.lines = self.lines[:body_start]
+        self.ind = 1
+        self.emit("f32 = np.float32")
+        self.emit("for t in range(steps):")
+        for src in sorted(sources):
+            self.emit(f"    {self.arg(f'SP{src}')}[:, :] = S{src}")
+        self.lines.extend(body)
+        args = ", ".join(["steps", "B", "DT"] + self.args)
+        return "import numpy as np\n\n\ndef block(" + args + "):\n" + "\n".join(self.lines) + "\n"
+
+    def record_source(self, l, var) -> str:
+        layer = self.plan.layers[l].layer
+        if var == "s":
+            return f"S{l}"
+        if var in layer.model.shared:
+            return self.arg(f"H{l}_{var}")
+        return self.arg(f"V{l}_{var}")
 
 
-def _compile():
-    global _kernel
-    if _kernel is None:
-        import numba
+def source_for(plan, ext_layers=()) -> Tuple[str, list, list]:
+    """(source, argument names, recorded (monitor, var, layer index)) of the block loop for a plan."""
+    gen = _Gen(plan)
+    gen.records = []
+    index = {id(lp.layer): l for l, lp in enumerate(plan.layers)}
+    for m in plan.monitors:
+        for var in m.state_vars:
+            gen.records.append((m, var, index[id(m.obj)]))
+    src = gen.source(set(ext_layers))
+    return src, gen.args, gen.records
 
-        # cache=True: compiled once per environment, loaded from disk afterwards.
-        _kernel = numba.njit(cache=True, nogil=True)(_run_block)
-    return _kernel
+
+def _cache_dir() -> Optional[Path]:
+    root = Path(os.environ.get("SNNLAB_CACHE_DIR") or Path.home() / ".cache" / "snnlab") / "cpu"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    except OSError:
+        return None
 
 
-def _per_neuron(value, shape) -> np.ndarray:
-    """A scalar or per-neuron parameter as a flat float32 array of the layer's size."""
+def _key(src: str) -> str:
+    return hashlib.sha256(src.encode()).hexdigest()[:24]
+
+
+def ready(src: str) -> bool:
+    """Whether the loop of this source is compiled in this process or in the disk cache."""
+    key = _key(src)
+    if key in _COMPILED:
+        return True
+    folder = _cache_dir()
+    return folder is not None and any(folder.glob(f"__pycache__/block_{key}.*.nbi"))
+
+
+def compile_in_background(src: str, dummy) -> None:
+    """Start compiling a loop (once); runs keep to the eager back-end until it is ready."""
+    key = _key(src)
+    with _LOCK:
+        if key in _COMPILED or key in _PENDING:
+            return
+        _PENDING[key] = _POOL().submit(_compile_quietly, src, key, dummy)
+
+
+def _compile_quietly(src: str, key: str, dummy) -> None:
+    try:
+        compile_source(src, dummy)
+    finally:
+        with _LOCK:
+            _PENDING.pop(key, None)
+
+
+def wait_for_compiles(timeout: Optional[float] = None) -> None:
+    """Block until the loops being compiled in the background are ready (tests, benchmarks)."""
+    with _LOCK:
+        pending = list(_PENDING.values())
+    for future in pending:
+        future.result(timeout)
+
+
+def _POOL():
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snnlab-compile")
+    return _EXECUTOR
+
+
+def compile_source(src: str, dummy=None):
+    """The numba-compiled ``block`` of a source (memory, then disk cache, then the compiler)."""
+    key = _key(src)
+    fn = _COMPILED.get(key)
+    if fn is not None:
+        return fn
+    import numba
+
+    folder = _cache_dir()
+    if folder is not None:
+        path = folder / f"block_{key}.py"
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(src)
+            os.replace(tmp, path)
+        name = f"snnlab_cpu_block_{key}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # numba's disk cache finds the function's globals through it
+        spec.loader.exec_module(module)
+        py = module.block
+    else:  # no writable cache: compile in memory every process
+        env: dict = {}
+        exec(compile(src, f"<snnlab cpu block {key}>", "exec"), env)
+        py = env["block"]
+    fn = numba.njit(cache=folder is not None, nogil=True)(py)
+    if dummy is not None:
+        fn(*dummy)  # compile (or load) now: zero steps run nothing
+    _COMPILED[key] = fn
+    return fn
+
+
+def dummy_arguments(names, hr_types) -> tuple:
+    """Arguments of the right types for a call of zero steps (it compiles the loop)."""
+    one = np.zeros(1, np.float32)
+    out = [0, 1, _F32(1.0)]
+    for name in names:
+        head = re.match(r"[A-Z]+", name).group()
+        if head in ("S", "SP"):
+            out.append(np.zeros((1, 1), np.bool_))
+        elif head in ("A", "V", "C", "W", "U"):
+            out.append(np.zeros((1, 1), np.float32))
+        elif head in ("T", "P", "H", "BB", "WV"):
+            out.append(one)
+        elif head in ("E", "R"):
+            out.append(np.zeros((1, 1, 1), np.float32))
+        elif head in ("WR", "WC", "WI", "CJ"):
+            out.append(np.zeros(1, np.int64))
+        elif head in ("RA", "CA"):
+            out.append(np.zeros(1, np.bool_))
+        elif head == "MK":
+            out.append(hr_types[name])
+        elif head in ("RP", "WD", "WMIN", "WMAX"):
+            out.append(_F32(0.0))
+        elif head == "HR":
+            out.append(hr_types[name])
+        else:  # pragma: no cover - a new argument kind must be listed here
+            raise KeyError(name)
+    return tuple(out)
+
+
+# ------------------------------------------------------------- arguments
+def _flat(t: torch.Tensor, batch_dim: bool, layer) -> np.ndarray:
+    return t.reshape(layer.batch_size if batch_dim else 1, layer.n).numpy() if batch_dim else t.reshape(layer.n).numpy()
+
+
+def _per_neuron(value, layer) -> np.ndarray:
     t = torch.as_tensor(value, dtype=torch.float32).detach()
-    return np.ascontiguousarray(t.expand(shape).reshape(-1).numpy())
+    return np.ascontiguousarray(t.expand(layer.shape).reshape(layer.n).numpy())
 
 
 class CpuBackend(Backend):
-    """Blocks of steps in one compiled loop (see the module docstring)."""
+    """Blocks of steps in one generated, compiled loop (see the module docstring)."""
 
     name = "cpu"
     block_steps = 256
@@ -167,126 +649,110 @@ class CpuBackend(Backend):
         return bool(network.cpu_kernels)
 
     def why_not(self, plan):
-        if plan.device.type != "cpu":
-            return f"it runs on the CPU, the network is on {plan.device}"
-        if plan.batch != 1:
-            return f"batch size {plan.batch} (it runs batch 1)"
-        if plan.has_forcing:
-            return "clamp, unclamp or injects_v"
-        if plan.updates:
-            return "weights change during the run (learning or masks)"
-        for lp in plan.layers:
-            if type(lp.layer) not in _KINDS:
-                return f"layer {lp.name!r} is a {type(lp.layer).__name__} (it runs Input, LIFNodes, IFNodes)"
-            if lp.layer.sum_input:
-                return f"layer {lp.name!r} has sum_input=True"
-        for key, conn in plan.connections:
-            if type(conn) is not Connection:
-                return f"connection {key} is a {type(conn).__name__} (it runs dense Connection)"
-        for m in plan.monitors:
-            if m.every != 1 or any(v not in RECORDABLE for v in m.state_vars):
-                return f"a monitor records every {m.every} steps or a variable other than {RECORDABLE}"
-            if not isinstance(m.obj, tuple(_KINDS)):
-                return "a monitor records a connection"
-        return None
+        return why_not(plan)
+
+    def prepare(self, network, plan, ext, wait: bool) -> bool:
+        """Whether the loop for this plan is compiled; unless ``wait``, a loop
+        not compiled yet is compiled in the background and False returned
+        (the engine runs eagerly meanwhile: a lab user never waits for the compiler).
+        ``SNNLAB_COMPILE=wait`` compiles first instead (benchmarks). Runs
+        shorter than ``BACKGROUND_WORK`` steps x neurons start no compilation."""
+        src, names, records = source_for(plan, tuple(lp.name for lp in plan.layers if lp.name in ext))
+        if wait or ready(src) or os.environ.get("SNNLAB_COMPILE") == "wait":
+            return True
+        if plan.run_steps * sum(lp.layer.n for lp in plan.layers) < BACKGROUND_WORK:
+            return False  # a short run: not worth a compiler's seconds
+        types = {}
+        for k, (m, var, l) in enumerate(records):
+            layer = plan.layers[l].layer
+            dtype = np.bool_ if var == "s" else np.float32
+            types[f"HR{k}"] = np.zeros((1,) * (2 if var in layer.model.shared else 3), dtype)
+        for c, (_, conn) in enumerate(plan.connections):
+            types[f"MK{c}"] = np.zeros((1,) if isinstance(conn, SparseConnection) else (1, 1), np.bool_)
+        compile_in_background(src, dummy_arguments(names, types))
+        return False
 
     def run_block(self, network, plan, ext, start, b0, b1) -> bool:
-        cache = cache_for(network, self.name)
-        if "kernel" not in cache:
-            cache["kernel"] = _compile()
-        self.kernel = cache["kernel"]
-        self._run(network, plan, external_block(plan, ext, start, b0, b1), b1 - b0)
+        steps = b1 - b0
+        ext_layers = tuple(lp.name for lp in plan.layers if lp.name in ext)
+        src, names, records = source_for(plan, ext_layers)
+        fn = compile_source(src)
+        cache_for(network, self.name)["source"] = src
+        values = self._arguments(plan, names, ext, start, b0, b1)
+        hist = {}
+        for k, (m, var, l) in enumerate(records):
+            layer = plan.layers[l].layer
+            value = getattr(layer, var)
+            shape = (steps, layer.n) if var in layer.model.shared else (steps, plan.batch, layer.n)
+            hist[k] = values[f"HR{k}"] = np.zeros(shape, dtype=np.bool_ if value.dtype == torch.bool else np.float32)
+        fn(steps, plan.batch, _F32(plan.dt), *[values[n] for n in names])
+        for k, (m, var, l) in enumerate(records):
+            value = getattr(plan.layers[l].layer, var)
+            m.record_rows(var, torch.from_numpy(hist[k]).view(steps, *value.shape))
+        for m in plan.monitors:
+            m.advance(steps)
         return True
 
-    def _run(self, net, plan, ext_block: Dict[str, Optional[torch.Tensor]], steps: int) -> None:
-        layers = [lp.layer for lp in plan.layers]
-        names = list(plan.layer_names)
-        sizes = [layer.n for layer in layers]
-        off = np.zeros(len(layers) + 1, dtype=np.int64)
-        off[1:] = np.cumsum(sizes)
-        N = int(off[-1])
-        f32 = np.float32
-        # State: gathered into flat arrays, written back after the block.
-        v = np.zeros(N, f32)
-        refrac = np.zeros(N, f32)
-        s = np.zeros(N, np.bool_)
-        xtr = np.zeros(N, f32)
-        thresh, rest, reset, refrac_p, decay, lbound = (np.zeros(N, f32) for _ in range(6))
-        trace_decay = np.ones(N, f32)
-        trace_scale = np.zeros(N, f32)
-        kinds = np.zeros(len(layers), np.int64)
-        has_lbound = np.zeros(len(layers), np.bool_)
-        traces = np.zeros(len(layers), np.bool_)
-        additive = np.zeros(len(layers), np.bool_)
-        for l, layer in enumerate(layers):
-            a, b = off[l], off[l + 1]
-            kind = kinds[l] = _KINDS[type(layer)]
-            p = {name: value for name, (_, value) in parameters_of(layer).items()}
-            decays = layer.decays
-            s[a:b] = layer.s.reshape(-1).numpy()
-            if kind != INPUT:
-                v[a:b] = layer.v.reshape(-1).numpy()
-                refrac[a:b] = layer.refrac_count.reshape(-1).numpy()
-                thresh[a:b] = _per_neuron(p["thresh"], layer.shape)
-                rest[a:b] = _per_neuron(p["rest"] if kind == LIF else p["reset"], layer.shape)
-                reset[a:b] = _per_neuron(p["reset"], layer.shape)
-                refrac_p[a:b] = _per_neuron(p["refrac"], layer.shape)
-                if kind == LIF:
-                    decay[a:b] = _per_neuron(decays["decay"], layer.shape)
-                if p["lbound"] is not None:
-                    has_lbound[l] = True
-                    lbound[a:b] = _per_neuron(p["lbound"], layer.shape)
-            if layer.traces:
-                traces[l] = True
-                additive[l] = layer.traces_additive
-                xtr[a:b] = layer.x.reshape(-1).numpy()
-                trace_decay[a:b] = _per_neuron(decays["trace_decay"], layer.shape)
-                trace_scale[a:b] = _per_neuron(p["trace_scale"], layer.shape)
-        index = {name: l for l, name in enumerate(names)}
-        # Every connection is event-driven here, those from Input layers too
-        # (at the usual input densities that is less work than the block product).
-        conns = [(index[src], index[tgt], c) for (src, tgt), c in plan.connections]
-        conn_src = np.array([c[0] for c in conns], dtype=np.int64)
-        conn_tgt = np.array([c[1] for c in conns], dtype=np.int64)
-        # A tuple of same-typed arrays (a numba UniTuple); never empty.
-        conn_w = tuple(c.w.detach().numpy() for _, _, c in conns) or (np.zeros((1, 1), f32),)
-        has_b = np.array([c.b is not None for _, _, c in conns] or [False], dtype=np.bool_)
-        conn_b = tuple(
-            c.b.detach().numpy() if c.b is not None else np.zeros(1, f32) for _, _, c in conns
-        ) or (np.zeros(1, f32),)
-        fixed_in = np.zeros((1, 1), f32)  # unused: no block products here
-        ext_in = np.zeros((steps, N), f32)
-        for l, name in enumerate(names):
-            a, b = off[l], off[l + 1]
-            e = ext_block.get(name)
+    def _arguments(self, plan, names, ext, start, b0, b1) -> dict:
+        steps = b1 - b0
+        B = plan.batch
+        out: Dict[str, object] = {}
+        # the step's random draws, in the eager order (layer by layer, each step)
+        needs = [random_need(lp.layer) for lp in plan.layers]
+        draws = torch.rand(steps, sum(needs)) if sum(needs) else None
+        offset = 0
+        for l, lp in enumerate(plan.layers):
+            layer = lp.layer
+            n = layer.n
+            out[f"S{l}"] = layer.s.reshape(B, n).numpy()
+            out[f"SP{l}"] = np.empty((B, n), np.bool_)
+            out[f"A{l}"] = np.empty((B, n), np.float32)
+            out[f"T{l}"] = np.empty(n, np.float32)
+            for v in layer.model.state + ("x", "summed"):
+                t = layer.__dict__.get(v)
+                if isinstance(t, torch.Tensor):
+                    out[f"V{l}_{v}"] = t.reshape(B, n).numpy()
+            for v in layer.model.shared:
+                out[f"H{l}_{v}"] = layer.state_tensors()[v].reshape(n).numpy()
+            for name, value in layer.values().items():
+                if f"P{l}_{name}" in names:
+                    out[f"P{l}_{name}"] = _per_neuron(value, layer)
+            e = ext.get(lp.name)
             if e is not None:
-                ext_in[:, a:b] = e.reshape(steps, -1).to(torch.float32).numpy()
-        monitors = plan.monitors
-        wanted = {var for m in monitors for var in m.state_vars}
-        hist = {
-            var: np.zeros((steps, N) if var in wanted else (1, 1), np.bool_ if var == "s" else f32)
-            for var in RECORDABLE
-        }
-        self.kernel(
-            steps, bool(plan.one_step), kinds, off, v, refrac, s, np.zeros(N, np.bool_), thresh, rest, reset,
-            refrac_p, decay, lbound, has_lbound, f32(plan.dt), traces, additive, xtr, trace_decay, trace_scale,
-            conn_src, conn_tgt, conn_w, conn_b, has_b, np.zeros(N, f32), np.zeros(max(sizes), f32), fixed_in, ext_in,
-            hist["s"], hist["v"], hist["refrac_count"], hist["x"],
-            "s" in wanted, "v" in wanted, "refrac_count" in wanted, "x" in wanted,
-        )
-        # Write the state back into the layers' own tensors (in place).
-        for l, layer in enumerate(layers):
-            a, b = off[l], off[l + 1]
-            layer.s.copy_(torch.from_numpy(s[a:b]).view_as(layer.s))
-            if kinds[l] != INPUT:
-                layer.v.copy_(torch.from_numpy(v[a:b]).view_as(layer.v))
-                layer.refrac_count.copy_(torch.from_numpy(refrac[a:b]).view_as(layer.refrac_count))
-            if layer.traces:
-                layer.x.copy_(torch.from_numpy(xtr[a:b]).view_as(layer.x))
-        for m in monitors:
-            l = index[plan.name_of(m.obj)]
-            a, b = off[l], off[l + 1]
-            for var in m.state_vars:
-                value = getattr(m.obj, var)
-                m.record_rows(var, torch.from_numpy(hist[var][:, a:b]).view(steps, *value.shape))
-            m.advance(steps)
+                out[f"E{l}"] = np.ascontiguousarray(e[b0 - start : b1 - start].reshape(steps, B, n).to(torch.float32).numpy())
+            if needs[l]:
+                part = draws[:, offset : offset + needs[l]]
+                if f"R{l}" in names:
+                    out[f"R{l}"] = np.ascontiguousarray(part[:, : B * n].reshape(steps, B, n).numpy())
+                if f"U{l}" in names:
+                    out[f"U{l}"] = np.ascontiguousarray(part[:, needs[l] - B :].numpy())
+                offset += needs[l]
+            if f"C{l}" in names:
+                out[f"C{l}"] = np.ascontiguousarray(layer.S.detach().to(torch.float32).t().numpy())
+        for c, (key, conn) in enumerate(plan.connections):
+            if isinstance(conn, SparseConnection):
+                out[f"WV{c}"] = conn.values.detach().numpy()
+                out[f"WR{c}"] = conn.row_ptr.numpy()
+                out[f"WC{c}"] = conn.cols.numpy()
+                out[f"WI{c}"] = conn.rows.numpy()
+            else:
+                out[f"W{c}"] = conn.w.detach().numpy()
+                if conn.b is not None:
+                    out[f"BB{c}"] = conn.b.detach().numpy()
+            out[f"RA{c}"] = np.empty(conn.source.n, np.bool_)
+            out[f"CA{c}"] = np.empty(conn.target.n, np.bool_)
+            out[f"CJ{c}"] = np.empty(conn.target.n, np.int64)
+            out[f"WD{c}"] = _F32(1.0 - conn.weight_decay)
+            out[f"WMIN{c}"] = _F32(conn.wmin)
+            out[f"WMAX{c}"] = _F32(conn.wmax)
+            for name, value in conn.update_rule.values().items():
+                if f"RP{c}_{name}" in names:
+                    out[f"RP{c}_{name}"] = _F32(value)
+        for u in plan.updates:
+            if u.mask is not None:
+                c = [i for i, (_, conn) in enumerate(plan.connections) if conn is u.conn][0]
+                m = u.mask
+                if isinstance(u.conn, SparseConnection):
+                    m = m[u.conn.rows, u.conn.cols]
+                out[f"MK{c}"] = np.ascontiguousarray(m.numpy())
+        return out

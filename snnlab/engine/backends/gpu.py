@@ -48,7 +48,7 @@ import os
 
 from ...dynamics import parameters_of
 from ..monitors import Monitor
-from ...dynamics.nodes import DiehlAndCookNodes, IFNodes, LIFNodes, SRM0Nodes
+from ...dynamics.nodes import DiehlAndCookNodes, SRM0Nodes
 from ...dynamics.topology import Connection
 from .base import Backend, cache_for
 from .eager import drive, external_block, fixed_inputs
@@ -100,7 +100,7 @@ class _Propagator:
         return out if self.conn.b is None else out + self.conn.b
 
 
-def why_not(plan):
+def why_not(plan, capture: bool = True):
     """None if the graph code can run this plan, else why not."""
     if plan.has_forcing:
         return "clamp, unclamp or injects_v"
@@ -108,8 +108,8 @@ def why_not(plan):
         return "weights change during the run (learning or masks)"
     for lp in plan.layers:
         layer = lp.layer
-        if isinstance(layer, SRM0Nodes) or (isinstance(layer, DiehlAndCookNodes) and layer.one_spike):
-            return f"layer {lp.name!r} draws random numbers inside a step"
+        if capture and (isinstance(layer, SRM0Nodes) or (isinstance(layer, DiehlAndCookNodes) and layer.one_spike)):
+            return f"layer {lp.name!r} draws random numbers inside a step (a captured graph would replay the same)"
     for key, conn in plan.connections:
         if type(conn) is not Connection:
             return f"connection {key} is a {type(conn).__name__} (it runs dense Connection)"
@@ -205,23 +205,27 @@ class GraphRunner:
         return graph
 
     def _plan_fused_steps(self, plan) -> None:
-        """LIF/IF layers get one Triton kernel per step (with Triton's propagation only)."""
+        """Layers whose step is elementwise get one generated Triton kernel per step
+        (with Triton's propagation only); the others run their eager step."""
         self.fused_steps, self.fused_outs = {}, {}
         triton_props = bool(self.props) and all(not isinstance(p, _Propagator) for p in self.props.values())
         use = (triton_props or (not self.props and self._propagator_class() is not _Propagator))
+        wanted = {}
+        for m, var, rec in self.records:
+            wanted.setdefault(id(m.obj), []).append(var)
         if use:
-            SpikingStep = triton_kernels.SpikingStep
             for lp in plan.layers:
                 layer = lp.layer
-                if type(layer) in (LIFNodes, IFNodes) and not layer.traces and not layer.sum_input:
-                    self.fused_steps[lp.name] = SpikingStep(layer, leak=type(layer) is LIFNodes)
+                if layer.described() and triton_kernels.step_supported(layer):
+                    step = triton_kernels.ModelStep(layer, recorded=tuple(dict.fromkeys(wanted.get(id(layer), ()))))
+                    self.fused_steps[lp.name] = step
                     self.fused_outs[lp.name] = {}
         self.copied_records = []
-        outs = {"v": "out_v", "s": "out_s", "refrac_count": "out_r"}
         for m, var, rec in self.records:
             name = next((lp.name for lp in plan.layers if lp.layer is m.obj), None)
-            if name in self.fused_steps and var in outs and outs[var] not in self.fused_outs[name]:
-                self.fused_outs[name][outs[var]] = rec
+            step = self.fused_steps.get(name)
+            if step is not None and var in step.recorded and var not in self.fused_outs[name]:
+                self.fused_outs[name][var] = rec
             else:
                 self.copied_records.append((m, var, rec))
 
@@ -259,8 +263,7 @@ class GraphRunner:
                 if step is None:
                     lp.layer.forward(x, None, None)
                 else:  # one kernel: input sum, update, and the monitors' rows
-                    outs = {k: rec.stage[j] for k, rec in self.fused_outs[lp.name].items()}
-                    step(*x, **outs)
+                    step(*x, outs={k: rec.stage[j] for k, rec in self.fused_outs[lp.name].items()})
             for m, var, rec in self.copied_records:
                 rec.stage[j].copy_(getattr(m.obj, var))
 
@@ -354,7 +357,7 @@ class GraphBackend(Backend):
             return f"it runs on a CUDA device, the network is on {plan.device}"
         if self.propagator == "triton" and plan.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
             return f"Triton kernels need a CUDA device or TRITON_INTERPRET=1; the network is on {plan.device}"
-        return why_not(plan)
+        return why_not(plan, capture=self.capture)
 
     def runner(self, network) -> "GraphRunner":
         cache = cache_for(network, self.name)

@@ -2,7 +2,7 @@
 
 ``s @ w`` for a spike vector ``s`` only needs the rows of ``w`` whose neuron
 spiked. Two kernels do that without a host sync, so they can be captured in
-a CUDA graph (see :mod:`snnlab.network.graphs`):
+a CUDA graph (see :mod:`snnlab.engine.backends.gpu`):
 
 * ``compact``: per sample, the indices of the spiking neurons, in order, and
   their count, written to device memory;
@@ -10,12 +10,21 @@ a CUDA graph (see :mod:`snnlab.network.graphs`):
   weight rows of those indices; the loop runs to the count read on the
   device, so there is no capacity to overflow.
 
-Imported only when Triton is installed and the network is on a GPU; tests on
-machines without a GPU run these kernels in Triton's interpreter
-(``TRITON_INTERPRET=1``) where Triton is installed.
+and one step kernel per neuron model, generated from its description
+(:class:`ModelStep`).
+
+Imported only when Triton is installed; tests on machines without a GPU run
+these kernels in Triton's interpreter (``TRITON_INTERPRET=1``).
 """
 
 from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
 
 import torch
 import triton
@@ -81,88 +90,141 @@ class TritonPropagator:
         return self.out if b is None else self.out + b
 
 
-@triton.jit
-def _spiking_kernel(
-    v_ptr, r_ptr, s_ptr, c_ptr, f_ptr, e_ptr,
-    thresh_ptr, rest_ptr, reset_ptr, refrac_ptr, decay_ptr, lbound_ptr,
-    out_v_ptr, out_s_ptr, out_r_ptr,
-    dt, total, n,
-    LEAK: tl.constexpr, HAS_C: tl.constexpr, HAS_F: tl.constexpr, HAS_E: tl.constexpr, HAS_LB: tl.constexpr,
-    OUT_V: tl.constexpr, OUT_S: tl.constexpr, OUT_R: tl.constexpr, BLOCK: tl.constexpr,
-):
-    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    ok = offs < total
-    k = offs % n  # per-neuron parameters repeat over the batch
-    v = tl.load(v_ptr + offs, mask=ok, other=0.0)
-    r = tl.load(r_ptr + offs, mask=ok, other=0.0)
-    # Input in the eager path's order: connections, then block product, then external.
-    x = tl.zeros([BLOCK], dtype=tl.float32)
-    if HAS_C:
-        x = tl.load(c_ptr + offs, mask=ok, other=0.0)
-    if HAS_F:
-        x = x + tl.load(f_ptr + offs, mask=ok, other=0.0)
-    if HAS_E:
-        x = x + tl.load(e_ptr + offs, mask=ok, other=0.0)
-    if LEAK:  # LIF: decay * (v - rest) + rest, in this order
-        rest = tl.load(rest_ptr + k, mask=ok, other=0.0)
-        v = (v - rest) * tl.load(decay_ptr + k, mask=ok, other=0.0) + rest
-    x = tl.where(r > 0.0, 0.0, x)
-    r = r - dt
-    v = v + x
-    spike = v >= tl.load(thresh_ptr + k, mask=ok, other=0.0)
-    r = tl.where(spike, tl.load(refrac_ptr + k, mask=ok, other=0.0), r)
-    v = tl.where(spike, tl.load(reset_ptr + k, mask=ok, other=0.0), v)
-    if HAS_LB:
-        v = tl.maximum(v, tl.load(lbound_ptr + k, mask=ok, other=0.0))
-    tl.store(v_ptr + offs, v, mask=ok)
-    tl.store(r_ptr + offs, r, mask=ok)
-    tl.store(s_ptr + offs, spike.to(tl.int8), mask=ok)
-    if OUT_V:
-        tl.store(out_v_ptr + offs, v, mask=ok)
-    if OUT_S:
-        tl.store(out_s_ptr + offs, spike.to(tl.int8), mask=ok)
-    if OUT_R:
-        tl.store(out_r_ptr + offs, r, mask=ok)
-
+# ------------------------------------------------ model steps, generated
+# One kernel per model (and flags), written from the model's description
+# (snnlab.dynamics.model): the same statements as the eager torch code and
+# the CPU loop, as float32 Triton code with FMA contraction off.
 
 SPIKING_BLOCK = 1024
+_KERNELS: dict = {}
 
 
-class SpikingStep:
-    """One fused step of an LIF or IF layer (no traces): the eager step's
-    arithmetic in one kernel, optionally writing monitor rows too."""
+class _TritonExpr(ast.NodeTransformer):
+    def __init__(self, names):
+        self.names = names
 
-    def __init__(self, layer, leak: bool) -> None:
+    def visit_Name(self, node):
+        return ast.Name(self.names.get(node.id, node.id), ast.Load())
+
+    def visit_BinOp(self, node):
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and node.right.value == 2:
+            left = self.visit(node.left)
+            return ast.BinOp(left, ast.Mult(), left)  # torch's x ** 2 is x * x
+        self.generic_visit(node)
+        return node
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        fn = {"where": "tl.where", "maximum": "tl.maximum", "exp": "tl.exp"}[node.func.id]
+        node.func = ast.parse(fn, mode="eval").body
+        return node
+
+
+def step_supported(layer) -> bool:
+    """Whether a layer's whole step (with traces) is elementwise: one kernel can run it."""
+    main, trace = layer.steps()
+    return all(st.kind == "sample" and st.target not in layer.model.shared for st in main + trace) and not any(
+        name in layer.model.shared for st in main + trace for name in st.names
+    )
+
+
+def _kernel_source(layer, recorded) -> tuple:
+    """(source, state names, parameter names) of the step kernel of a layer."""
+    main, trace = layer.steps()
+    stmts = main + trace
+    state = list(layer.model.state) + (["x"] if layer.traces else []) + (["summed"] if layer.sum_input else [])
+    params = sorted({n for st in stmts for n in st.names} & (set(layer.values()) - {"dt"}))
+    uses_rand = any("rand" in st.names for st in stmts)
+    args = [f"{v}_ptr" for v in state] + ["s_ptr", "c_ptr", "f_ptr", "e_ptr", "rand_ptr"]
+    args += [f"p_{p}_ptr" for p in params] + [f"out_{v}_ptr" for v in recorded]
+    args += ["dt", "total", "n", "HAS_C: tl.constexpr", "HAS_F: tl.constexpr", "HAS_E: tl.constexpr",
+             "BLOCK: tl.constexpr"]
+    lines = ["@triton.jit", f"def step({', '.join(args)}):",
+             "    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
+             "    ok = offs < total",
+             "    k = offs % n",
+             # input in the eager path's order: connections, block product, external
+             "    inp = tl.zeros([BLOCK], dtype=tl.float32)",
+             "    if HAS_C:",
+             "        inp = tl.load(c_ptr + offs, mask=ok, other=0.0)",
+             "    if HAS_F:",
+             "        inp = inp + tl.load(f_ptr + offs, mask=ok, other=0.0)",
+             "    if HAS_E:",
+             "        inp = inp + tl.load(e_ptr + offs, mask=ok, other=0.0)",
+             "    s = tl.load(s_ptr + offs, mask=ok, other=0) != 0"]
+    for v in state:
+        lines.append(f"    {v} = tl.load({v}_ptr + offs, mask=ok, other=0.0)")
+    for p in params:
+        lines.append(f"    {p} = tl.load(p_{p}_ptr + k, mask=ok, other=0.0)")
+    if uses_rand:
+        lines.append("    rand = tl.load(rand_ptr + offs, mask=ok, other=0.0)")
+    for st in stmts:
+        expr = ast.unparse(_TritonExpr({}).visit(ast.parse(ast.unparse(st.expr), mode="eval").body))
+        lines.append(f"    {st.target} = {expr}")
+    for v in state:
+        lines.append(f"    tl.store({v}_ptr + offs, {v}, mask=ok)")
+    lines.append("    tl.store(s_ptr + offs, s.to(tl.int8), mask=ok)")
+    for v in recorded:
+        value = "s.to(tl.int8)" if v == "s" else v
+        lines.append(f"    tl.store(out_{v}_ptr + offs, {value}, mask=ok)")
+    src = "import triton\nimport triton.language as tl\n\n\n" + "\n".join(lines) + "\n"
+    return src, state, params, uses_rand
+
+
+def _compile_kernel(src: str):
+    key = hashlib.sha256(src.encode()).hexdigest()[:24]
+    kernel = _KERNELS.get(key)
+    if kernel is None:
+        # triton.jit reads the function's source file: write it to the cache directory
+        folder = Path(os.environ.get("SNNLAB_CACHE_DIR") or Path.home() / ".cache" / "snnlab") / "triton"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"step_{key}.py"
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(src)
+            os.replace(tmp, path)
+        name = f"snnlab_triton_step_{key}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        kernel = _KERNELS[key] = module.step
+    return kernel
+
+
+class ModelStep:
+    """One step of a layer (its model's statements and traces) in one generated
+    Triton kernel: input sum, update, and the monitors' rows."""
+
+    def __init__(self, layer, recorded=("v", "s")) -> None:
         self.layer = layer
-        self.leak = leak
+        allowed = set(layer.model.state) | {"s"} | ({"x"} if layer.traces else set())
+        self.recorded = tuple(v for v in recorded if v in allowed)
+        src, self.state, self.params, self.uses_rand = _kernel_source(layer, self.recorded)
+        self.kernel = _compile_kernel(src)
+        dev = layer.device
         n = layer.n
-        dev = layer.v.device
-
-        def per_neuron(value):
-            t = value if isinstance(value, torch.Tensor) else torch.tensor(float(value))
-            return t.to(device=dev, dtype=torch.float32).expand(layer.shape).reshape(n).contiguous()
-
-        self.thresh = per_neuron(layer.thresh)
-        self.reset = per_neuron(layer.reset)
-        self.refrac = per_neuron(layer.refrac)
-        self.rest = per_neuron(layer.rest if leak else 0.0)
-        self.decay = per_neuron(layer.decays["decay"] if leak else 1.0)
-        self.lbound = per_neuron(layer.lbound) if layer.lbound is not None else self.thresh
-        self.total = layer.v.numel()
+        values = layer.values()
+        self.param_tensors = [
+            torch.as_tensor(values[p], dtype=torch.float32).to(dev).expand(layer.shape).reshape(n).contiguous()
+            for p in self.params
+        ]
+        self.total = layer.batch_size * n
         self.n = n
 
-    def __call__(self, c, f, e, out_v=None, out_s=None, out_r=None) -> None:
+    def __call__(self, c, f, e, outs=None) -> None:
         layer = self.layer
-        dummy = layer.v
+        d = layer.state_tensors()
+        dummy = d[self.state[0]] if self.state else layer.s  # stands in for absent pointers
+        rand = torch.rand(self.total, device=layer.device) if self.uses_rand else dummy
+        outs = outs or {}
+        out_ptrs = [outs[v].view(torch.int8) if v == "s" else outs[v] for v in self.recorded]
         grid = (triton.cdiv(self.total, SPIKING_BLOCK),)
-        _spiking_kernel[grid](
-            layer.v, layer.refrac_count, layer.s.view(torch.int8),
-            dummy if c is None else c, dummy if f is None else f, dummy if e is None else e,
-            self.thresh, self.rest, self.reset, self.refrac, self.decay, self.lbound,
-            dummy if out_v is None else out_v, dummy if out_s is None else out_s.view(torch.int8),
-            dummy if out_r is None else out_r,
+        self.kernel[grid](
+            *[d[v] for v in self.state], d["s"].view(torch.int8),
+            dummy if c is None else c, dummy if f is None else f, dummy if e is None else e, rand,
+            *self.param_tensors, *out_ptrs,
             float(layer.dt), self.total, self.n,
-            LEAK=self.leak, HAS_C=c is not None, HAS_F=f is not None, HAS_E=e is not None,
-            HAS_LB=layer.lbound is not None, OUT_V=out_v is not None, OUT_S=out_s is not None,
-            OUT_R=out_r is not None, BLOCK=SPIKING_BLOCK, enable_fp_fusion=False,
+            HAS_C=c is not None, HAS_F=f is not None, HAS_E=e is not None, BLOCK=SPIKING_BLOCK,
+            enable_fp_fusion=False,
         )

@@ -1,0 +1,193 @@
+"""The "cpu" back-end's generated loops against the eager back-end, for every
+model, dense and sparse connections, every described learning rule, batch > 1.
+
+Both run code generated from the same description (snnlab.dynamics.model),
+so spikes must agree exactly, voltages and weights to float32 rounding (sums
+from Input layers run in another order) -- and stochastic models too, since
+both take their random draws in the same order.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snnlab.engine import use_backend
+from snnlab.engine.backends import cpu
+from snnlab.learning import Hebbian, PostPre, WeightDependentPostPre
+from snnlab.network import Network
+from snnlab.network.monitors import Monitor
+from snnlab.network.nodes import (
+    AdaptiveLIFNodes, CurrentLIFNodes, DiehlAndCookNodes, IFNodes, Input, IzhikevichNodes, LIFNodes,
+    McCullochPitts, SRM0Nodes,
+)
+from snnlab.network.topology import Connection, SparseConnection
+
+pytestmark = pytest.mark.skipif(not cpu.available(), reason="needs numba (pip install snnlab[fast])")
+
+
+def build(layer_cls, rule=None, sparse=False, seed=0):
+    torch.manual_seed(seed)
+    net = Network()
+    net.add_layer(Input(n=50, traces=True), "A")
+    net.add_layer(layer_cls(n=30, traces=True), "B")
+    conn = SparseConnection if sparse else Connection
+    weights = dict(sparsity=0.5) if sparse else dict(w=torch.rand(50, 30) * 6)
+    net.add_connection(conn(net.layers["A"], net.layers["B"], update_rule=rule, nu=(1e-2, 2e-2),
+                            wmin=0.0, wmax=8.0, **weights), "A", "B")
+    net.add_connection(Connection(net.layers["B"], net.layers["B"], w=-torch.rand(30, 30)), "B", "B")
+    layer = net.layers["B"]
+    names = [v for v in ("s", "v", "refrac_count", "theta", "u", "i", "x") if isinstance(getattr(layer, v, None), torch.Tensor)]
+    net.add_monitor(Monitor(layer, names), "B")
+    return net
+
+
+def net_plan(net):
+    from snnlab.engine.plan import RunOptions, make_plan
+
+    return make_plan(net, RunOptions(steps=1, batch=1, one_step=False, inputs=("A",), clamp={}, unclamp={},
+                                     injects={}, masks={}))
+
+
+def run_on(backend, make, x, seed=5, **kw):
+    net = make()
+    torch.manual_seed(seed)  # the same random draws for stochastic models
+    with use_backend(backend):
+        net.run(x, time=x["A"].shape[0], **kw)
+    assert net.last_backend == backend
+    return net
+
+
+def compare(e, c, exact_v=False):
+    me, mc = e.monitors["B"], c.monitors["B"]
+    for var in me.state_vars:
+        a, b = me.get(var), mc.get(var)
+        if a.dtype == torch.bool:
+            assert torch.equal(a, b), var
+        elif exact_v:
+            assert torch.equal(a, b), var
+        else:
+            assert torch.allclose(a, b, atol=1e-4), (var, (a - b).abs().max())
+    for key in e.connections:
+        assert torch.allclose(e.connections[key].weights(), c.connections[key].weights(), atol=1e-5), key
+
+
+def inputs(T=200, batch=None, p=0.2, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    shape = (T, 50) if batch is None else (T, batch, 50)
+    return {"A": torch.rand(shape, generator=g) < p}
+
+
+MODELS = [LIFNodes, IFNodes, CurrentLIFNodes, AdaptiveLIFNodes, DiehlAndCookNodes, IzhikevichNodes, SRM0Nodes, McCullochPitts]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_model_matches_eager(model):
+    make = lambda: build(model)  # noqa: E731
+    e, c = run_on("eager", make, inputs()), run_on("cpu", make, inputs())
+    assert e.monitors["B"].get("s").sum() > 0
+    compare(e, c)
+
+
+@pytest.mark.parametrize("rule", [PostPre, Hebbian, WeightDependentPostPre], ids=lambda r: r.__name__)
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_learning_rules_dense_and_sparse_match_eager(rule, sparse):
+    make = lambda: build(AdaptiveLIFNodes, rule, sparse)  # noqa: E731
+    e, c = run_on("eager", make, inputs()), run_on("cpu", make, inputs())
+    before = build(AdaptiveLIFNodes, rule, sparse).connections[("A", "B")].weights()
+    assert not torch.equal(before, e.connections[("A", "B")].weights())  # the rule did something
+    compare(e, c)
+
+
+@pytest.mark.parametrize("model", [LIFNodes, DiehlAndCookNodes, SRM0Nodes], ids=lambda m: m.__name__)
+def test_batches_with_learning_match_eager(model):
+    make = lambda: build(model, PostPre)  # noqa: E731
+    x = inputs(120, batch=3)
+    e, c = run_on("eager", make, x), run_on("cpu", make, x)
+    compare(e, c)
+
+
+def test_masks_one_step_and_chunks_match_eager():
+    make = lambda: build(LIFNodes, PostPre)  # noqa: E731
+    mask = torch.rand(50, 30, generator=torch.Generator().manual_seed(2)) < 0.3
+    x = inputs(150)
+    e = run_on("eager", make, x, masks={("A", "B"): mask}, one_step=True)
+    net = make()
+    torch.manual_seed(5)
+    with use_backend("cpu"):
+        for _ in net.run_chunks(x, time=150, one_step=True, chunk_steps=37, masks={("A", "B"): mask}):
+            pass
+    compare(e, net)
+    assert (net.connections[("A", "B")].w[mask] == 0).all()
+
+
+def test_without_a_compiled_loop_the_engine_runs_eagerly_and_compiles_in_the_background():
+    make = lambda: build(CurrentLIFNodes, Hebbian, seed=3)  # noqa: E731
+    net = make()
+    net.layers["B"].traces_additive = True  # a structure no other test compiles
+    x = inputs(60)
+    net.run(x, time=60)  # short (60 steps x 80 neurons): no compilation started
+    assert net.last_backend == "eager" or cpu.ready(cpu.source_for(net_plan(net), ("A",))[0])
+    x = inputs(3000)  # 3000 x 80 steps x neurons: worth compiling
+    net.run(x, time=3000)
+    first = net.last_backend
+    cpu.wait_for_compiles(timeout=300)
+    net.run(x, time=3000)
+    assert net.last_backend == "cpu"
+    assert first in ("eager", "cpu")  # "cpu" only if an earlier session compiled it into the disk cache
+
+
+# --------------------------------------------------------------------------- a user's own model and rule
+from snnlab.dynamics import Param, merge, register  # noqa: E402
+from snnlab.dynamics.model import NodeModel, RuleModel  # noqa: E402
+from snnlab.learning import LearningRule  # noqa: E402
+from snnlab.network.nodes import Nodes  # noqa: E402
+
+
+@register
+class ExpIFNodes(Nodes):
+    """Exponential integrate-and-fire (the example of docs/architecture.md)."""
+
+    params = merge(
+        Nodes.params,
+        Param("thresh", -40.0, "mV", per_neuron=True, doc="numerical spike cut-off"),
+        Param("v_t", -50.0, "mV", per_neuron=True, doc="soft threshold"),
+        Param("delta_t", 2.0, "mV", low=0.0, low_open=True, per_neuron=True, doc="sharpness"),
+        Param("rest", -65.0, "mV", per_neuron=True),
+        Param("reset", -68.0, "mV", per_neuron=True),
+        Param("tc_decay", 20.0, "ms", low=0.0, low_open=True, per_neuron=True),
+    )
+    model = NodeModel(state=("v",), init={"v": "rest"}, decays={"decay": "tc_decay"}, step="""
+        v = (v - rest) * decay + rest + dt / tc_decay * delta_t * exp((v - v_t) / delta_t) + inp
+        s = v >= thresh
+        v = where(s, reset, v)
+    """)
+
+
+@register
+class GainPostPre(LearningRule):
+    """PostPre with a potentiation gain (the example of docs/architecture.md)."""
+
+    needs_traces = True
+    params = merge(LearningRule.params, Param("gain", 1.0, low=0.0, doc="potentiation gain"))
+    model = RuleModel(updates="""
+        w = w + (-nu_pre) * outer(s_pre, x_post)
+        w = w + gain * nu_post * outer(x_pre, s_post)
+    """)
+
+
+def test_a_users_model_and_rule_get_the_compiled_loop_from_their_definition_alone():
+    def make():
+        torch.manual_seed(0)
+        net = Network()
+        net.add_layer(Input(n=50, traces=True), "A")
+        net.add_layer(ExpIFNodes(n=30, traces=True), "B")
+        net.add_connection(Connection(net.layers["A"], net.layers["B"], w=torch.rand(50, 30) * 4,
+                                      update_rule=GainPostPre, nu=(0.01, 0.02), gain=2.0), "A", "B")
+        net.add_monitor(Monitor(net.layers["B"], ("s", "v")), "B")
+        return net
+
+    e, c = run_on("eager", make, inputs()), run_on("cpu", make, inputs())
+    assert e.monitors["B"].get("s").sum() > 0
+    assert e.connections[("A", "B")].update_rule.gain == 2.0
+    compare(e, c)
