@@ -237,7 +237,7 @@ class _Gen:
         used = set()
         for st in ph.statements:
             used |= st.names
-        for name in used:
+        for name in sorted(used):
             if names.get(name, "").startswith(f"P{l}_"):
                 self.arg(f"P{l}_{name}")
             if name == "rand":
