@@ -239,9 +239,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _steps_of(recording) -> int:
     """Steps a recording holds (0 for none)."""
-    if recording is None:
-        return 0
-    return int(getattr(recording, "steps", None) or getattr(recording, "steps_done", 0) or 0)
+    return 0 if recording is None else int(recording.steps)
 
 
 def _steps_simulated(controller) -> int:

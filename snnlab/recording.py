@@ -25,6 +25,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -345,7 +346,9 @@ class Recording:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as ex:
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as ex:  # truncated or not a zip
             raise ValueError(f"{str(path)!r} is not a readable .npz recording: {ex}") from ex
         try:
             version = int(arrays["format_version"])

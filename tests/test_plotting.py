@@ -139,10 +139,12 @@ def test_plot_voltages_rejects_unknown_plot_type_and_thresholds():
 
 def test_plot_weights_shows_matrix_and_saves(tmp_path):
     w = torch.rand(7, 9)
-    im = plot_weights(w, title="A->B", save=tmp_path / "w.pdf")
+    im, name = plot_weights(w, title="A->B", save=tmp_path / "w.pdf")  # BindsNET: (im, numbered name)
     np.testing.assert_allclose(im.get_array(), w.numpy())
     assert im.get_clim() == (0.0, 1.0)
     assert (tmp_path / "w.pdf").read_bytes().startswith(b"%PDF-")
+    assert name == str(tmp_path / "w.1.pdf") and (tmp_path / "w.1.pdf").read_bytes().startswith(b"%PDF-")
+    assert plot_weights(w, save=name)[1] == str(tmp_path / "w.2.pdf")
     im2 = plot_weights(w * 2, wmin=None, wmax=None, im=im)
     assert im2 is im
     assert im.get_clim() == pytest.approx((float((w * 2).min()), float((w * 2).max())))

@@ -232,8 +232,8 @@ def plot_assignments(
     classes : sequence, optional
         Class names (default: 0-9).
     save : path, optional
-        Also write the figure to this file (the name is used as is; BindsNET
-        rewrites it and returns ``(im, name)``).
+        Also write the figure to a numbered file (``a.png`` -> ``a.1.png``)
+        and return ``(im, that name)``, as BindsNET.
 
     Returns
     -------
@@ -250,6 +250,8 @@ def plot_assignments(
     if data.ndim != 2:
         raise ValueError(f"assignments must be a 2-D grid, got shape {data.shape}")
     n = 10 if classes is None else len(classes)
+    if save is not None:
+        im = None  # as BindsNET: a saved plot is a new figure each time (closed after saving)
     if im is None:
         import matplotlib.pyplot as plt
 
@@ -264,7 +266,15 @@ def plot_assignments(
         fig.tight_layout()
     else:
         im.set_data(data)
-    _save(im.axes.figure, save)
+    if save is not None:
+        from .plotting import numbered_name, save_figure
+
+        import matplotlib.pyplot as plt
+
+        numbered = numbered_name(save)
+        save_figure(im.axes.figure, numbered)
+        plt.close(im.axes.figure)
+        return im, numbered
     return im
 
 

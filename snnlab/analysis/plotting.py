@@ -460,8 +460,12 @@ def plot_weights(
     cmap : str
         Matplotlib colormap.
     save : str or path, optional
-        If given, the figure is also written to this file (format from the
-        suffix: .png, .svg or .pdf). Unlike BindsNET, the name is used as is.
+        If given, the figure is also written to this file and to a numbered
+        copy (format from the suffix: .png, .svg or .pdf), and
+        ``(im, numbered_name)`` is returned, as BindsNET: ``w.png`` gives
+        ``w.1.png``; passing that name back gives ``w.2.png``, and so on.
+        A saved plot is a new figure each time (``im`` is ignored), closed
+        after saving.
     title : str, optional
         Panel title (BindsNET appends " Weights").
     xlabel, ylabel : str
@@ -470,7 +474,7 @@ def plot_weights(
     Returns
     -------
     AxesImage
-        The heatmap, for re-drawing.
+        The heatmap, for re-drawing (with ``save``: ``(im, numbered_name)``).
 
     Examples
     --------
@@ -488,6 +492,8 @@ def plot_weights(
     hi = float(np.nanmax(w)) if wmax is None else float(wmax)
     if not lo < hi:
         hi = lo + 1e-12  # a constant matrix still draws
+    if save is not None:
+        im = None  # as BindsNET: a saved plot is a new figure each time (closed after saving)
     if im is not None:
         im.set_data(w)
         im.set_clim(lo, hi)
@@ -506,8 +512,28 @@ def plot_weights(
             ax.set_title(f"{title} Weights")
         fig.tight_layout()
     if save is not None:
+        import matplotlib.pyplot as plt
+
+        numbered = numbered_name(save)
+        save_figure(im.axes.figure, numbered)
         save_figure(im.axes.figure, save)
+        plt.close(im.axes.figure)
+        return im, numbered
     return im
+
+
+def numbered_name(save: Union[str, os.PathLike]) -> str:
+    """BindsNET's numbering of repeated saves: ``w.png`` -> ``w.1.png``, ``w.1.png`` -> ``w.2.png``
+    (on the file name only, so dots in folder names are safe)."""
+    folder, name = os.path.split(os.fspath(save))
+    parts = name.split(".")
+    if len(parts) >= 3 and parts[-2].isdigit():
+        parts[-2] = str(int(parts[-2]) + 1)
+    elif len(parts) >= 2:
+        parts.insert(-1, "1")
+    else:
+        parts.append("1")
+    return os.path.join(folder, ".".join(parts))
 
 
 # --------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..dynamics import Param, merge, register
-from ..network.nodes import Nodes, _set_where
+from ..dynamics.model import NodeModel
+from ..dynamics.nodes import Nodes
 
 __all__ = ["SubtractiveResetIFNodes", "PassThroughNodes"]
 
@@ -37,21 +38,19 @@ class SubtractiveResetIFNodes(Nodes):
         Param("lbound", None, "mV", doc="lower bound of v (None: unbounded)"),
     )
 
-    def _make_state(self):
-        super()._make_state()
-        self._set_state("v", self._full(self.reset))
-        self._set_state("refrac_count", self._full(0.0))
-
-    def _step(self, x):
-        v = self.v
-        if x is not None:
-            v.add_(x.masked_fill(self.refrac_count > 0, 0.0))
-        self.refrac_count.sub_(self.dt).clamp_(min=0.0)
-        s = torch.ge(v, self.thresh, out=self.s)
-        _set_where(self.refrac_count, s, self.refrac)
-        v.sub_(s.to(v.dtype) * self.thresh)
-        if self.lbound is not None:
-            v.clamp_(min=self.lbound)
+    # One description; every back-end's code comes from it (snnlab.dynamics.model).
+    model = NodeModel(
+        state=("v", "refrac_count"), init={"v": "reset", "refrac_count": 0.0},
+        step="""
+            v = v + where(refrac_count > 0, 0.0, inp)
+            refrac_count = maximum(refrac_count - dt, 0.0)
+            s = v >= thresh
+            refrac_count = where(s, refrac, refrac_count)
+            v = v - where(s, thresh, 0.0)
+            if lbound:
+                v = maximum(v, lbound)
+        """,
+    )
 
 
 @register
@@ -61,14 +60,7 @@ class PassThroughNodes(Nodes):
 
     state_names = ("s", "v")
 
-    def _make_state(self):
-        super()._make_state()
-        self._set_state("v", self._full(0.0))
-
-    def _step(self, x):
-        if x is None:
-            self.v.zero_()
-            self.s.zero_()
-        else:
-            self.v.copy_(x)
-            torch.ne(x, 0, out=self.s)
+    model = NodeModel(state=("v",), init={"v": 0.0}, step="""
+        v = inp
+        s = inp != 0
+    """)

@@ -127,6 +127,8 @@ class Param:
             if self.default is None:
                 return None
             raise TypeError(f"{owner}: {self.name} must be {self.expected()}, got None")
+        if type(value).__module__ == "numpy" and hasattr(value, "shape") and value.shape != ():
+            value = torch.from_numpy(value)  # BindsNET takes NumPy arrays wherever it takes tensors
         if self.length:
             return self._check_tuple(owner, value)
         if self.kind is bool:

@@ -117,6 +117,14 @@ def _per_step(network, what: str, name: str, value, steps: int, batch: int, dtyp
     if dtype == torch.bool and value.is_floating_point():
         raise TypeError(f"{what}[{name!r}] must be a bool mask, got dtype {value.dtype}")
     shape, n, nd = layer.shape, layer.n, len(layer.shape)
+    if dtype == torch.bool and value.dtype in (torch.int64, torch.int32, torch.int16):
+        # BindsNET: an integer tensor lists the (flat) indices of the neurons to clamp.
+        idx = value.reshape(-1).long()
+        if idx.numel() and (idx.min() < -n or idx.max() >= n):
+            raise ValueError(f"{what}[{name!r}] lists neuron indices outside [0, {n}) for layer {name!r}")
+        mask = torch.zeros(n, dtype=torch.bool, device=value.device)
+        mask[idx] = True
+        value = mask
     device = layer.device
     if value.device != device:
         raise ValueError(f"{what}[{name!r}] is on {value.device}, the layer on {device}")

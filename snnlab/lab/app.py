@@ -58,6 +58,12 @@ MODEL_HINTS = {
 #: Weight views are redrawn at most this often during a run (seconds).
 WEIGHT_INTERVAL = 0.5
 
+#: Frames sent and not yet acknowledged by the page before the next is held back.
+MAX_UNACKED_FRAMES = 3
+
+#: A page that stops acknowledging still gets a frame this often (seconds).
+ACK_TIMEOUT = 2.0
+
 
 def default_export_dir() -> Path:
     """Where exports go: ``$SNNLAB_EXPORT_DIR``, else ``~/snnlab-export`` (outside the repository)."""
@@ -118,8 +124,8 @@ class Lab(widgets.AppLayout):
         For a Network: Input layer name -> rate (Hz), tensor ``[time, *shape]``
         or callable ``(start_step, n_steps) -> tensor``.
     frame_interval : float
-        Least time between two redraws during a run, seconds (1/30: frames come at chunk
-        boundaries, a little late, so about 25 frames/s).
+        Time between two redraws during a run, seconds (1/28: frames come at chunk
+        boundaries; a late one does not delay the next).
     window_ms : float, optional
         Time the views show of a long or open-ended run (default 1000 ms).
     export_dir : str, optional
@@ -137,12 +143,13 @@ class Lab(widgets.AppLayout):
     """
 
     def __init__(self, experiment=None, inputs: Optional[Mapping[str, Any]] = None, *, time="default",
-                 frame_interval: float = 1 / 30, window_ms: float = 1000.0, export_dir=None,
+                 frame_interval: float = 1 / 28, window_ms: float = 1000.0, export_dir=None,
                  record_to=None) -> None:
         exp = _as_experiment(experiment, inputs, time)
         self._ui_lock = threading.RLock()
         self._syncing = False
         self.window_ms = float(window_ms)
+        self._record_to = record_to
         self.controller = Controller(exp, on_frame=self._on_frame, on_state=self._on_state,
                                      frame_interval=frame_interval, record_to=record_to)
         self.frames = 0
@@ -163,6 +170,7 @@ class Lab(widgets.AppLayout):
                           self.duration, self.until_stop, self.progress]),
             self.message,  # right under the buttons, where the eye is
             self.status,
+            widgets.HBox([self._frame_sent, self._frame_ack], layout=widgets.Layout(display="none")),
         ])
         super().__init__(header=header, left_sidebar=sidebar, center=self.views_box,
                          pane_widths=["380px", 1, 0], pane_heights=["150px", 1, 0],
@@ -210,6 +218,15 @@ class Lab(widgets.AppLayout):
         self.progress.add_class("snnlab-progress")
         self.status = widgets.HTML()
         self.status.add_class("snnlab-status")
+        # Flow control: the page acknowledges frames (see _page_is_behind).
+        self._frame_sent = widgets.IntText(value=0, layout=widgets.Layout(display="none"))
+        self._frame_ack = widgets.IntText(value=0, layout=widgets.Layout(display="none"))
+        self._ack_link = widgets.jslink((self._frame_sent, "value"), (self._frame_ack, "value"))
+        self._frame_ack.observe(self._on_ack, names="value")
+        self._frames_sent = self._frames_acked = 0
+        self._ack_seen = False
+        self._last_frame_sent = 0.0
+        self.frames_skipped = 0
         self.message = widgets.HTML()
         self.message.add_class("snnlab-message")
 
@@ -268,8 +285,30 @@ class Lab(widgets.AppLayout):
         # Links in their own scrolling box: they never squeeze the buttons.
         self.downloads = widgets.HTML(layout=widgets.Layout(max_height="120px", overflow="auto", width="340px"))
         self.downloads.add_class("snnlab-downloads")
+        # Whole runs to disk, chunk by chunk (snnlab.lab.store): one .zarr folder per run.
+        self.record_dir = widgets.Text(value="", description="record to", placeholder="a folder (empty: off)",
+                                       style={"description_width": "65px"}, layout=widgets.Layout(width="330px"),
+                                       tooltip="Each run is written whole to FOLDER/run-N.zarr as it goes "
+                                               "(snnlab.lab.store.load_run reads it, also after a crash)")
+        self.record_dir.add_class("snnlab-record-dir")
         self.files_box = widgets.VBox([widgets.HTML("<b>Files</b>"), self.export_dir, self.file_actions,
-                                       self.downloads])
+                                       self.record_dir, self.downloads])
+
+    def show_sweep(self, sweep, **options):
+        """Show a ``snnlab.sweep.Sweep`` under the views (``snnlab.lab.sweep_view.SweepView``):
+        its heatmap fills in as it runs, and clicking a point loads it into this lab and runs it.
+
+        ``options`` go to ``SweepView`` (``x``, ``y``, ``metric``, ``run_options``...). Returns the view.
+        """
+        from snnlab.lab.sweep_view import SweepView
+
+        view = SweepView(sweep, lab=self, **options)
+        box = widgets.VBox([widgets.HTML("<b>Sweep</b> <i>(click a cell to load that point here)</i>"), view.widget])
+        box.add_class("snnlab-sweep")
+        self.views_box.children = tuple(c for c in self.views_box.children
+                                        if "snnlab-sweep" not in c._dom_classes) + (box,)
+        self.sweep_view = view
+        return view
 
     def add_file_action(self, button: widgets.Button) -> None:
         """Add a button to the file actions (e.g. "Export network as NIR")."""
@@ -298,7 +337,6 @@ class Lab(widgets.AppLayout):
         legend = widgets.HTML("<small>&#9889; live: acts at the next chunk of a run &middot; "
                               "&#8635; acts at the next run</small>")
         self.controls_box.children = [legend] + boxes
-        self._update_disabled()
         net = ctl.network if ctl.network is not None else ctl._preview_network()
         if net is not None:
             self._show_network(net)
@@ -319,10 +357,6 @@ class Lab(widgets.AppLayout):
         w.add_class("snnlab-param-" + p.path.replace(".", "-").replace("->", "-to-").replace("_", "-"))
         w.observe(lambda change, path=p.path: self._on_control(path, change), names="value")
         return w
-
-    def _update_disabled(self) -> None:
-        # A seed config greys parameters its model does not use: they are not in its settings.
-        pass
 
     def _on_control(self, path: str, change) -> None:
         if self._syncing:
@@ -387,7 +421,8 @@ class Lab(widgets.AppLayout):
         self.status.value = (
             f"<b>{state}</b> &middot; run {self.controller.runs} &middot; t = {run.t:g}{total} ms &middot; "
             f"wall {wall:.2f} s &middot; real-time factor {run.t / 1000.0 / wall:.2f}&times; &middot; "
-            f"{self.frames} frames drawn" + (f" ({fps:.1f}/s)" if fps else ""))
+            f"{self.frames} frames drawn" + (f" ({fps:.1f}/s)" if fps else "")
+            + (f" &middot; {self.frames_skipped} held back for the page" if self.frames_skipped else ""))
 
     def frame_rate(self) -> float:
         """Frames drawn per second over the last 2 seconds of the run (0 if fewer than 2)."""
@@ -594,7 +629,28 @@ class Lab(widgets.AppLayout):
 
     # -- controller callbacks (worker thread) ------------------------------------------------------
 
+    def _page_is_behind(self) -> bool:
+        """True while the page has not yet taken in the frames sent before (flow control).
+
+        Each frame ends by setting ``_frame_sent``; ``jslink`` copies it in the page
+        to ``_frame_ack``, which the page then sends back: an ack arrives once the
+        page has processed that frame's messages. Until a first ack (no page, or
+        one that never answers) frames are not held back; a page that stops
+        answering gets a frame every ``ACK_TIMEOUT`` s.
+        """
+        if not self._ack_seen:
+            return False
+        behind = self._frames_sent - self._frames_acked >= MAX_UNACKED_FRAMES
+        return behind and _time.perf_counter() - self._last_frame_sent < ACK_TIMEOUT
+
+    def _on_ack(self, change) -> None:
+        self._ack_seen = True
+        self._frames_acked = max(self._frames_acked, int(change["new"]))
+
     def _on_frame(self, run, final: bool) -> None:
+        if not final and self._page_is_behind():
+            self.frames_skipped += 1  # the page is still drawing: a frame now would queue up
+            return
         with self._ui_lock:
             if self._shown_run is not run:
                 self._shown_run = run
@@ -609,6 +665,9 @@ class Lab(widgets.AppLayout):
                 self.progress.value = run.steps_done / run.n_steps
             if final or self.frames % 3 == 1:  # the status line: a few times a second is enough
                 self._show_status(run)
+            self._frames_sent += 1
+            self._last_frame_sent = _time.perf_counter()
+            self._frame_sent.value = self._frames_sent  # last: its ack means the whole frame arrived
 
     def _on_state(self, state: str, message: str) -> None:
         with self._ui_lock:
@@ -632,7 +691,9 @@ class Lab(widgets.AppLayout):
             if state == ERROR:
                 self._error(message)
             elif state in (DONE, STOPPED, PAUSED) and message:
-                self._info(message)
+                rec_to = self.controller.record_to
+                self._info(message + (f"; the whole run is in {rec_to}" if rec_to is not None and state != PAUSED
+                                      else ""))
             if state == IDLE:
                 self.progress.value = 0.0
                 self.progress.bar_style = ""
@@ -667,9 +728,16 @@ class Lab(widgets.AppLayout):
                 from snnlab.lab.controller import _steps
 
                 _steps(float(time), dt)
+            folder = self.record_dir.value.strip()
+            if folder:
+                stamp = _time.strftime("%Y%m%d-%H%M%S")
+                self.controller.record_to = Path(folder).expanduser() / f"run-{stamp}-{self.controller.runs + 1}.zarr"
+            elif self._record_to is None:
+                self.controller.record_to = None
             self._run_time = time
             self._fps_marks = []
             self.frames = 0
+            self.frames_skipped = 0
             return self.controller.start(time)
         except ValueError as ex:
             self._error(str(ex))
@@ -789,13 +857,15 @@ class Lab(widgets.AppLayout):
 
     def load_config_text(self, text) -> bool:
         """Apply settings saved by :meth:`save_config`; False (and a message) if refused."""
+        from snnlab._json import loads_strict
         from snnlab.config import LabConfig
         from snnlab.lab.experiments import PRESETS, preset
 
         try:
             if isinstance(text, (bytes, bytearray, memoryview)):
                 text = bytes(text).decode("utf-8")
-            data = json.loads(text)
+            # Strict JSON (snnlab._json): depth-limited, repeated keys and 40-digit integers refused.
+            data = loads_strict(text, what="config")
             if isinstance(data, dict) and "experiment" in data and "values" in data:
                 name = data["experiment"]
                 if name in PRESETS:
@@ -814,6 +884,21 @@ class Lab(widgets.AppLayout):
             return False
         self._info("Config loaded.")
         return True
+
+    def load_config(self, path) -> Optional[bool]:
+        """Apply settings from a JSON file on the server (for scripts; the page uses Load config).
+
+        True if loaded; None (and a message) if the file cannot be read or is refused.
+        """
+        p = Path(path)
+        try:
+            if p.stat().st_size > 1_000_000:
+                raise ValueError(f"{p.stat().st_size} bytes; expected a config of at most 1 MB")
+            text = p.read_bytes()
+        except (OSError, ValueError) as ex:
+            self._error(f"Could not load {p}: {ex}")
+            return None
+        return True if self.load_config_text(text) else None
 
     def _on_upload(self, change) -> None:
         files = change["new"]

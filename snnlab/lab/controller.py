@@ -24,8 +24,10 @@ the whole run to disk is optional (``snnlab.lab.store``).
 
 from __future__ import annotations
 
+import atexit
 import math
 import threading
+import weakref
 import time as _time
 import traceback
 from typing import Callable, Dict, Optional
@@ -64,11 +66,12 @@ _MAX_CHUNK = 200
 
 
 def choose_chunk_steps(n_neurons: int, n_weights: int, step_cost_s: Optional[float] = None,
-                       target_s: float = 0.015, n_steps: Optional[int] = None) -> int:
+                       target_s: float = 0.010, n_steps: Optional[int] = None) -> int:
     """Steps per chunk so that one chunk takes about ``target_s`` seconds.
 
     Stop and Pause act between chunks, so a chunk must stay short (100 ms at
-    most), but each chunk also costs ~1 ms of overhead. ``step_cost_s`` is a
+    most, on a busy machine several times the target), but each chunk also
+    costs ~1 ms of overhead. ``step_cost_s`` is a
     measured wall time per step; without one, a cost model fitted to the
     engine on one thread: 0.1 ms + 50 ns per neuron + 0.01 ns per weight.
     """
@@ -185,6 +188,16 @@ class _Run:
         return self.steps_done * self.dt
 
 
+_LIVE_CONTROLLERS: "weakref.WeakSet" = None  # set below
+
+
+def _stop_all_at_exit() -> None:
+    # A run thread still inside torch when the interpreter exits aborts the
+    # process ("terminate called without an active exception"): stop them first.
+    for ctl in list(_LIVE_CONTROLLERS or ()):
+        ctl.stop(wait=2.0)
+
+
 _WARM = threading.Event()
 _WARM_LOCK = threading.Lock()
 
@@ -213,6 +226,10 @@ def warm_up_engine(wait: bool = False) -> None:
         work()
     else:
         threading.Thread(target=work, name="snnlab-warm-up", daemon=True).start()
+
+
+_LIVE_CONTROLLERS = weakref.WeakSet()
+atexit.register(_stop_all_at_exit)
 
 
 class Controller:
@@ -273,6 +290,7 @@ class Controller:
         self._preview = None
         self._store_writer = None
         self._traced: Dict[str, list] = {}  # the user's choice of traced neurons, by layer
+        _LIVE_CONTROLLERS.add(self)
         warm_up_engine()
 
     # -- state -------------------------------------------------------------------
@@ -603,9 +621,7 @@ class Controller:
     def _apply(self, run: _Run, path: str, value, record: bool = True) -> None:
         """Put one live value into the running network."""
         net = run.network
-        if self.experiment.apply_setting(run, path, value):
-            pass
-        else:
+        if not self.experiment.apply_setting(run, path, value):
             owner, _, pname = path.rpartition(".")
             if "->" in owner:
                 conn = _connection(net, path)
@@ -661,8 +677,9 @@ class Controller:
         chunk = fixed or choose_chunk_steps(n_neurons, n_weights, n_steps=run.n_steps)
         offset = 0
         cost = None
-        # An open-ended run goes in long segments (each call checks the weights).
-        segment_steps = run.n_steps if run.n_steps is not None else max(100_000, 200 * chunk)
+        # An open-ended run is one call as long as any session (each new call
+        # checks every weight first, 0.5 s at 10,000 neurons, and Stop waits for it).
+        segment_steps = run.n_steps if run.n_steps is not None else 10**9
         first = True
         while run.n_steps is None or offset < run.n_steps:
             base = offset
@@ -701,7 +718,9 @@ class Controller:
                     left = None if run.n_steps is None else run.n_steps - offset
                     if fixed is None and not normed and (left is None or left > 0):
                         want = choose_chunk_steps(n_neurons, n_weights, step_cost_s=cost)
-                        shrink = want * 2 < chunk  # for a quick Stop
+                        # smaller, for a quick Stop: worth a new call's checks only if a
+                        # chunk now takes longer than they do
+                        shrink = want * 2 < chunk and (t_check < 0.05 or elapsed > t_check)
                         # larger, for less overhead: only if the new call's checks are quick
                         grow = (want >= 4 * chunk and t_check < 0.03
                                 and (left is None or left > 8 * want))
@@ -773,7 +792,10 @@ class Controller:
                 if now >= next_frame and (run.n_steps is None or run.steps_done < run.n_steps):
                     self._frame(run, False)
                     cost = _time.perf_counter() - now
-                    next_frame = now + max(self.frame_interval, 2.0 * cost)
+                    # Due times advance by the interval from the last due time (a frame
+                    # drawn late at a chunk boundary does not push the next one back),
+                    # but drawing takes at most half the time.
+                    next_frame = max(next_frame + self.frame_interval, now + 2.0 * cost)
                 if self._stop.is_set():
                     break
                 if not self._resume.is_set():

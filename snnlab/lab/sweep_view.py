@@ -21,7 +21,6 @@ Marks are made once and updated in place.
 
 from __future__ import annotations
 
-import math
 import threading
 import time as _time
 from typing import Callable, Optional
@@ -120,6 +119,36 @@ class SweepView:
             self.figure,
         ])
         self.redraw()
+
+    @classmethod
+    def for_lab(cls, lab, design, *, time: Optional[float] = None, run_options: Optional[dict] = None,
+                x=None, y=None, metric=None, **sweep_options) -> "SweepView":
+        """A view of a sweep of ``lab``'s current experiment, at its current parameter values.
+
+        Parameters
+        ----------
+        lab : snnlab.lab.Lab
+        design : Design or dict
+            What varies, by the lab's parameter paths (``"g"``, ``"ext.rate"``,
+            ``"input_rate"``...); see ``lab.controller.parameters()``.
+        time : float, optional
+            Simulated time of each point, ms (default: the lab's duration).
+        run_options : dict, optional
+            Keywords of ``Sweep.run`` (``workers=2``, ``scheduler=...``).
+        **sweep_options
+            Keywords of ``Sweep`` (``seeds``, ``seed``, ``out``, ``metrics``...).
+
+        Clicking a cell loads the point into ``lab`` and runs it.
+        """
+        from snnlab.sweep import Sweep
+        from snnlab.sweep.targets import ExperimentTarget
+
+        if time is None:
+            time = None if lab.until_stop.value else float(lab.duration.value)
+        current = {p.path: p.value for p in lab.controller.parameters().values()
+                   if p.kind in ("float", "int") and p.path != "seed"}
+        target = ExperimentTarget(lab.experiment, time=time, values=current)
+        return cls(Sweep(target, design, **sweep_options), lab=lab, run_options=run_options, x=x, y=y, metric=metric)
 
     # -- figure -------------------------------------------------------------------
 

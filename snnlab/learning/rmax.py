@@ -38,7 +38,6 @@ class Rmax(LearningRule):
     )
 
     def check_parameters(self, owner: str, values: dict) -> None:
-
         if not (self.source.traces and self.source.traces_additive):
             raise ValueError(f"{owner} needs an additive trace on the source: create it with traces=True, traces_additive=True")
         if not isinstance(self.target, SRM0Nodes):

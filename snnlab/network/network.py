@@ -366,3 +366,6 @@ def _print_progress(chunk: Chunk, elapsed: float) -> None:
 
 
 register(Network)
+
+# BindsNET's path: `from bindsnet.network.network import load`.
+load = persistence.load

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from ..dynamics import Param, make_init, register
-from ..learning import NoOp
-from ._checks import check_finite_tensor, describe
+from ..dynamics.rules import NoOp
+from ..dynamics.checks import check_finite_tensor, describe
 from ..dynamics.topology import AbstractConnection, Connection
 from .topology_features import AbstractFeature, Weight
 

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ._checks import check_finite_tensor, describe
+from ..dynamics.checks import check_finite_tensor, describe
 
 __all__ = ["AbstractFeature", "Weight", "Bias", "Probability", "Mask", "Intensity"]
 

@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Mapping
 
 __all__ = ["ResultStore", "load_results", "FORMATS"]
 
@@ -131,7 +131,7 @@ class ResultStore:
         """Every finished row, sorted by point and replicate (a pandas DataFrame)."""
         import pandas as pd
 
-        files = sorted(p for p in self.parts.glob(f"p*_r*.*") if _PART.match(p.name)) if self.parts.is_dir() else []
+        files = sorted(p for p in self.parts.glob("p*_r*.*") if _PART.match(p.name)) if self.parts.is_dir() else []
         if not files:
             return pd.DataFrame()
         frames = [_read(p) for p in files]
@@ -163,9 +163,5 @@ def load_results(out):
     """
     out = Path(out)
     spec_path = out / SPEC_NAME
-    fmt = "parquet"
-    if spec_path.exists():
-        fmt = json.loads(spec_path.read_text()).get("format", "parquet")
-    store = ResultStore.__new__(ResultStore)
-    store.out, store.fmt, store.parts, store.spec = out, fmt, out / "parts", {}
-    return store.table()
+    spec = json.loads(spec_path.read_text()) if spec_path.exists() else {}
+    return ResultStore(out, spec, spec.get("format", "parquet")).table()

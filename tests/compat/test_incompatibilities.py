@@ -69,3 +69,32 @@ def test_per_synapse_bounds_as_tensors():
         Connection(Input(n=4), LIFNodes(n=3), wmin=wmax + 1, wmax=wmax)
     with pytest.raises(ValueError, match="per-synapse"):
         SparseConnection(Input(n=4), LIFNodes(n=3), wmin=wmin, wmax=wmax)
+
+
+def test_module_paths_bindsnet_scripts_import():
+    import snnlab
+    from snnlab.network.network import load
+    from snnlab.network import load as load2
+
+    assert load is load2 and snnlab.ROOT_DIR.is_dir()
+
+
+def test_clamp_by_neuron_indices():
+    net = Network()
+    net.add_layer(Input(n=2), "X")
+    net.add_layer(LIFNodes(n=5, thresh=1e6), "Y")  # never fires by itself
+    mon = Monitor(net.layers["Y"], ["s"], time=3)
+    net.add_monitor(mon, "Y")
+    net.run(inputs={"X": torch.zeros(3, 2)}, time=3, clamp={"Y": torch.tensor([1, 3])})  # as supervised_mnist.py
+    assert mon.get("s")[:, 0].tolist() == [[False, True, False, True, False]] * 3
+    import pytest
+
+    with pytest.raises(ValueError, match="indices"):
+        net.run(inputs={"X": torch.zeros(3, 2)}, time=3, clamp={"Y": torch.tensor([7])})
+
+
+def test_numpy_arrays_as_per_neuron_parameters():
+    import numpy as np
+
+    layer = LIFNodes(n=3, thresh=np.array([-50.0, -51.0, -52.0]))  # as BindsNET's reservoir.py
+    assert layer.thresh.dtype == torch.float32 and layer.thresh.tolist() == [-50.0, -51.0, -52.0]

@@ -70,3 +70,17 @@ def test_bindsnet_plots_draw_and_redraw():
     with pytest.raises(ValueError, match="image"):
         plot_input(torch.zeros(2, 3, 4), torch.zeros(3, 4))
     plt.close("all")
+
+
+def test_assignments_save_numbers_files_like_bindsnet(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from snnlab.analysis.plotting import plot_assignments
+
+    im, name = plot_assignments(torch.tensor([[0, 1]]), save=tmp_path / "a.png")
+    assert name == str(tmp_path / "a.1.png") and (tmp_path / "a.1.png").stat().st_size > 0
+    plt.close("all")

@@ -1,6 +1,7 @@
 """The Lab app's widget wiring, without a browser: set controls, click buttons, read marks."""
 
 import base64
+import datetime
 import html
 import io
 import json
@@ -273,3 +274,60 @@ def test_load_experiment_takes_a_sweep_point():
     with pytest.raises(ValueError, match="inhibition"):
         lab.load_experiment(SeedExperiment(SMALL), {"inhibition": -1.0})
     assert lab.controller.config.inhibition == 0.5  # the previous one stays
+
+
+def test_load_config_by_browser_upload():
+    lab = Lab()
+    text = SMALL.replace(seed=5).to_json().encode()
+    # what ipywidgets 8's FileUpload sends: a tuple of dicts with the content as a memoryview
+    lab.upload.value = ({"name": "lab-config.json", "type": "application/json", "size": len(text),
+                         "content": memoryview(text), "last_modified": datetime.datetime(2026, 1, 1)},)
+    assert lab.controller.config == SMALL.replace(seed=5)
+    assert "Config loaded" in lab.message.value
+
+
+def test_a_sweep_shown_in_the_lab_loads_a_clicked_point():
+    pytest.importorskip("pandas")
+    from snnlab.sweep import Sweep, grid
+
+    lab = Lab(SMALL)
+    sweep = Sweep(SMALL.replace(time=30.0), grid(inhibition=[0.0, 0.5], weight_scale=[1.0, 2.0]), seeds=1, seed=1)
+    view = lab.show_sweep(sweep, run_options=dict(scheduler="inline"), redraw_interval=0.0)
+    assert view.widget in [c.children[1] for c in lab.views_box.children if "snnlab-sweep" in c._dom_classes]
+    assert view.start() and view.wait(300) and view.error is None
+    view.select({"inhibition": 0.5, "weight_scale": 2.0})  # as a click on that cell
+    assert lab.wait(60)
+    assert (lab.controller.config.inhibition, lab.controller.config.weight_scale) == (0.5, 2.0)
+    assert lab.controls["inhibition"].value == 0.5 and lab.recording is not None
+
+
+def test_frames_wait_for_the_page_once_it_acknowledges():
+    lab = Lab(SMALL.replace(time=200_000.0))
+    lab.run_button.click()
+    assert wait_until(lambda: lab.frames >= 5)  # no page acknowledging yet: frames flow
+    lab._frame_ack.value = 1  # what jslink in a page sends back: it has taken in frame 1 only
+    time.sleep(0.2)
+    sent = lab._frames_sent
+    time.sleep(0.3)
+    assert lab._frames_sent == sent and lab.frames_skipped > 0  # held back, not queued up
+    lab._frame_ack.value = sent  # the page caught up
+    assert wait_until(lambda: lab._frames_sent > sent, 5)
+    lab.stop_button.click()
+    assert lab.wait(10)
+    assert lab.rasters["B"].drawn_steps == lab.recording.start_step + lab.recording.steps  # the final frame is drawn
+
+
+def test_record_to_disk_from_the_files_box(tmp_path):
+    pytest.importorskip("zarr")
+    from snnlab.lab.store import load_run
+
+    lab = Lab(SMALL)
+    lab.record_dir.value = str(tmp_path / "runs")
+    run_to_end(lab)
+    (path,) = (tmp_path / "runs").iterdir()
+    assert path.suffix == ".zarr" and str(path) in html.unescape(lab.message.value)
+    disk = load_run(path)
+    assert disk.completed and np.array_equal(disk.spikes("B"), lab.recording.spikes("B"))
+    lab.record_dir.value = ""
+    run_to_end(lab)
+    assert len(list((tmp_path / "runs").iterdir())) == 1  # off again

@@ -102,3 +102,19 @@ def test_diehl_cook_learns_receptive_fields_on_the_bundled_digits():
     rec = ctl.recording
     assert rec.spikes("Ae").any() and rec.layers["X"].shape == (8, 8)
     assert exp.image_shape(ctl.network, "X") == (8, 8)
+
+
+def test_seed_experiment_is_the_headless_seed_run():
+    # the lab's seed experiment against config.build_network + BernoulliInput run by network.run
+    from snnlab.config import BernoulliInput, build_network
+
+    cfg = LabConfig(n_input=50, n_output=200, time=200.0, input_rate=200.0, weight_scale=3.0)
+    net = build_network(cfg)
+    net.run(inputs=BernoulliInput(cfg), time=cfg.time)
+    ctl = Controller(cfg, chunk_steps=17)
+    ctl.start()
+    assert ctl.join(60) and ctl.state == "done"
+    rec = ctl.recording
+    assert np.array_equal(rec.spikes("A"), net.monitors["A"].get("s")[:, 0].numpy())
+    assert np.array_equal(rec.spikes("B"), net.monitors["B"].get("s")[:, 0].numpy())
+    np.testing.assert_array_equal(rec.voltages("B"), net.monitors["B"].get("v")[:, 0, :5].numpy())

@@ -94,7 +94,7 @@ def test_point_seed_is_the_same_in_another_process():
     assert here != point_seed(7, {"input_rate": 50.5, "weight_scale": 2.0}, 1)
 
 
-@pytest.mark.parametrize("name", ["snnlab.sweep.design", "snnlab.sweep.metrics", "snnlab.sweep.store"])
+@pytest.mark.parametrize("name", ["snnlab.sweep.design", "snnlab.sweep.metrics", "snnlab.sweep.store", "snnlab.sweep.aggregate"])
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

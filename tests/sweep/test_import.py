@@ -19,6 +19,6 @@ def test_sweep_core_imports_no_widgets_and_no_dask_until_needed():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     modules = json.loads(out.stdout.strip().splitlines()[-1])
-    assert "snnlab.sweep.runner" in modules and "snnlab.lab.controller" in modules
+    assert "snnlab.sweep.runner" in modules and "snnlab.network.network" in modules  # it did run a sweep
     bad = sorted(m for m in modules if m.split(".")[0] in FORBIDDEN + ("dask", "distributed"))
     assert not bad, f"the sweep core loaded {bad}"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from snnlab.sweep import Sweep, grid, load_results
 
@@ -70,3 +71,48 @@ def test_sigkill_mid_sweep_then_resume(tmp_path, monkeypatch):
     fresh = Sweep(gated_target(), grid(rate=RATES), seeds=SEEDS, out=tmp_path / "fresh").run(scheduler="inline")
     pd.testing.assert_frame_equal(table.drop(columns=VOLATILE), fresh.drop(columns=VOLATILE))
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), table)
+
+
+def test_sigkill_of_a_sweep_on_a_local_cluster_then_resume(tmp_path, monkeypatch):
+    """The whole process group (client, scheduler, 2 worker processes) killed at once, as a job kill does."""
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "sweep"
+    gate = tmp_path / "gate"
+    code = textwrap.dedent(
+        f"""
+        from helpers import gated_target
+        from snnlab.sweep import Sweep, grid
+        if __name__ == "__main__":
+            Sweep(gated_target(), grid(rate={RATES!r}), seeds={SEEDS}, out={str(out)!r}).run(workers=2)
+        """
+    )
+    script = tmp_path / "run_sweep.py"
+    script.write_text(code)
+    # The workers import the target's module too: it must be on their path.
+    env = dict(os.environ, SWEEP_GATE=str(gate),
+               PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE, start_new_session=True)
+    finished_before = 4 * SEEDS
+    try:
+        deadline = time.monotonic() + 180
+        while len(list((out / "parts").glob("p*"))) < finished_before:
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the sweep did not get going"
+            time.sleep(0.05)
+        time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    before = load_results(out)
+    assert len(before) == finished_before
+
+    gate.touch()
+    monkeypatch.setenv("SWEEP_GATE", str(gate))
+    table = Sweep(gated_target(), grid(rate=RATES), seeds=SEEDS, out=out).run(scheduler="inline")
+    assert table["error"].isna().all()
+    assert len(table) == len(RATES) * SEEDS and not table.duplicated(["point", "replicate"]).any()
+    pd.testing.assert_frame_equal(table.iloc[:finished_before].reset_index(drop=True), before)
+    fresh = Sweep(gated_target(), grid(rate=RATES), seeds=SEEDS).run(scheduler="inline")
+    pd.testing.assert_frame_equal(table.drop(columns=VOLATILE), fresh.drop(columns=VOLATILE))

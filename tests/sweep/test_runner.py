@@ -40,8 +40,12 @@ def test_a_point_gives_the_lab_run_of_its_config():
     table = sweep.run(scheduler="inline", on_result=None)
     for _, row in table.iterrows():
         cfg = target.config_for({"input_rate": row["input_rate"]}, int(row["seed"]))
-        rec = run_config(cfg)
+        rec = run_config(cfg)  # the lab's own loop
         assert row["rate_B"] == pytest.approx(rec.spikes("B").mean() * 1000.0)
+        mine = target.run({"input_rate": row["input_rate"]}, int(row["seed"]))
+        for layer in ("A", "B"):
+            np.testing.assert_array_equal(mine.spikes(layer), rec.spikes(layer))
+        np.testing.assert_array_equal(mine.voltages("B"), rec.voltages("B"))
         spikes[(row["point"], row["replicate"])] = rec.spikes("B")
     # Replicates really differ (their own seeds), and the seeds are the design's.
     assert len(set(table["seed"])) == 4

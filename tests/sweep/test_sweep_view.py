@@ -101,3 +101,24 @@ def test_the_heatmap_follows_a_change_of_grid_shape():
     assert view.grid.color.shape == (3, 4)
     one = Sweep(poisson_target(), grid(rate=[10.0, 20.0], n=[5.0]))
     assert SweepView(one, metric="rate_P").mode == "scatter"  # one value on an axis: no heatmap
+
+
+def test_a_sweep_of_the_labs_experiment_loads_a_clicked_point_into_the_lab():
+    from snnlab.lab import Lab
+
+    lab = Lab(SMALL)
+    lab.controller.set("inhibition", 0.05)  # a value set in the lab carries into the sweep
+    view = SweepView.for_lab(lab, grid(input_rate=[100.0, 250.0], weight_scale=[2.0, 5.0]), seed=3,
+                             run_options=dict(scheduler="inline"))
+    assert view.sweep.target.time == SMALL.time
+    assert view.start() and view.wait(300) and view.error is None
+    view.redraw()
+    view.grid.selected = [[1, 0]]  # weight_scale 5, input_rate 100
+    assert lab.wait(60)
+    cfg = lab.controller.config
+    row = view.table[(view.table["input_rate"] == 100.0) & (view.table["weight_scale"] == 5.0)].iloc[0]
+    assert (cfg.input_rate, cfg.weight_scale, cfg.inhibition) == (100.0, 5.0, 0.05)
+    assert cfg.seed == int(row["seed"])
+    # The lab's run of the point is the sweep's run of it.
+    rec = lab.recording
+    assert rec.spikes("B").mean() * 1000.0 / SMALL.dt == pytest.approx(row["rate_B"])
