@@ -4,7 +4,7 @@ Run from the repository root on the GPU machine, after run_gpu.sh's wheel instal
 (PYTHONPATH=<site>:$PWD): ``python3 benchmarks/gpu/tune_kernels.py``. Prints the
 six fastest (COMPACT_BLOCK, ROWS_PER_ITER, COLS) for 200 of 10,000 neurons
 spiking, each checked against the dense product, then the benchmark table with
-the best; put the winners into snnlab/network/kernels.py.
+the best; put the winners into snnlab/engine/backends/triton_kernels.py.
 """
 import os, sys, time, itertools, json
 sys.path.insert(0, os.getcwd())

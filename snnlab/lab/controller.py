@@ -213,9 +213,9 @@ def warm_up_engine(wait: bool = False) -> None:
             if _WARM.is_set():
                 return
             try:
-                from snnlab.network import fused
+                from snnlab.engine.warmup import warm_up
 
-                fused.warm_up()
+                warm_up()
             except Exception:  # only a speed-up: the eager path is always there
                 pass
             _WARM.set()

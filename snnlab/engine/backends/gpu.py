@@ -25,7 +25,7 @@ path, with dense products. Results are those of the eager path up to
 float32 summation order.
 
 With Triton installed (as with PyTorch's CUDA builds), propagation uses the
-kernels of :mod:`snnlab.network.kernels` instead: they loop over the spike
+kernels of :mod:`snnlab.engine.backends.triton_kernels` instead: they loop over the spike
 count read on the device, so nothing can overflow.
 
 Eligible runs: CUDA tensors; no weight changes during the block (no learning
