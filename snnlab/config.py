@@ -115,7 +115,8 @@ def estimate_memory_bytes(n_input: int, n_output: int, n_steps: int, neuron_mode
     layer's own coupling matrix), the lab's monitors (a window of 512 steps)
     and its ring buffers (whole run or a sliding window, at most
     ``snnlab.lab.controller.BUFFER_BYTES``): memory no longer grows with the
-    run's length.
+    run's length. The compiled cpu loop's code (numba/LLVM, about 150 MB once
+    per process) is not counted.
     """
     weights = 4 * (n_input * n_output + n_output * n_output)
     if neuron_model == "Izhikevich":
