@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
+
+from snnlab._files import mkstemp_beside
 
 __all__ = ["LayerRecording", "Recording", "describe_network", "FORMAT_VERSION"]
 
@@ -327,7 +328,7 @@ class Recording:
                 arrays[f"layer{i}_voltages"] = layer.voltages
         for i, w in enumerate(self.weights.values()):
             arrays[f"weights{i}"] = np.asarray(w, dtype=np.float32)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = mkstemp_beside(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, **arrays)

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -58,6 +57,7 @@ import torch
 from snnlab.network import Network
 from snnlab.network.nodes import CurrentLIFNodes, IFNodes, Input, LIFNodes, Nodes
 from snnlab.network.topology import AbstractConnection, Connection, SparseConnection
+from snnlab._files import mkstemp_beside
 
 __all__ = ["to_nir", "from_nir", "write_nir", "read_nir", "NIR_NEURONS", "DISCRETIZATIONS"]
 
@@ -628,7 +628,7 @@ def write_nir(network: Network, path: PathLike) -> Path:
         if "/" in name:
             raise ValueError(f"layer {name!r}: a '/' cannot be a NIR node name in HDF5; rename the layer")
     graph = to_nir(network)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = mkstemp_beside(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         nir.write(tmp, graph)

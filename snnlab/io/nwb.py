@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import uuid
 import warnings
 from datetime import datetime, timezone
@@ -45,6 +44,7 @@ from pynwb.file import Subject
 from pynwb.misc import Units
 
 from snnlab.recording import LayerRecording, Recording
+from snnlab._files import mkstemp_beside
 
 __all__ = ["export_nwb", "read_nwb"]
 
@@ -191,7 +191,7 @@ def export_nwb(
                 starting_time=rec.start_step * rec.dt / 1000.0,
                 rate=1000.0 / rec.dt,
             ))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = mkstemp_beside(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         with warnings.catch_warnings():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from typing import Any, Dict, Optional
 
 import torch
@@ -23,6 +22,7 @@ from ..dynamics import nodes as _nodes
 from ..dynamics import rules as _learning
 from ..dynamics import topology as _topology
 from ..dynamics.checks import check_device
+from .._files import mkstemp_beside
 
 FORMAT = "snnlab.network"
 VERSION = 1
@@ -193,7 +193,7 @@ def _write_atomically(archive: dict, path: str) -> None:
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot save a network to {path!r}: it is a folder")
     _remove_stale_temporaries(folder, base)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{base}.{os.getpid()}.", suffix=_TMP_SUFFIX)
+    fd, tmp = mkstemp_beside(dir=folder, prefix=f".{base}.{os.getpid()}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(archive, f)

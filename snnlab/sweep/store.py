@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping
+
+from snnlab._files import mkstemp_beside
 
 __all__ = ["ResultStore", "load_results", "FORMATS"]
 
@@ -34,7 +35,7 @@ _PART = re.compile(r"^p(\d{6,})_r(\d{3,})\.(parquet|csv)$")
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    fd, tmp = mkstemp_beside(prefix=f".tmp-{path.name}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
