@@ -119,12 +119,13 @@ def model_data(model: str, samples: int, data_dir: Path) -> dict:
 
 
 # ------------------------------------------------------------------ building
-def build(api: dict, model: str, data: dict, one_spike: bool = True):
-    """The network of ``model`` with ``api``'s classes. Returns (network, monitors)."""
+def build(api: dict, model: str, data: dict, one_spike: bool = True, device: str = "cpu"):
+    """The network of ``model`` with ``api``'s classes, on ``device``. Returns (network, monitors)."""
     import torch
 
     Network, Input, Connection, Monitor = api["Network"], api["Input"], api["Connection"], api["Monitor"]
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).clone()  # noqa: E731
+    mkw = {} if device == "cpu" else {"device": device}  # recordings stay on the GPU (both Monitors take device=)
     net = Network(dt=C.DT)
     monitors = {}
     if model == "dc":
@@ -144,7 +145,7 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True):
         net.add_connection(Connection(source=Ai, target=Ae, w=t(-17.5 * (1 - eye)), wmin=-17.5, wmax=0.0),
                            source="Ai", target="Ae")
         for name, layer in (("Ae", Ae), ("Ai", Ai)):
-            monitors[name] = Monitor(layer, state_vars=("s",), time=DC_STEPS)
+            monitors[name] = Monitor(layer, state_vars=("s",), time=DC_STEPS, **mkw)
     else:
         n_in, n_out = data["w_fwd"].shape
         A = Input(n=n_in, traces=model == "seed_postpre")
@@ -160,10 +161,12 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True):
         net.add_layer(B, name="B")
         net.add_connection(Connection(source=A, target=B, w=t(data["w_fwd"]), **rule), source="A", target="B")
         net.add_connection(Connection(source=B, target=B, w=t(data["w_rec"])), source="B", target="B")
-        monitors["A"] = Monitor(A, state_vars=("s",), time=SEED_STEPS)
-        monitors["B"] = Monitor(B, state_vars=("s", "v"), time=SEED_STEPS)
+        monitors["A"] = Monitor(A, state_vars=("s",), time=SEED_STEPS, **mkw)
+        monitors["B"] = Monitor(B, state_vars=("s", "v"), time=SEED_STEPS, **mkw)
     for name, m in monitors.items():
         net.add_monitor(m, name=name)
+    if device != "cpu":
+        net.to(device)
     return net, monitors
 
 
@@ -182,7 +185,7 @@ def _wait_for_background_compiles(package: str):
     return tw.s
 
 
-def simulate(net, monitors, model: str, data: dict) -> dict:
+def simulate(net, monitors, model: str, data: dict, device: str = "cpu") -> dict:
     """Run every sample; returns the rasters ``{layer: uint8 [samples, T, n]}``."""
     import torch
 
@@ -190,16 +193,17 @@ def simulate(net, monitors, model: str, data: dict) -> dict:
     steps = DC_STEPS if model == "dc" else SEED_STEPS
     for spikes in data["inputs"]:
         # A fresh tensor per sample: BindsNET writes into the caller's inputs.
-        net.run(inputs={"X" if model == "dc" else "A": torch.from_numpy(spikes.copy())}, time=steps)
-        for name, m in monitors.items():
-            rasters[name].append(m.get("s").reshape(steps, -1).numpy().astype(np.uint8))
+        net.run(inputs={"X" if model == "dc" else "A": torch.from_numpy(spikes.copy()).to(device)}, time=steps)
+        for name, m in monitors.items():  # (.cpu() waits for a GPU's work)
+            rasters[name].append(m.get("s").reshape(steps, -1).cpu().numpy().astype(np.uint8))
         if model == "dc":
             net.reset_state_variables()  # as BindsNET's example does between samples
     return {name: np.stack(r) for name, r in rasters.items()}
 
 
 def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup: int = 1,
-            data_dir: Path = C.DEFAULT_DATA_DIR, one_spike: bool = True, save: Path | None = None) -> dict:
+            data_dir: Path = C.DEFAULT_DATA_DIR, one_spike: bool = True, save: Path | None = None,
+            device: str = "cpu") -> dict:
     """Build and run ``model`` with ``package`` ``warmup + repeats`` times; the result record."""
     import torch
 
@@ -212,9 +216,9 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
     waited = None
     for rep in range(warmup + repeats):
         with C.Timer() as tb:
-            net, monitors = build(api, model, data, one_spike)
+            net, monitors = build(api, model, data, one_spike, device)
         with C.Timer() as tr:
-            rasters = simulate(net, monitors, model, data)
+            rasters = simulate(net, monitors, model, data, device)
         if rep < warmup:
             warm.append(tr.s)
             if rep == warmup - 1:
@@ -227,7 +231,7 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
             spikes_in.append(int(data["inputs"].sum()))
         backend = getattr(net, "last_backend", None)  # snnlab: the back-end that ran the last block
         if save is not None and rep == warmup + repeats - 1:
-            weights = {f"w_{s}_{t}": c.w.detach().numpy().copy() for (s, t), c in net.connections.items()}
+            weights = {f"w_{s}_{t}": c.w.detach().cpu().numpy().copy() for (s, t), c in net.connections.items()}
             np.savez(save, **{f"s_{k}": v for k, v in rasters.items()}, **weights)
         del net, monitors
         gc.collect()
@@ -235,7 +239,7 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
     wl = C.Workload(model, *(data["inputs"].shape[2], DC_EXC if model == "dc" else data["w_fwd"].shape[1]),
                     steps * len(data["inputs"]))
     extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "model": model,
-             "samples": len(data["inputs"]), "one_spike": one_spike}
+             "samples": len(data["inputs"]), "one_spike": one_spike, "device": device}
     if warm:
         extra["first_run_s"] = warm[0]
     if backend is not None:
@@ -256,6 +260,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: torch's default)")
     p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
     p.add_argument("--save", type=Path, default=None, help="write the last repeat's rasters and weights (.npz)")
+    p.add_argument("--device", default="cpu", help="torch device of the network, inputs and monitors (cpu, cuda)")
     args = p.parse_args(argv)
     if args.samples < 1 or args.repeats < 1 or args.warmup < 0:
         p.error("--samples and --repeats must be >= 1, --warmup >= 0")
@@ -264,7 +269,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     C.emit(measure(args.package, args.model, args.samples, args.repeats, args.warmup, args.data,
-                   bool(args.one_spike), args.save))
+                   bool(args.one_spike), args.save, args.device))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ per model.
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -208,6 +210,25 @@ def _dedent(text: str) -> str:
         if_indent = indent if line.rstrip().endswith(":") else None
         out.append(line.strip())
     return "\n".join(out) + "\n"
+
+
+_STATIC_SHAPES = contextvars.ContextVar("snnlab_static_shapes", default=False)
+
+
+@contextlib.contextmanager
+def static_shapes():
+    """Inside, cross-neuron steps use code whose shapes do not depend on the data
+    (no host sync), as a block captured into a CUDA graph needs. Per thread."""
+    token = _STATIC_SHAPES.set(True)
+    try:
+        yield
+    finally:
+        _STATIC_SHAPES.reset(token)
+
+
+def in_static_shapes() -> bool:
+    """Whether the caller runs inside :func:`static_shapes`."""
+    return _STATIC_SHAPES.get()
 
 
 def flag_value(obj, name: str) -> bool:

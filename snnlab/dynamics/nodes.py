@@ -22,7 +22,7 @@ from typing import Optional, Union
 import torch
 
 from .checks import as_shape, describe
-from .model import NodeModel, active, decay_factor, flag_value, parse_step, torch_node_step
+from .model import NodeModel, active, decay_factor, flag_value, in_static_shapes, parse_step, torch_node_step
 from .params import Param, make_init, merge
 from .registry import register
 
@@ -765,6 +765,8 @@ class IzhikevichNodes(Nodes):
         rows = cached[1]
         batch = s.shape[0]
         flat = s.reshape(batch, -1)
+        if in_static_shapes():  # a captured block: no data-dependent shapes
+            return _sum_rows_of_spikes(flat, rows).view_as(s)
         out = torch.zeros(batch, self.n, dtype=torch.float32, device=s.device)
         for b in range(batch):
             idx = flat[b].nonzero().view(-1)
@@ -774,9 +776,29 @@ class IzhikevichNodes(Nodes):
 
     @property
     def coupled(self) -> bool:
-        """Whether the coupling ``S`` has a nonzero entry (an all-zero one costs no product)."""
+        """Whether the coupling ``S`` has a nonzero entry (an all-zero one costs no product).
+        Cached per version of ``S``, so that steps after the first do not wait on the device."""
         S = self.__dict__.get("S")
-        return S is not None and bool(S.any())
+        if S is None:
+            return False
+        key = (S.data_ptr(), S._version, S.device)
+        cached = self.__dict__.get("_coupled_cache")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_coupled_cache"] = (key, bool(S.any()))
+        return cached[1]
+
+
+def _sum_rows_of_spikes(flat: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``sum(rows[j] for spiking j)`` per sample, in index order like the eager
+    path, with shapes fixed by ``n``: the spiking indices are compacted to the
+    front (cumsum + scatter) and the padding slots weigh 0."""
+    batch, n = flat.shape
+    arange = torch.arange(n, device=flat.device)
+    pos = torch.where(flat, flat.cumsum(1) - 1, n)
+    slots = torch.zeros(batch, n + 1, dtype=torch.long, device=flat.device)
+    slots.scatter_(1, pos, arange.expand(batch, n))
+    weights = (arange < flat.sum(1, keepdim=True)).to(rows.dtype)
+    return torch.nn.functional.embedding_bag(slots[:, :n], rows, per_sample_weights=weights, mode="sum")
 
 
 class SRM0Nodes(_Spiking):

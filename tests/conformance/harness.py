@@ -200,14 +200,22 @@ def build_snnlab(layers, conns, dt: float = 1.0):
     return net, monitors
 
 
-def _torchify(d):
+def _torchify(d, device="cpu"):
     if d is None:
         return None
     out = {}
     for k, v in d.items():
         a = np.asarray(v)
-        out[k] = torch.tensor(a) if a.dtype == bool else torch.tensor(a.astype(np.float32))
+        out[k] = (torch.tensor(a) if a.dtype == bool else torch.tensor(a.astype(np.float32))).to(device)
     return out
+
+
+def device_for(backend: str) -> torch.device:
+    """Where ``backend``'s networks live: the GPU back-ends run on a CUDA device when
+    there is one (without one, Triton runs on the CPU through TRITON_INTERPRET=1)."""
+    if backend in ("triton", "cuda-graphs") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
 
 
 # ---------------------------------------------------------------- comparing
@@ -283,6 +291,8 @@ def compare_case(case: Case, backend: str) -> dict:
     after every run, within ``atol``/``rtol``. Returns a summary (spike counts).
     """
     net, monitors = build_snnlab(case.layers, case.conns, case.dt)
+    device = device_for(backend)
+    net.to(device)
     ref = ReferenceNetwork(case.layers, case.conns, case.dt)
     net.train(case.train)
     ref.learning = case.train
@@ -297,15 +307,16 @@ def compare_case(case: Case, backend: str) -> dict:
             mode = bool(opts.pop("train"))
             net.train(mode)
             ref.learning = mode
-        kwargs = dict(inputs=_torchify(seg.inputs), time=seg.steps * case.dt)
+        kwargs = dict(inputs=_torchify(seg.inputs, device), time=seg.steps * case.dt)
         for key in ("clamp", "unclamp", "injects_v"):
             if key in opts:
-                kwargs[key] = _torchify(opts[key])
+                kwargs[key] = _torchify(opts[key], device)
         if "masks" in opts:
-            kwargs["masks"] = {key: torch.tensor(np.asarray(m, dtype=bool)) for key, m in opts["masks"].items()}
+            kwargs["masks"] = {key: torch.tensor(np.asarray(m, dtype=bool), device=device)
+                               for key, m in opts["masks"].items()}
         if "reward" in opts:
             r = opts["reward"]
-            kwargs["reward"] = torch.tensor(np.asarray(r, dtype=np.float32)) if np.ndim(r) else float(r)
+            kwargs["reward"] = torch.tensor(np.asarray(r, dtype=np.float32), device=device) if np.ndim(r) else float(r)
         if opts.get("one_step"):
             kwargs["one_step"] = True
         for m in monitors.values():

@@ -24,6 +24,12 @@ ROOT = Path(snnlab.__file__).resolve().parent
 CORE = ("dynamics", "engine", "network", "learning", "encoding")
 
 
+def device_for(backend: str) -> str:
+    """Where a back-end runs: the GPU ones on the GPU where there is one
+    (without one they are unavailable, or Triton runs interpreted on the CPU)."""
+    return "cuda" if backend in ("cuda-graphs", "triton") and torch.cuda.is_available() else "cpu"
+
+
 def small_net(layer=LIFNodes):
     net = Network()
     net.add_layer(Input(n=4), name="A")
@@ -53,10 +59,11 @@ def test_forcing_an_unknown_or_unavailable_backend_is_an_error():
 
 @pytest.mark.parametrize("name", [n for n in available_backends() if n != "eager"])
 def test_forced_backend_that_cannot_run_the_plan_says_why(name):
-    net = small_net()
-    clamp = {"B": torch.zeros(3, dtype=torch.bool)}
+    dev = device_for(name)
+    net = small_net().to(dev)
+    clamp = {"B": torch.zeros(3, dtype=torch.bool, device=dev)}
     with use_backend(name), pytest.raises(ValueError, match=f"back-end {name!r} cannot run.*clamp"):
-        net.run({"A": torch.ones(5, 4)}, time=5, clamp=clamp)
+        net.run({"A": torch.ones(5, 4, device=dev)}, time=5, clamp=clamp)
     assert net.layers["B"].v.eq(-65.0).all()  # nothing was simulated
 
 
@@ -66,13 +73,14 @@ def test_every_available_backend_matches_eager_on_a_plan_it_accepts(name):
     ref = small_net()
     with use_backend("eager"):
         ref.run(x, time=40)
-    net = small_net()
+    dev = device_for(name)
+    net = small_net().to(dev)
     net.cuda_graphs = "emulate" if name == "graph-emulate" else net.cuda_graphs
     with use_backend(name):
-        net.run(x, time=40)
+        net.run({k: v.to(dev) for k, v in x.items()}, time=40)
     assert net.last_backend == name
-    assert torch.equal(net.monitors["B"].get("s"), ref.monitors["B"].get("s"))
-    assert torch.allclose(net.monitors["B"].get("v"), ref.monitors["B"].get("v"), atol=1e-5)
+    assert torch.equal(net.monitors["B"].get("s").cpu(), ref.monitors["B"].get("s"))
+    assert torch.allclose(net.monitors["B"].get("v").cpu(), ref.monitors["B"].get("v"), atol=1e-5)
 
 
 def test_the_run_plan_is_immutable():

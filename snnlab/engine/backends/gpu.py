@@ -47,6 +47,7 @@ import torch.nn.functional as F
 import os
 
 from ...dynamics import parameters_of
+from ...dynamics.model import static_shapes
 from ..monitors import Monitor
 from ...dynamics.nodes import DiehlAndCookNodes, SRM0Nodes
 from ...dynamics.topology import Connection
@@ -165,6 +166,8 @@ class GraphRunner:
             tuple(t.data_ptr() for t in self._read_tensors(plan)),
             tuple(c.w.data_ptr() for _, c in plan.connections),
             tuple(rec.stage.data_ptr() for _, _, rec in records),
+            # the flags a step tests (lbound set, S nonzero, ...): a captured graph holds their values
+            tuple(lp.layer.flags() for lp in plan.layers if hasattr(lp.layer, "flags")),
         )
         self.plan = plan
         if key == self._key:
@@ -248,12 +251,16 @@ class GraphRunner:
     def _body(self, steps: int) -> None:
         """``steps`` steps reading the static inputs, writing the monitors' staging rows."""
         plan = self.plan
-        layers = plan.layers
-        one_step = plan.one_step
-        batch = plan.batch
         ext = self.ext_static
         fixed = fixed_inputs(plan, ext, 0, 0, steps)
         self.overflow.zero_()
+        with static_shapes():
+            self._steps(plan, ext, fixed, steps)
+
+    def _steps(self, plan, ext, fixed, steps: int) -> None:
+        layers = plan.layers
+        one_step = plan.one_step
+        batch = plan.batch
         for j in range(steps):
             if not one_step:
                 drives = [self._inputs(lp, ext, fixed, j, batch) for lp in layers]

@@ -1,0 +1,76 @@
+"""A block that the GPU back-end captures as a CUDA graph must not wait on the
+device: no ``bool(tensor)``, ``.item()``, ``.nonzero()``, ``.tolist()`` or copy
+to the host inside a step. On a GPU such a call aborts the capture (and leaves
+torch's CUDA generator unusable for the rest of the process), so it is checked
+here, on any machine: the graph path's step code runs without capture
+(``graph-emulate``) with those Tensor methods made to fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+from snnlab.engine.backends.gpu import GraphRunner, why_not
+
+from . import cases, harness
+
+SYNCS = ("__bool__", "item", "nonzero", "tolist", "__int__", "__float__", "__index__", "numpy", "cpu")
+
+
+@contextlib.contextmanager
+def host_syncs_refused():
+    saved = {name: torch.Tensor.__dict__.get(name) for name in SYNCS}
+
+    def refuse(name):
+        def method(self, *args, **kwargs):
+            raise AssertionError(f"Tensor.{name}() inside a captured block: it waits for the device")
+        return method
+
+    for name in SYNCS:
+        setattr(torch.Tensor, name, refuse(name))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, value)
+
+
+def test_the_guard_catches_a_sync_and_restores_tensor_methods():
+    x = torch.ones(3)
+    with host_syncs_refused(), pytest.raises(AssertionError, match=r"Tensor.__bool__\(\) inside a captured block"):
+        bool(x.any())
+    assert bool(x.any()) and x.sum().item() == 3.0 and x.nonzero().numel() == 3
+
+
+@pytest.mark.skipif("graph-emulate" not in harness.available_backends(), reason="no graph back-end")
+@pytest.mark.parametrize("kind", ("dense", "dense_bias"))
+@pytest.mark.parametrize("model", cases.MODELS)
+def test_captured_steps_never_wait_on_the_device(model, kind, monkeypatch):
+    """Every model the graph path takes runs its steps with host syncs refused,
+    and still matches the reference."""
+    body = GraphRunner._body
+    checked = []
+
+    def guarded(self, steps):
+        reason = why_not(self.plan, capture=True)
+        if reason is not None:  # the CUDA back-end would not capture this plan
+            return body(self, steps)
+        checked.append(steps)
+        with host_syncs_refused():
+            return body(self, steps)
+
+    monkeypatch.setattr(GraphRunner, "_body", guarded)
+    try:
+        harness.compare_case(cases.matrix_case(model, kind, "NoOp"), "graph-emulate")
+    except harness.Unsupported as exc:
+        pytest.skip(f"the graph path does not take {model}: {exc}")
+    if model in ("DiehlAndCook1", "SRM0"):  # random draws in a step: the CUDA back-end must refuse them
+        assert not checked
+    else:
+        assert checked, f"{model}: no block ran on the graph path"
