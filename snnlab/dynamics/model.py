@@ -56,6 +56,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -163,7 +164,7 @@ class RuleModel:
     def statements(self) -> List["Statement"]:
         return parse_step(self.updates)
 
-    @property
+    @functools.cached_property
     def general(self) -> bool:
         """Whether the rule has state or reads a reward (else every statement is a
         ``w = w + k * outer(...)`` update of the first kind)."""
@@ -171,11 +172,11 @@ class RuleModel:
             st.target != "w" or "reward" in st.names or "sum_batch" in _calls(st.expr) for st in self.statements()
         )
 
-    @property
+    @functools.cached_property
     def uses_reward(self) -> bool:
         return any("reward" in st.names for st in self.statements())
 
-    @property
+    @functools.cached_property
     def uses_dt(self) -> bool:
         return any("dt" in st.names for st in self.statements())
 
@@ -528,7 +529,7 @@ def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict,
     With ``model`` (a rule with state or a reward, :attr:`RuleModel.general`),
     every statement is evaluated in the layout of its target (see
     :func:`_general_statement`); ``values`` then holds the rule's state tensors,
-    which are updated in place.
+    replaced by their new values (on the rule and in ``values``).
     """
     if model is not None and model.general:
         for st in statements:
@@ -576,7 +577,12 @@ def _general_statement(model: RuleModel, rule, conn, st: Statement, values: dict
         env["outer"] = conn.outer
     result = eval(_compiled(st), {}, env)
     state = values[st.target]
-    state.copy_(torch.as_tensor(result, dtype=state.dtype, device=state.device).expand_as(state))
+    if not (isinstance(result, torch.Tensor) and result.shape == state.shape and result.dtype == state.dtype):
+        result = torch.as_tensor(result, dtype=state.dtype, device=state.device).expand_as(state).contiguous()
+    elif any(v is not state and isinstance(v, torch.Tensor) and v.data_ptr() == result.data_ptr() for v in env.values()):
+        result = result.clone()  # e.g. ``e = x_pre``: the state must not be the layer's trace itself
+    setattr(rule, st.target, result)  # the new value (no copy); later statements read it
+    values[st.target] = result
 
 
 _COMPILED_RULE: dict = {}

@@ -112,12 +112,15 @@ class LearningRule:
 
     def ensure_state(self, batch: int, device) -> dict:
         """The model's state tensors, made (zero) where missing or of another batch
-        size or device; kept at one address while they last (back-ends write them in place)."""
+        size or device (the cpu loop writes them in place; the eager step replaces them)."""
         out = {}
         for name, shape in self.state_shapes(batch).items():
             t = self.__dict__.get(name)
             if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or t.device != torch.device(device):
                 t = torch.zeros(shape, dtype=torch.float32, device=device)
+                setattr(self, name, t)
+            elif not t.is_contiguous():
+                t = t.contiguous()
                 setattr(self, name, t)
             out[name] = t
         return out
