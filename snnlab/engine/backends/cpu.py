@@ -128,6 +128,24 @@ def _per_sample_outers(st, names) -> Dict[Tuple[str, str], str]:
     return {(a, b): f"({names[a]} * {names[b]})" for a, b in outer_terms(st.expr)}
 
 
+def _batch_sums(st, m: int):
+    """A weight update's increment with each ``outer(a, b)`` / ``sum_batch(e)``
+    replaced by a name ``acc<m>_<n>``, and what each name sums over the batch."""
+    sums = {}
+
+    class Sums(ast.NodeTransformer):
+        def visit_Call(self, node):
+            if isinstance(node.func, ast.Name) and node.func.id in ("outer", "sum_batch"):
+                name = f"acc{m}_{len(sums)}"
+                sums[name] = node.args[0] if node.func.id == "sum_batch" else ast.BinOp(node.args[0], ast.Mult(), node.args[1])
+                return ast.Name(name, ast.Load())
+            self.generic_visit(node)
+            return node
+
+    inc = Sums().visit(ast.parse(ast.unparse(rule_update_parts(st)), mode="eval").body)
+    return inc, sums
+
+
 def _rule_why_not(u, plan) -> Optional[str]:
     """Why the loop cannot run a connection's learning rule (None if it can)."""
     rule = u.conn.update_rule
@@ -556,60 +574,80 @@ class _Gen:
                     self.emit(f"    for {idx} in range({n}):")
                     self._block(body, 2)
                 continue
-            body = []
             last_w = max((m for m, st in enumerate(stmts) if st.target == "w"), default=None)
-            for m, st in enumerate(stmts):
-                if st.target == "w":
-                    body += self._weight_update(st, names, one, m)
-                elif one:
-                    body.append(f"{names[st.target]} = {_scalar(st.expr, names, _per_sample_outers(st, names))}")
-                else:
-                    body.append("for b in range(B):")
-                    body.append(f"    {names[st.target]} = {_scalar(st.expr, names, _per_sample_outers(st, names))}")
-                if m == last_w and k == last_synapse and not any("w" in later.names for later in stmts[m + 1:]):
-                    body += self._decay_and_bounds(c, conn, wref)
-                    folded = True
+            fold_at = last_w if k == last_synapse and last_w is not None and not any(
+                "w" in later.names for later in stmts[last_w + 1:]) else None
+            folded = folded or fold_at is not None
             if sparse:
                 self.arg(f"WI{c}")
                 self.arg(f"WC{c}")
-                self.emit(f"for k in range({self.arg(f'WV{c}')}.shape[0]):")
-                self.emit(f"    i = WI{c}[k]")
-                self.emit(f"    j = WC{c}[k]")
-                self._block(body, 1)
+                self.arg(f"WR{c}")
+                self.arg(f"WV{c}")
+            if one:
+                self._synapse_pass_one(c, conn, stmts, names, sparse, n_pre, n_post, fold_at)
             else:
-                self.emit(f"for i in range({n_pre}):")
-                self.emit(f"    for j in range({n_post}):")
-                self._block(body, 2)
+                self._synapse_pass_batched(c, conn, stmts, names, sparse, n_pre, n_post, fold_at)
         if not folded and (conn.weight_decay or conn.bounded):
             self._each_weight(c, sparse, n_pre, n_post, [f"wk = {wref}"] + self._decay_and_bounds(c, conn, "wk", assign=False) + [f"{wref} = wk"])
 
-    def _weight_update(self, st, names, one: bool, m: int) -> List[str]:
-        """``w = w + <increment>`` at one synapse: each ``outer`` and ``sum_batch``
-        summed over the batch first (in sample order), then the increment."""
-        inc = rule_update_parts(st)
-        lines, sums = [], {}
-
-        class Sums(ast.NodeTransformer):
-            def visit_Call(self, node):
-                if isinstance(node.func, ast.Name) and node.func.id in ("outer", "sum_batch"):
-                    name = f"acc{m}_{len(sums)}"
-                    inner = node.args[0] if node.func.id == "sum_batch" else ast.BinOp(node.args[0], ast.Mult(), node.args[1])
-                    sums[name] = inner
-                    return ast.Name(name, ast.Load())
-                self.generic_visit(node)
-                return node
-
-        inc = Sums().visit(ast.parse(ast.unparse(inc), mode="eval").body)
-        local = dict(names)
-        for name, inner in sums.items():
-            term = _scalar(inner, names)
-            if one:
-                local[name] = f"({term})"
+    def _synapse_pass_one(self, c, conn, stmts, names, sparse, n_pre, n_post, fold_at) -> None:
+        """A batch of one: every statement at one synapse after the other, in one
+        loop over the weights (a loop LLVM can vectorize)."""
+        wref = names["w"]
+        body = []
+        for m, st in enumerate(stmts):
+            if st.target == "w":
+                inc, sums = _batch_sums(st, m)
+                local = dict(names, **{name: f"({_scalar(inner, names)})" for name, inner in sums.items()})
+                body.append(f"{wref} = {wref} + {_scalar(inc, local)}")
             else:
-                lines += [f"{name} = f32(0.0)", "for b in range(B):", f"    {name} += {term}"]
-                local[name] = name
-        lines.append(f"{names['w']} = {names['w']} + {_scalar(inc, local)}")
-        return lines
+                body.append(f"{names[st.target]} = {_scalar(st.expr, names, _per_sample_outers(st, names))}")
+            if m == fold_at:
+                body += self._decay_and_bounds(c, conn, wref)
+        if sparse:
+            self.emit(f"for k in range(WV{c}.shape[0]):")
+            self.emit(f"    i = WI{c}[k]")
+            self.emit(f"    j = WC{c}[k]")
+            self._block(body, 1)
+        else:
+            self.emit(f"for i in range({n_pre}):")
+            self.emit(f"    for j in range({n_post}):")
+            self._block(body, 2)
+
+    def _synapse_pass_batched(self, c, conn, stmts, names, sparse, n_pre, n_post, fold_at) -> None:
+        """A batch > 1: row by row (pre-synaptic neuron i), each statement a loop
+        over the row's synapses per sample, so the inner loops run over contiguous
+        memory; a weight update first sums each ``outer`` / ``sum_batch`` over the
+        samples (in sample order) into a scratch row."""
+        wref = names["w"]
+        at = "k" if sparse else "j"
+        if sparse:
+            row = [f"for k in range(WR{c}[i], WR{c}[i + 1]):", f"    j = WC{c}[k]"]
+        else:
+            row = [f"for j in range({n_post}):"]
+        sums_of = {m: _batch_sums(st, m) for m, st in enumerate(stmts) if st.target == "w"}
+        size = f"WV{c}.shape[0]" if sparse else str(n_post)
+        for m, (_, sums) in sums_of.items():
+            for name in sums:
+                self.emit(f"{name} = np.empty({size}, np.float32)")
+        self.emit(f"for i in range({n_pre}):")
+        self.ind += 1
+        for m, st in enumerate(stmts):
+            if st.target == "w":
+                inc, sums = sums_of[m]
+                for name, inner in sums.items():
+                    self._block(row + [f"    {name}[{at}] = f32(0.0)"], 0)
+                    self.emit("for b in range(B):")
+                    self._block(row + [f"    {name}[{at}] += {_scalar(inner, names)}"], 1)
+                local = dict(names, **{name: f"{name}[{at}]" for name in sums})
+                body = [f"{wref} = {wref} + {_scalar(inc, local)}"]
+                if m == fold_at:
+                    body += self._decay_and_bounds(c, conn, wref)
+                self._block(row + ["    " + line for line in body], 0)
+            else:
+                self.emit("for b in range(B):")
+                self._block(row + [f"    {names[st.target]} = {_scalar(st.expr, names, _per_sample_outers(st, names))}"], 1)
+        self.ind -= 1
 
     def _decay_and_bounds(self, c, conn, wref, assign: bool = True) -> List[str]:
         """``w *= 1 - weight_decay``, then the bounds, as lines on ``wref``."""
