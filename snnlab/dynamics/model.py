@@ -570,19 +570,48 @@ def _general_statement(model: RuleModel, rule, conn, st: Statement, values: dict
         env[name] = value
     env.update(where=_where, maximum=_maximum, exp=_exp)
     if domain == "w":
-        env.update(outer=conn.outer_sum, sum_batch=conn.reduce)
+        env.update(outer=conn.outer_sum, sum_batch=conn.reduce if conn.reduction is not None else _sum_samples)
         conn.add_to_weights(eval(_compiled(st, increment=True), {}, env))
         return
     if domain == "synapse":
         env["outer"] = conn.outer
-    result = eval(_compiled(st), {}, env)
     state = values[st.target]
+    decaying = _decaying(st)
+    if decaying is not None:
+        # ``x = x * k + rest``: in place, the same float32 operations without new tensors
+        factor, rest = (eval(code, {}, env) for code in decaying)
+        state.mul_(factor).add_(rest)
+        return
+    result = eval(_compiled(st), {}, env)
     if not (isinstance(result, torch.Tensor) and result.shape == state.shape and result.dtype == state.dtype):
         result = torch.as_tensor(result, dtype=state.dtype, device=state.device).expand_as(state).contiguous()
     elif any(v is not state and isinstance(v, torch.Tensor) and v.data_ptr() == result.data_ptr() for v in env.values()):
         result = result.clone()  # e.g. ``e = x_pre``: the state must not be the layer's trace itself
     setattr(rule, st.target, result)  # the new value (no copy); later statements read it
     values[st.target] = result
+
+
+_DECAYING: dict = {}
+
+
+def _decaying(st: Statement):
+    """``(k, rest)`` compiled, when a statement is ``x = x * k + rest`` with ``x``
+    in neither ``k`` nor ``rest`` (a decaying trace); else None."""
+    cached = _DECAYING.get(id(st))
+    if cached is not None and cached[0] is st:
+        return cached[1]
+    e, parts = st.expr, None
+    if (isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add) and isinstance(e.left, ast.BinOp)
+            and isinstance(e.left.op, ast.Mult) and isinstance(e.left.left, ast.Name) and e.left.left.id == st.target
+            and st.target not in _names(e.left.right) | _names(e.right)):
+        parts = tuple(compile(ast.Expression(x), "<rule>", "eval") for x in (e.left.right, e.right))
+    _DECAYING[id(st)] = (st, parts)
+    return parts
+
+
+def _sum_samples(e):
+    """``e.sum(0)``; a batch of one is its only sample (summing it costs more than the update)."""
+    return e[0] if isinstance(e, torch.Tensor) and e.shape[0] == 1 else e.sum(0)
 
 
 _COMPILED_RULE: dict = {}

@@ -104,6 +104,17 @@ class LearningRule:
         """The decay factors of the current ``dt`` (``exp(-dt / tc)``), by the model's names."""
         return dict(self.__dict__.get("_decays", {}))
 
+    def _reward(self, reward, batch: int, device) -> torch.Tensor:
+        """:func:`reward_values`, kept for a number (the same every step of a run)."""
+        if not isinstance(reward, (int, float)) or isinstance(reward, bool):
+            return reward_values(type(self).__name__, reward, batch, device)
+        key = (reward, device)
+        cached = self.__dict__.get("_reward_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, reward_values(type(self).__name__, reward, batch, device))
+            self._reward_cache = cached
+        return cached[1]
+
     def state_shapes(self, batch: int) -> dict:
         """The shape of each of the model's state tensors for ``batch`` samples."""
         where = {"pre": (batch, self.source.n), "post": (batch, self.target.n),
@@ -171,7 +182,7 @@ class LearningRule:
             w = self.connection.weights()
             values.update(self.ensure_state(batch, w.device))
             if model.uses_reward:
-                values["reward"] = reward_values(type(self).__name__, reward, batch, w.device)
+                values["reward"] = self._reward(reward, batch, w.device)
         torch_rule_update(self, self.connection, model.statements(), values, model)
 
 
