@@ -189,8 +189,7 @@ class LearningRule:
 class NoOp(LearningRule):
     """No plasticity (only weight decay and bounds)."""
 
-    def _update(self, reward):
-        pass
+    model = RuleModel(updates="", needs_traces=False)
 
     def changes_weights(self) -> bool:
         c = self.connection

@@ -389,7 +389,7 @@ class _Gen:
             rule = conn.update_rule
             side = {"s_pre": (f"S{p}", "i"), "x_pre": (f"V{p}_x", "i"), "s_post": (f"S{q}", "j"), "x_post": (f"V{q}_x", "j")}
             for name, (arr, _) in side.items():
-                if name.startswith("x"):
+                if name.startswith("x") and any(name in st.names for st in rule.model.statements()):
                     self.arg(arr)
             names = {"w": wref}
             for name in rule.values():
