@@ -380,9 +380,10 @@ def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict)
     ``conn.add_to_weights``. An update whose every ``outer`` has a spike side
     without spikes is skipped (it adds nothing).
     """
+    static = in_static_shapes()  # a captured block: no skipping on the device's data
     for st in statements:
         terms, simple, code = _rule_parts(st)
-        if terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
+        if not static and terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
             continue
         if simple is not None:
             a, b = simple

@@ -49,11 +49,11 @@ def test_the_guard_catches_a_sync_and_restores_tensor_methods():
 
 
 @pytest.mark.skipif("graph-emulate" not in harness.available_backends(), reason="no graph back-end")
-@pytest.mark.parametrize("kind", ("dense", "dense_bias"))
-@pytest.mark.parametrize("model", cases.MODELS)
-def test_captured_steps_never_wait_on_the_device(model, kind, monkeypatch):
-    """Every model the graph path takes runs its steps with host syncs refused,
-    and still matches the reference."""
+@pytest.mark.parametrize("model,kind,rule", [(m, k, "NoOp") for m in cases.MODELS for k in ("dense", "dense_bias")]
+                         + [(m, "dense", r) for m in ("LIF", "AdaptiveLIF", "Izhikevich") for r in cases.RULES[1:]])
+def test_captured_steps_never_wait_on_the_device(model, kind, rule, monkeypatch):
+    """Every model and learning rule the graph path takes runs its steps with
+    host syncs refused, and still matches the reference."""
     body = GraphRunner._body
     checked = []
 
@@ -67,10 +67,8 @@ def test_captured_steps_never_wait_on_the_device(model, kind, monkeypatch):
 
     monkeypatch.setattr(GraphRunner, "_body", guarded)
     try:
-        harness.compare_case(cases.matrix_case(model, kind, "NoOp"), "graph-emulate")
+        harness.compare_case(cases.matrix_case(model, kind, rule), "graph-emulate")
     except harness.Unsupported as exc:
-        pytest.skip(f"the graph path does not take {model}: {exc}")
-    if model in ("DiehlAndCook1", "SRM0"):  # random draws in a step: the CUDA back-end must refuse them
-        assert not checked
-    else:
-        assert checked, f"{model}: no block ran on the graph path"
+        assert rule in ("MSTDP", "MSTDPET"), f"the graph path refused {model} with {rule}: {exc}"
+        pytest.skip(f"the graph path does not take {model} with {rule}: {exc}")
+    assert checked, f"{model} with {rule}: no block ran on the graph path"

@@ -28,10 +28,16 @@ With Triton installed (as with PyTorch's CUDA builds), propagation uses the
 kernels of :mod:`snnlab.engine.backends.triton_kernels` instead: they loop over the spike
 count read on the device, so nothing can overflow.
 
-Eligible runs: CUDA tensors; no weight changes during the block (no learning
-rule that changes weights, no masks); no clamp, unclamp or injects_v; dense
-connections; deterministic node models; monitors recording every step with a
-window of at least ``BLOCK`` rows.
+Eligible runs: CUDA tensors; learning only by rules written as descriptions
+(PostPre, WeightDependentPostPre, Hebbian, ... and NoOp's decay and bounds; their
+updates run inside the block, after the layers, with dense outer products); no
+masks; no clamp, unclamp or injects_v; dense connections; monitors recording
+every step with a window of at least ``BLOCK`` rows. Random draws inside a step
+(SRM0's escape noise, Diehl & Cook's one winner) come from torch's CUDA
+generator, which a captured graph advances on every replay (fresh numbers each
+block; the stream is not the eager path's, the distribution is).
+A captured graph holds the values of scalar parameters, so the graph key
+includes them: a changed parameter means a new capture.
 
 The same code runs without capture on any device (``capture=False``), which is
 how its logic is tested on machines without a GPU.
@@ -49,7 +55,7 @@ import os
 from ...dynamics import parameters_of
 from ...dynamics.model import static_shapes
 from ..monitors import Monitor
-from ...dynamics.nodes import DiehlAndCookNodes, SRM0Nodes
+from ...dynamics.rules import NoOp
 from ...dynamics.topology import Connection
 from .base import Backend, cache_for
 from .eager import drive, external_block, fixed_inputs
@@ -105,12 +111,14 @@ def why_not(plan, capture: bool = True):
     """None if the graph code can run this plan, else why not."""
     if plan.has_forcing:
         return "clamp, unclamp or injects_v"
-    if plan.updates:
-        return "weights change during the run (learning or masks)"
-    for lp in plan.layers:
-        layer = lp.layer
-        if capture and (isinstance(layer, SRM0Nodes) or (isinstance(layer, DiehlAndCookNodes) and layer.one_spike)):
-            return f"layer {lp.name!r} draws random numbers inside a step (a captured graph would replay the same)"
+    for u in plan.updates:
+        if u.mask is not None:
+            return f"connection {u.key} has a mask (masks run on the eager and cpu back-ends)"
+        rule = u.conn.update_rule
+        if u.learn and not (type(rule).described() or type(rule) is NoOp):
+            return f"the learning rule {type(rule).__name__} of connection {u.key} is written by hand (eager only)"
+        if u.learn and rule.needs_reward:
+            return f"the learning rule {type(rule).__name__} of connection {u.key} reads a reward"
     for key, conn in plan.connections:
         if type(conn) is not Connection:
             return f"connection {key} is a {type(conn).__name__} (it runs dense Connection)"
@@ -118,6 +126,23 @@ def why_not(plan, capture: bool = True):
         if m.every != 1 or (m.time is not None and m.time < BLOCK):
             return f"a monitor records every {m.every} steps or keeps a window shorter than {BLOCK} steps"
     return None
+
+
+def _scalar_values(objects) -> tuple:
+    """The non-tensor parameter values and decay factors of ``objects`` (a captured
+    graph holds them as constants; tensors are read by address instead)."""
+    out = []
+    for obj in objects:
+        try:
+            record = {name: value for name, (_, value) in parameters_of(obj).items()}
+        except TypeError:  # an object without a parameter record: its plain number attributes
+            record = {k: v for k, v in vars(obj).items() if isinstance(v, (bool, int, float, tuple))}
+        values = [(name, value) for name, value in record.items() if not isinstance(value, torch.Tensor)]
+        decays = getattr(obj, "decays", None)
+        if isinstance(decays, dict):
+            values.extend((name, value) for name, value in sorted(decays.items()) if not isinstance(value, torch.Tensor))
+        out.append(repr(values))
+    return tuple(out)
 
 
 class GraphRunner:
@@ -133,10 +158,11 @@ class GraphRunner:
 
     # ------------------------------------------------------------- structure
     def _state_tensors(self) -> List[torch.Tensor]:
-        """What a block changes: every layer's state (and adaptive theta)."""
+        """What a block changes: every layer's state (and adaptive theta), and learnt weights."""
         tensors = []
         for lp in self.plan.layers:
             tensors.extend(lp.layer.state_tensors().values())
+        tensors.extend(u.conn.w for u in self.plan.updates)
         return tensors
 
     def _read_tensors(self, plan) -> List[torch.Tensor]:
@@ -168,6 +194,10 @@ class GraphRunner:
             tuple(rec.stage.data_ptr() for _, _, rec in records),
             # the flags a step tests (lbound set, S nonzero, ...): a captured graph holds their values
             tuple(lp.layer.flags() for lp in plan.layers if hasattr(lp.layer, "flags")),
+            # so do the scalar parameters (thresh, nu, bounds, ...) and which weights learn
+            _scalar_values([lp.layer for lp in plan.layers] + [c for _, c in plan.connections]
+                           + [u.conn.update_rule for u in plan.updates]),
+            tuple((u.key, u.learn) for u in plan.updates),
         )
         self.plan = plan
         if key == self._key:
@@ -271,6 +301,8 @@ class GraphRunner:
                     lp.layer.forward(x, None, None)
                 else:  # one kernel: input sum, update, and the monitors' rows
                     step(*x, outs={k: rec.stage[j] for k, rec in self.fused_outs[lp.name].items()})
+            for u in plan.updates:
+                u.conn.update(learning=u.learn, mask=None, reward=None)
             for m, var, rec in self.copied_records:
                 rec.stage[j].copy_(getattr(m.obj, var))
 
