@@ -279,7 +279,8 @@ class _TorchExpr(ast.NodeTransformer):
 def _where(c, a, b):
     # where(c, a, b) with numbers or tensors (a number where a tensor is expected is filled)
     if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
-        return torch.where(c, torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+        # (made on c's device: no host-to-device copy, which a captured CUDA graph refuses)
+        return torch.full(c.shape, b, dtype=torch.float32, device=c.device).masked_fill_(c, a)
     if not isinstance(a, torch.Tensor):
         return b.masked_fill(c, a) if a == a else torch.where(c, a, b)
     if not isinstance(b, torch.Tensor):

@@ -22,15 +22,27 @@ SYNCS = ("__bool__", "item", "nonzero", "tolist", "__int__", "__float__", "__ind
 
 @contextlib.contextmanager
 def host_syncs_refused():
+    """Tensor methods that wait for the device, and tensors made from host data
+    (a host-to-device copy, which capture refuses too), raise inside."""
     saved = {name: torch.Tensor.__dict__.get(name) for name in SYNCS}
+    made = {name: getattr(torch, name) for name in ("tensor", "as_tensor")}
 
     def refuse(name):
         def method(self, *args, **kwargs):
             raise AssertionError(f"Tensor.{name}() inside a captured block: it waits for the device")
         return method
 
+    def from_host(name):
+        def function(data, *args, **kwargs):
+            if name == "as_tensor" and isinstance(data, torch.Tensor):
+                return made[name](data, *args, **kwargs)
+            raise AssertionError(f"torch.{name}() of host data inside a captured block: a host-to-device copy")
+        return function
+
     for name in SYNCS:
         setattr(torch.Tensor, name, refuse(name))
+    for name in made:
+        setattr(torch, name, from_host(name))
     try:
         yield
     finally:
@@ -39,18 +51,23 @@ def host_syncs_refused():
                 delattr(torch.Tensor, name)
             else:
                 setattr(torch.Tensor, name, value)
+        for name, function in made.items():
+            setattr(torch, name, function)
 
 
 def test_the_guard_catches_a_sync_and_restores_tensor_methods():
     x = torch.ones(3)
     with host_syncs_refused(), pytest.raises(AssertionError, match=r"Tensor.__bool__\(\) inside a captured block"):
         bool(x.any())
+    with host_syncs_refused(), pytest.raises(AssertionError, match=r"torch.tensor\(\) of host data"):
+        torch.tensor(1.0)
     assert bool(x.any()) and x.sum().item() == 3.0 and x.nonzero().numel() == 3
+    assert torch.tensor(2.0).item() == 2.0
 
 
 @pytest.mark.skipif("graph-emulate" not in harness.available_backends(), reason="no graph back-end")
 @pytest.mark.parametrize("model,kind,rule", [(m, k, "NoOp") for m in cases.MODELS for k in ("dense", "dense_bias")]
-                         + [(m, "dense", r) for m in ("LIF", "AdaptiveLIF", "Izhikevich") for r in cases.RULES[1:]])
+                         + [(m, "dense", r) for m in cases.MODELS for r in cases.RULES[1:]])
 def test_captured_steps_never_wait_on_the_device(model, kind, rule, monkeypatch):
     """Every model and learning rule the graph path takes runs its steps with
     host syncs refused, and still matches the reference."""
