@@ -16,6 +16,7 @@ import torch
 from snnlab.engine.backends.gpu import GraphRunner, why_not
 
 from . import cases, harness
+from .test_features import FEATURES
 
 SYNCS = ("__bool__", "item", "nonzero", "tolist", "__int__", "__float__", "__index__", "numpy", "cpu")
 
@@ -65,27 +66,48 @@ def test_the_guard_catches_a_sync_and_restores_tensor_methods():
     assert torch.tensor(2.0).item() == 2.0
 
 
-@pytest.mark.skipif("graph-emulate" not in harness.available_backends(), reason="no graph back-end")
-@pytest.mark.parametrize("model,kind,rule", [(m, k, "NoOp") for m in cases.MODELS for k in ("dense", "dense_bias")]
-                         + [(m, "dense", r) for m in cases.MODELS for r in cases.RULES[1:]])
-def test_captured_steps_never_wait_on_the_device(model, kind, rule, monkeypatch):
-    """Every model and learning rule the graph path takes runs its steps with
-    host syncs refused, and still matches the reference."""
+def run_guarded(case, monkeypatch) -> list:
+    """Run ``case`` on graph-emulate with host syncs refused in every block the CUDA
+    back-end would capture; the lengths of those blocks."""
     body = GraphRunner._body
     checked = []
 
     def guarded(self, steps):
-        reason = why_not(self.plan, capture=True)
-        if reason is not None:  # the CUDA back-end would not capture this plan
+        if why_not(self.plan, capture=True) is not None:  # the CUDA back-end would not capture this plan
             return body(self, steps)
         checked.append(steps)
         with host_syncs_refused():
             return body(self, steps)
 
     monkeypatch.setattr(GraphRunner, "_body", guarded)
+    harness.compare_case(case, "graph-emulate")
+    return checked
+
+
+needs_graphs = pytest.mark.skipif("graph-emulate" not in harness.available_backends(), reason="no graph back-end")
+
+
+@needs_graphs
+@pytest.mark.parametrize("model,kind,rule", [(m, k, "NoOp") for m in cases.MODELS for k in ("dense", "dense_bias")]
+                         + [(m, "dense", r) for m in cases.MODELS for r in cases.RULES[1:]])
+def test_captured_steps_never_wait_on_the_device(model, kind, rule, monkeypatch):
+    """Every model and learning rule the graph path takes runs its steps with
+    host syncs refused, and still matches the reference."""
     try:
-        harness.compare_case(cases.matrix_case(model, kind, rule), "graph-emulate")
+        checked = run_guarded(cases.matrix_case(model, kind, rule), monkeypatch)
     except harness.Unsupported as exc:
         assert rule in ("MSTDP", "MSTDPET"), f"the graph path refused {model} with {rule}: {exc}"
         pytest.skip(f"the graph path does not take {model} with {rule}: {exc}")
     assert checked, f"{model} with {rule}: no block ran on the graph path"
+
+
+@needs_graphs
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_captured_features_never_wait_on_the_device(name, monkeypatch):
+    """The run features the graph path takes (clamp, unclamp, injects_v, masks,
+    one_step, batches, resets) do so without host syncs."""
+    try:
+        checked = run_guarded(FEATURES[name], monkeypatch)
+    except harness.Unsupported as exc:
+        pytest.skip(f"the graph path does not take {name}: {exc}")
+    assert checked, f"{name}: no block ran on the graph path"

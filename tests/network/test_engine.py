@@ -18,7 +18,7 @@ from snnlab.network import Network
 from snnlab.network.monitors import Monitor
 from snnlab.learning import MSTDP
 from snnlab.network.nodes import Input, LIFNodes
-from snnlab.network.topology import Connection
+from snnlab.network.topology import Connection, SparseConnection
 
 ROOT = Path(snnlab.__file__).resolve().parent
 CORE = ("dynamics", "engine", "network", "learning", "encoding")
@@ -57,13 +57,32 @@ def test_forcing_an_unknown_or_unavailable_backend_is_an_error():
                 pass
 
 
+def _sparse_net():
+    net = Network()
+    net.add_layer(Input(n=4), name="A")
+    net.add_layer(LIFNodes(n=3), name="B")
+    net.add_connection(SparseConnection(net.layers["A"], net.layers["B"], w=torch.full((4, 3), 5.0)), "A", "B")
+    net.add_monitor(Monitor(net.layers["B"], ("s", "v")), name="B")
+    return net
+
+
+# A run each compiled back-end cannot take, and the words its refusal must use.
+REFUSED = {
+    "cpu": (small_net, {"clamp": {"B": torch.zeros(3, dtype=torch.bool)}}, "clamp"),
+    "graph-emulate": (_sparse_net, {}, "SparseConnection"),
+    "cuda-graphs": (_sparse_net, {}, "SparseConnection"),
+    "triton": (_sparse_net, {}, "SparseConnection"),
+}
+
+
 @pytest.mark.parametrize("name", [n for n in available_backends() if n != "eager"])
 def test_forced_backend_that_cannot_run_the_plan_says_why(name):
     dev = device_for(name)
-    net = small_net().to(dev)
-    clamp = {"B": torch.zeros(3, dtype=torch.bool, device=dev)}
-    with use_backend(name), pytest.raises(ValueError, match=f"back-end {name!r} cannot run.*clamp"):
-        net.run({"A": torch.ones(5, 4, device=dev)}, time=5, clamp=clamp)
+    make, options, reason = REFUSED[name]
+    net = make().to(dev)
+    options = {k: {layer: t.to(dev) for layer, t in v.items()} for k, v in options.items()}
+    with use_backend(name), pytest.raises(ValueError, match=f"back-end {name!r} cannot run.*{reason}"):
+        net.run({"A": torch.ones(5, 4, device=dev)}, time=5, **options)
     assert net.layers["B"].v.eq(-65.0).all()  # nothing was simulated
 
 

@@ -132,15 +132,20 @@ def test_learning_runs_on_the_graph_path_and_matches_eager():
     torch.testing.assert_close(w, w_ref, rtol=0, atol=1e-6)
 
 
-def test_graph_path_refuses_masks_and_sees_changed_learning_rates():
-    net = _learning_net()
-    net.cuda_graphs = "emulate"
+def test_graph_path_applies_masks_and_sees_changed_learning_rates():
     x = {"A": torch.ones(64, 10, dtype=torch.bool)}
     mask = torch.zeros(10, 10, dtype=torch.bool)
-    with use_backend("graph-emulate"), pytest.raises(ValueError, match=r"connection \('A', 'B'\) has a mask"):
-        net.run(inputs=x, time=64, masks={("A", "B"): mask})
+    mask[:, 3] = True  # nothing reaches neuron 3
+    ref = _learning_net()
+    with use_backend("eager"):
+        ref.run(inputs=x, time=64, masks={("A", "B"): mask})
+    net = _learning_net()
+    net.cuda_graphs = "emulate"
     with use_backend("graph-emulate"):
-        net.run(inputs=x, time=64)
+        net.run(inputs=x, time=64, masks={("A", "B"): mask})
+    w = net.connections[("A", "B")].w
+    assert w[:, 3].eq(0).all() and torch.equal(w, ref.connections[("A", "B")].w)
+    assert torch.equal(net.monitors["B"].get("s"), ref.monitors["B"].get("s"))
     key = runner(net)._key
     # A captured graph holds scalar parameters as constants: a new rate must mean a new graph.
     net.connections[("A", "B")].update_rule.nu = (0.05, 0.05)

@@ -30,8 +30,9 @@ count read on the device, so nothing can overflow.
 
 Eligible runs: CUDA tensors; learning only by rules written as descriptions
 (PostPre, WeightDependentPostPre, Hebbian, ... and NoOp's decay and bounds; their
-updates run inside the block, after the layers, with dense outer products); no
-masks; no clamp, unclamp or injects_v; dense connections; monitors recording
+updates run inside the block, after the layers, with dense outer products, then
+the masks); clamp, unclamp and injects_v (read from static buffers; such layers
+run the eager step, not the generated Triton kernel); dense connections; monitors recording
 every step with a window of at least ``BLOCK`` rows. Random draws inside a step
 (SRM0's escape noise, Diehl & Cook's one winner) come from torch's CUDA
 generator, which a captured graph advances on every replay (fresh numbers each
@@ -109,11 +110,7 @@ class _Propagator:
 
 def why_not(plan, capture: bool = True):
     """None if the graph code can run this plan, else why not."""
-    if plan.has_forcing:
-        return "clamp, unclamp or injects_v"
     for u in plan.updates:
-        if u.mask is not None:
-            return f"connection {u.key} has a mask (masks run on the eager and cpu back-ends)"
         rule = u.conn.update_rule
         if u.learn and not (type(rule).described() or type(rule) is NoOp):
             return f"the learning rule {type(rule).__name__} of connection {u.key} is written by hand (eager only)"
@@ -126,6 +123,12 @@ def why_not(plan, capture: bool = True):
         if m.every != 1 or (m.time is not None and m.time < BLOCK):
             return f"a monitor records every {m.every} steps or keeps a window shorter than {BLOCK} steps"
     return None
+
+
+def _forcing(lp) -> dict:
+    """A layer's ``{"clamp"|"unclamp"|"inject": (tensor, per_step)}`` in this plan."""
+    return {kind: value for kind, value in (("inject", lp.inject), ("clamp", lp.clamp), ("unclamp", lp.unclamp))
+            if value is not None}
 
 
 def _scalar_values(objects) -> tuple:
@@ -177,6 +180,12 @@ class GraphRunner:
         # Recorders must exist (with their staging buffers) before capture.
         records = [(m, var, m.recorder(var)) for m in plan.monitors for var in m.state_vars]
         ext_specs = tuple((k, tuple(v.shape[1:]), v.dtype) for k, v in sorted(ext_block.items()) if v is not None)
+        # clamp / unclamp / injects_v: read from static buffers, a row per step or one for the run
+        forcing_specs = tuple(
+            (lp.name, kind, per_step, tuple(t.shape[1:] if per_step else t.shape), t.dtype)
+            for lp in plan.layers
+            for kind, (t, per_step) in _forcing(lp).items()
+        )
         structure = tuple(
             (lp.name, id(lp.layer), tuple(id(c) for _, c in lp.step_conns), tuple(id(c) for _, c in lp.block_conns))
             for lp in plan.layers
@@ -189,6 +198,8 @@ class GraphRunner:
             plan.batch,
             plan.dt,
             ext_specs,
+            forcing_specs,
+            tuple((u.key, tuple(u.mask.shape)) for u in plan.updates if u.mask is not None),
             tuple(t.data_ptr() for t in self._read_tensors(plan)),
             tuple(c.w.data_ptr() for _, c in plan.connections),
             tuple(rec.stage.data_ptr() for _, _, rec in records),
@@ -207,6 +218,12 @@ class GraphRunner:
         self.ext_static = {
             name: torch.zeros((BLOCK, *shape), dtype=dtype, device=device) for name, shape, dtype in ext_specs
         }
+        self.mask_static = {u.key: torch.zeros(u.mask.shape, dtype=torch.bool, device=device)
+                            for u in plan.updates if u.mask is not None}
+        self.forcing_static: Dict[str, Dict[str, tuple]] = {}
+        for name, kind, per_step, shape, dtype in forcing_specs:
+            buf = torch.zeros((BLOCK, *shape) if per_step else shape, dtype=dtype, device=device)
+            self.forcing_static.setdefault(name, {})[kind] = (buf, per_step)
         self.overflow = torch.zeros((), dtype=torch.bool, device=device)
         make = self._propagator_class()
         self.props = {
@@ -249,6 +266,8 @@ class GraphRunner:
         if use:
             for lp in plan.layers:
                 layer = lp.layer
+                if _forcing(lp):  # the generated kernel has no clamp or injection
+                    continue
                 if layer.described() and triton_kernels.step_supported(layer):
                     step = triton_kernels.ModelStep(layer, recorded=tuple(dict.fromkeys(wanted.get(id(layer), ()))))
                     self.fused_steps[lp.name] = step
@@ -297,14 +316,25 @@ class GraphRunner:
             for i, lp in enumerate(layers):
                 x = drives[i] if not one_step else self._inputs(lp, ext, fixed, j, batch)
                 step = self.fused_steps.get(lp.name)
-                if step is None:
+                forced = self.forcing_static.get(lp.name)
+                if forced is not None:
+                    lp.layer.forward(x, *self._forcing_rows(lp.layer, forced, j))
+                elif step is None:
                     lp.layer.forward(x, None, None)
                 else:  # one kernel: input sum, update, and the monitors' rows
                     step(*x, outs={k: rec.stage[j] for k, rec in self.fused_outs[lp.name].items()})
             for u in plan.updates:
-                u.conn.update(learning=u.learn, mask=None, reward=None)
+                u.conn.update(learning=u.learn, mask=self.mask_static.get(u.key), reward=None)
             for m, var, rec in self.copied_records:
                 rec.stage[j].copy_(getattr(m.obj, var))
+
+    @staticmethod
+    def _forcing_rows(layer, forced: dict, j: int):
+        """Step ``j``'s clamp and unclamp (None where absent), after adding injects_v to ``v``."""
+        rows = {kind: buf[j] if per_step else buf for kind, (buf, per_step) in forced.items()}
+        if "inject" in rows:
+            layer.v.add_(rows["inject"])
+        return rows.get("clamp"), rows.get("unclamp")
 
     def _inputs(self, lp, ext, fixed, j: int, batch: int):
         """A layer's input: a tensor, or for a fused step its (connections, block product, external) parts."""
@@ -322,7 +352,7 @@ class GraphRunner:
         return self.props[id(conn)](conn.source.s, self.overflow)
 
     # ------------------------------------------------------------------- run
-    def run_block(self, plan, ext_block: Dict[str, torch.Tensor], steps: int) -> bool:
+    def run_block(self, plan, ext_block: Dict[str, torch.Tensor], steps: int, first_step: int = 0) -> bool:
         """Simulate one block of ``steps`` (<= BLOCK) steps.
 
         Returns False, with the state as before, if the block must be run by
@@ -348,6 +378,13 @@ class GraphRunner:
             return False
         for name, buf in self.ext_static.items():
             buf[:steps].copy_(ext_block[name])
+        for u in plan.updates:
+            if u.mask is not None:
+                self.mask_static[u.key].copy_(u.mask)
+        for lp in plan.layers:
+            for kind, (t, per_step) in _forcing(lp).items():
+                buf = self.forcing_static[lp.name][kind][0]
+                (buf[:steps] if per_step else buf).copy_(t[first_step:first_step + steps] if per_step else t)
         snapshot = self._snapshot() if self.can_overflow else None
         if graph is not None:
             graph.replay()
@@ -410,7 +447,7 @@ class GraphBackend(Backend):
         if runner.failed:
             cache_for(network, self.name)["failed"] = runner.failed
             return False
-        ok = runner.run_block(plan, external_block(plan, ext, start, b0, b1), b1 - b0)
+        ok = runner.run_block(plan, external_block(plan, ext, start, b0, b1), b1 - b0, first_step=b0)
         if not ok:
             cache_for(network, self.name)["failed"] = runner.failed or "a step had more spikes than the propagator holds"
         return ok
