@@ -18,7 +18,7 @@ from snnlab.network import Network
 from snnlab.network.monitors import Monitor
 from snnlab.learning import MSTDP
 from snnlab.network.nodes import Input, LIFNodes
-from snnlab.network.topology import Connection, SparseConnection
+from snnlab.network.topology import Connection
 
 ROOT = Path(snnlab.__file__).resolve().parent
 CORE = ("dynamics", "engine", "network", "learning", "encoding")
@@ -57,21 +57,18 @@ def test_forcing_an_unknown_or_unavailable_backend_is_an_error():
                 pass
 
 
-def _sparse_net():
-    net = Network()
-    net.add_layer(Input(n=4), name="A")
-    net.add_layer(LIFNodes(n=3), name="B")
-    net.add_connection(SparseConnection(net.layers["A"], net.layers["B"], w=torch.full((4, 3), 5.0)), "A", "B")
-    net.add_monitor(Monitor(net.layers["B"], ("s", "v")), name="B")
+def _short_window_net():
+    net = small_net()
+    net.add_monitor(Monitor(net.layers["B"], ("v",), time=5), name="B5")  # a 5-step window
     return net
 
 
 # A run each compiled back-end cannot take, and the words its refusal must use.
 REFUSED = {
     "cpu": (small_net, {"clamp": {"B": torch.zeros(3, dtype=torch.bool)}}, "clamp"),
-    "graph-emulate": (_sparse_net, {}, "SparseConnection"),
-    "cuda-graphs": (_sparse_net, {}, "SparseConnection"),
-    "triton": (_sparse_net, {}, "SparseConnection"),
+    "graph-emulate": (_short_window_net, {}, "window shorter than 64 steps"),
+    "cuda-graphs": (_short_window_net, {}, "window shorter than 64 steps"),
+    "triton": (_short_window_net, {}, "window shorter than 64 steps"),
 }
 
 

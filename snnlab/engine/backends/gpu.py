@@ -32,7 +32,7 @@ Eligible runs: CUDA tensors; learning only by rules written as descriptions
 (PostPre, WeightDependentPostPre, Hebbian, ... and NoOp's decay and bounds; their
 updates run inside the block, after the layers, with dense outer products, then
 the masks); clamp, unclamp and injects_v (read from static buffers; such layers
-run the eager step, not the generated Triton kernel); dense connections; monitors recording
+run the eager step, not the generated Triton kernel); dense and sparse connections; monitors recording
 every step with a window of at least ``BLOCK`` rows. Random draws inside a step
 (SRM0's escape noise, Diehl & Cook's one winner) come from torch's CUDA
 generator, which a captured graph advances on every replay (fresh numbers each
@@ -57,7 +57,7 @@ from ...dynamics import parameters_of
 from ...dynamics.model import static_shapes
 from ..monitors import Monitor
 from ...dynamics.rules import NoOp
-from ...dynamics.topology import Connection
+from ...dynamics.topology import Connection, SparseConnection
 from .base import Backend, cache_for
 from .eager import drive, external_block, fixed_inputs
 
@@ -108,6 +108,17 @@ class _Propagator:
         return out if self.conn.b is None else out + self.conn.b
 
 
+class _SparsePropagator:
+    """``s @ w`` for a SparseConnection: every synapse's pre-spike times weight,
+    summed into the targets (shapes fixed by the synapse count)."""
+
+    def __init__(self, conn: SparseConnection) -> None:
+        self.conn = conn
+
+    def __call__(self, s: torch.Tensor, overflow: torch.Tensor) -> torch.Tensor:
+        return self.conn.compute(s)
+
+
 def why_not(plan, capture: bool = True):
     """None if the graph code can run this plan, else why not."""
     for u in plan.updates:
@@ -117,8 +128,8 @@ def why_not(plan, capture: bool = True):
         if u.learn and rule.needs_reward:
             return f"the learning rule {type(rule).__name__} of connection {u.key} reads a reward"
     for key, conn in plan.connections:
-        if type(conn) is not Connection:
-            return f"connection {key} is a {type(conn).__name__} (it runs dense Connection)"
+        if type(conn) not in (Connection, SparseConnection):
+            return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
     for m in plan.monitors:
         if m.every != 1 or (m.time is not None and m.time < BLOCK):
             return f"a monitor records every {m.every} steps or keeps a window shorter than {BLOCK} steps"
@@ -165,7 +176,7 @@ class GraphRunner:
         tensors = []
         for lp in self.plan.layers:
             tensors.extend(lp.layer.state_tensors().values())
-        tensors.extend(u.conn.w for u in self.plan.updates)
+        tensors.extend(u.conn.weights() for u in self.plan.updates)
         return tensors
 
     def _read_tensors(self, plan) -> List[torch.Tensor]:
@@ -201,7 +212,7 @@ class GraphRunner:
             forcing_specs,
             tuple((u.key, tuple(u.mask.shape)) for u in plan.updates if u.mask is not None),
             tuple(t.data_ptr() for t in self._read_tensors(plan)),
-            tuple(c.w.data_ptr() for _, c in plan.connections),
+            tuple(c.weights().data_ptr() for _, c in plan.connections),
             tuple(rec.stage.data_ptr() for _, _, rec in records),
             # the flags a step tests (lbound set, S nonzero, ...): a captured graph holds their values
             tuple(lp.layer.flags() for lp in plan.layers if hasattr(lp.layer, "flags")),
@@ -227,7 +238,7 @@ class GraphRunner:
         self.overflow = torch.zeros((), dtype=torch.bool, device=device)
         make = self._propagator_class()
         self.props = {
-            id(conn): make(conn, plan.batch)
+            id(conn): _SparsePropagator(conn) if isinstance(conn, SparseConnection) else make(conn, plan.batch)
             for lp in plan.layers
             for _, conn in lp.step_conns
         }
@@ -258,8 +269,8 @@ class GraphRunner:
         """Layers whose step is elementwise get one generated Triton kernel per step
         (with Triton's propagation only); the others run their eager step."""
         self.fused_steps, self.fused_outs = {}, {}
-        triton_props = bool(self.props) and all(not isinstance(p, _Propagator) for p in self.props.values())
-        use = (triton_props or (not self.props and self._propagator_class() is not _Propagator))
+        # (Triton steps where the propagation is Triton's too: the dense connections' kernel is chosen)
+        use = self._propagator_class() is not _Propagator
         wanted = {}
         for m, var, rec in self.records:
             wanted.setdefault(id(m.obj), []).append(var)
