@@ -16,7 +16,7 @@ from snnlab.engine import available_backends, make_plan, use_backend
 from snnlab.engine.plan import RunOptions
 from snnlab.network import Network
 from snnlab.network.monitors import Monitor
-from snnlab.learning import MSTDP
+from snnlab.learning import LearningRule
 from snnlab.network.nodes import Input, LIFNodes
 from snnlab.network.topology import Connection
 
@@ -112,9 +112,16 @@ def test_the_run_plan_is_immutable():
     assert isinstance(plan.layers, tuple) and isinstance(plan.updates, tuple)
 
 
+class HandWritten(LearningRule):
+    """A rule written by hand in ``_update`` (no description): eager only."""
+
+    def _update(self, reward):
+        self.connection.add_to_weights(self.nu[0] * self.connection.outer_sum(self.source.s, self.target.s))
+
+
 def test_automatic_selection_skips_backends_that_cannot_run_a_plan():
     net = small_net()
-    net.connections[("A", "B")].update_rule = MSTDP(net.connections[("A", "B")], 0.1)  # written by hand: eager only
+    net.connections[("A", "B")].update_rule = HandWritten(net.connections[("A", "B")], 0.1)
     net.run({"A": torch.ones(5, 4)}, time=5, reward=1.0)
     assert net.last_backend == "eager"
 

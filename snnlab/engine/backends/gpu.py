@@ -125,8 +125,10 @@ def why_not(plan, capture: bool = True):
         rule = u.conn.update_rule
         if u.learn and not (type(rule).described() or type(rule) is NoOp):
             return f"the learning rule {type(rule).__name__} of connection {u.key} is written by hand (eager only)"
-        if u.learn and rule.needs_reward:
-            return f"the learning rule {type(rule).__name__} of connection {u.key} reads a reward"
+        if u.learn and (rule.needs_reward or (rule.model is not None and rule.model.general)):
+            # (its state is rebound each step, which a replayed graph would not follow)
+            return (f"the learning rule {type(rule).__name__} of connection {u.key} keeps its own state "
+                    "or reads a reward (eager and cpu back-ends)")
     for key, conn in plan.connections:
         if type(conn) not in (Connection, SparseConnection):
             return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
