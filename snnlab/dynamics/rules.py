@@ -122,16 +122,16 @@ class LearningRule:
         return {name: where[kind] for name, kind in self.model.state.items()}
 
     def ensure_state(self, batch: int, device) -> dict:
-        """The model's state tensors, made (zero) where missing or of another batch
-        size or device (the cpu loop writes them in place; the eager step replaces them)."""
+        """The model's state tensors: made (zero) where missing or of another batch
+        size, moved to ``device`` (the cpu loop writes them in place; the eager step replaces them)."""
         out = {}
         for name, shape in self.state_shapes(batch).items():
             t = self.__dict__.get(name)
-            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or t.device != torch.device(device):
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
                 t = torch.zeros(shape, dtype=torch.float32, device=device)
                 setattr(self, name, t)
-            elif not t.is_contiguous():
-                t = t.contiguous()
+            elif t.device != torch.device(device) or not t.is_contiguous():
+                t = t.to(device).contiguous()  # the network moved (or a loaded state): keep its value
                 setattr(self, name, t)
             out[name] = t
         return out

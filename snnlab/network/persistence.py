@@ -3,8 +3,9 @@
 A saved network is a ``torch.save`` archive holding only plain data: a
 JSON-like description of the layers and connections (registered class
 names, see :func:`snnlab.dynamics.register`; the parameters of each object's
-record as numbers, strings and lists) and a dict of tensors (weights and
-every state variable). Loading uses ``torch.load(weights_only=True)`` and
+record as numbers, strings and lists) and a dict of tensors (weights,
+every state variable, and the learning rules' own state such as MSTDP's
+eligibility). Loading uses ``torch.load(weights_only=True)`` and
 builds objects only from registered classes, so a file can never run code. Monitors and their recordings are not
 saved.
 """
@@ -152,6 +153,11 @@ def save(network, path: "str | os.PathLike") -> None:
             tensors[f"{owner}/w"] = conn.w.detach().cpu().clone()
             if conn.b is not None:
                 tensors[f"{owner}/b"] = conn.b.detach().cpu().clone()
+        rule = conn.update_rule
+        for name in rule.model.state if rule.model is not None else ():
+            value = rule.__dict__.get(name)  # the rule's own state (MSTDP's eligibility), once it has run
+            if isinstance(value, torch.Tensor):
+                tensors[f"{owner}/rule_state/{name}"] = value.detach().cpu().clone()
         connections.append(entry)
     spec = {
         "format": FORMAT,
@@ -420,4 +426,25 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
         if (src, tgt) in net.connections:
             raise ValueError(f"{where} appears twice")
         net.add_connection(conn, src, tgt)
+        _restore_rule_state(conn.update_rule, owner, where, tensors, used)
     return net
+
+
+def _restore_rule_state(rule, owner: str, where: str, tensors: Dict[str, torch.Tensor], used: set) -> None:
+    """Put the saved ``<owner>/rule_state/<name>`` tensors into the rebuilt rule, each checked."""
+    prefix = f"{owner}/rule_state/"
+    declared = rule.model.state if rule.model is not None else {}
+    for key, value in tensors.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix):]
+        if name not in declared:
+            raise ValueError(f"{where}: saved rule state {name!r}; {type(rule).__name__} keeps {sorted(declared) or 'none'}")
+        expected = rule.state_shapes(value.shape[0] if value.dim() else 0)[name]
+        if tuple(value.shape) != expected or value.dtype != torch.float32:
+            raise ValueError(f"{where}: rule state {name!r} is {value.dtype} of shape {tuple(value.shape)}; "
+                             f"expected float32 of shape {expected} (batch, ...)")
+        if torch.isnan(value).any():
+            raise ValueError(f"{where}: rule state {name!r} holds NaN; expected numbers")
+        setattr(rule, name, value.clone())
+        used.add(key)

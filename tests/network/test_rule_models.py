@@ -173,6 +173,32 @@ def test_a_users_stateful_rule_saves_and_loads(tmp_path, backend):
     assert not torch.equal(loaded.connections[("A", "B")].weights(), net.connections[("A", "B")].weights())
 
 
+@pytest.mark.parametrize("backend", ["eager", pytest.param("cpu", marks=needs_numba)])
+def test_a_saved_network_continues_with_the_rules_state(tmp_path, backend):
+    # the eligibility trace of MSTDPET carries the reward of steps to come: a loaded
+    # network must continue exactly as the one saved
+    net = build(MSTDPET, batch=2)
+    with use_backend(backend):
+        net.run(spikes(30, 2, seed=0), time=30, reward=torch.tensor([1.0, 0.5]))
+    net.save(tmp_path / "net.pt")
+    loaded = load(tmp_path / "net.pt")
+    assert torch.equal(loaded.connections[("A", "B")].update_rule.eligibility_trace,
+                       net.connections[("A", "B")].update_rule.eligibility_trace)
+    for n in (net, loaded):
+        with use_backend(backend):
+            n.run(spikes(30, 2, seed=1), time=30, reward=torch.tensor([-1.0, 2.0]))
+    assert torch.equal(loaded.connections[("A", "B")].weights(), net.connections[("A", "B")].weights())
+
+
+def test_a_saved_rule_state_of_the_wrong_shape_is_refused(tmp_path):
+    net = build(MSTDP)
+    net.run(spikes(5, 1, seed=0), time=5, reward=1.0)
+    net.connections[("A", "B")].update_rule.eligibility = torch.zeros(1, 3, 3)
+    net.save(tmp_path / "net.pt")
+    with pytest.raises(ValueError, match="rule state 'eligibility'.*expected float32 of shape \\(1, 40, 25\\)"):
+        load(tmp_path / "net.pt")
+
+
 def test_mstdp_makes_one_pass_over_the_weights():
     kinds = [kind for kind, _ in rule_passes(MSTDP.model)]
     assert kinds == ["pre", "post", "synapse"]
