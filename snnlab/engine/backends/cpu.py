@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ...dynamics.model import STATE_AXES, outer_terms, parse_step, phases, rule_passes, rule_update_parts
+from ...dynamics.model import outer_terms, parse_step, phases, rule_passes, rule_update_parts
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
 from .base import Backend, cache_for
