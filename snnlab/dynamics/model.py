@@ -589,6 +589,9 @@ def _general_statement(model: RuleModel, rule, conn, st: Statement, values: dict
         result = torch.as_tensor(result, dtype=state.dtype, device=state.device).expand_as(state).contiguous()
     elif any(v is not state and isinstance(v, torch.Tensor) and v.data_ptr() == result.data_ptr() for v in env.values()):
         result = result.clone()  # e.g. ``e = x_pre``: the state must not be the layer's trace itself
+    if in_static_shapes():  # a captured block replays on fixed addresses: write the state in place
+        state.copy_(result)
+        return
     setattr(rule, st.target, result)  # the new value (no copy); later statements read it
     values[st.target] = result
 

@@ -28,10 +28,11 @@ With Triton installed (as with PyTorch's CUDA builds), propagation uses the
 kernels of :mod:`snnlab.engine.backends.triton_kernels` instead: they loop over the spike
 count read on the device, so nothing can overflow.
 
-Eligible runs: CUDA tensors; learning only by rules written as descriptions
-(PostPre, WeightDependentPostPre, Hebbian, ... and NoOp's decay and bounds; their
-updates run inside the block, after the layers, with dense outer products, then
-the masks); clamp, unclamp and injects_v (read from static buffers; such layers
+Eligible runs: CUDA tensors; learning by rules written as descriptions
+(PostPre, WeightDependentPostPre, Hebbian, MSTDP, MSTDPET, ... and NoOp's decay
+and bounds; their updates run inside the block, after the layers, with dense
+outer products, then the masks; a rule's own state is written in place and the
+run's reward read from a static buffer); clamp, unclamp and injects_v (read from static buffers; such layers
 run the eager step, not the generated Triton kernel); dense and sparse connections; monitors recording
 every step with a window of at least ``BLOCK`` rows. Random draws inside a step
 (SRM0's escape noise, Diehl & Cook's one winner) come from torch's CUDA
@@ -56,7 +57,7 @@ import os
 from ...dynamics import parameters_of
 from ...dynamics.model import static_shapes
 from ..monitors import Monitor
-from ...dynamics.rules import NoOp
+from ...dynamics.rules import NoOp, reward_values
 from ...dynamics.topology import Connection, SparseConnection
 from .base import Backend, cache_for
 from .eager import drive, external_block, fixed_inputs
@@ -125,10 +126,8 @@ def why_not(plan, capture: bool = True):
         rule = u.conn.update_rule
         if u.learn and not (type(rule).described() or type(rule) is NoOp):
             return f"the learning rule {type(rule).__name__} of connection {u.key} is written by hand (eager only)"
-        if u.learn and (rule.needs_reward or (rule.model is not None and rule.model.general)):
-            # (its state is rebound each step, which a replayed graph would not follow)
-            return (f"the learning rule {type(rule).__name__} of connection {u.key} keeps its own state "
-                    "or reads a reward (eager and cpu back-ends)")
+        if u.learn and _uses_reward(rule) and plan.reward is None:
+            return f"the learning rule {type(rule).__name__} of connection {u.key} needs a reward (none given)"
     for key, conn in plan.connections:
         if type(conn) not in (Connection, SparseConnection):
             return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
@@ -136,6 +135,15 @@ def why_not(plan, capture: bool = True):
         if m.every != 1 or (m.time is not None and m.time < BLOCK):
             return f"a monitor records every {m.every} steps or keeps a window shorter than {BLOCK} steps"
     return None
+
+
+def _general(rule) -> bool:
+    """Whether a described rule keeps its own state or reads a reward."""
+    return rule.model is not None and rule.model.general
+
+
+def _uses_reward(rule) -> bool:
+    return rule.needs_reward or (rule.model is not None and rule.model.uses_reward)
 
 
 def _forcing(lp) -> dict:
@@ -179,6 +187,7 @@ class GraphRunner:
         for lp in self.plan.layers:
             tensors.extend(lp.layer.state_tensors().values())
         tensors.extend(u.conn.weights() for u in self.plan.updates)
+        tensors.extend(self.rule_states)
         return tensors
 
     def _read_tensors(self, plan) -> List[torch.Tensor]:
@@ -205,6 +214,11 @@ class GraphRunner:
         )
         # Monitors are re-made by resets: always write into the current recorders.
         self.records = records
+        # Rules with state: their tensors made (outside capture) for this batch, written in place.
+        self.rule_states = [t for u in plan.updates if u.learn and _general(u.conn.update_rule)
+                            for t in u.conn.update_rule.ensure_state(plan.batch, plan.device).values()]
+        rewarded = any(u.learn and _uses_reward(u.conn.update_rule) for u in plan.updates)
+        reward = reward_values("reward", plan.reward, plan.batch, plan.device) if rewarded else None
         key = (
             structure,
             plan.one_step,
@@ -222,7 +236,10 @@ class GraphRunner:
             _scalar_values([lp.layer for lp in plan.layers] + [c for _, c in plan.connections]
                            + [u.conn.update_rule for u in plan.updates]),
             tuple((u.key, u.learn) for u in plan.updates),
+            tuple(t.data_ptr() for t in self.rule_states),
+            None if reward is None else tuple(reward.shape),
         )
+        self.reward_now = reward
         self.plan = plan
         if key == self._key:
             return
@@ -233,6 +250,7 @@ class GraphRunner:
         }
         self.mask_static = {u.key: torch.zeros(u.mask.shape, dtype=torch.bool, device=device)
                             for u in plan.updates if u.mask is not None}
+        self.reward_static = None if reward is None else torch.zeros(reward.shape, dtype=torch.float32, device=device)
         self.forcing_static: Dict[str, Dict[str, tuple]] = {}
         for name, kind, per_step, shape, dtype in forcing_specs:
             buf = torch.zeros((BLOCK, *shape) if per_step else shape, dtype=dtype, device=device)
@@ -337,7 +355,7 @@ class GraphRunner:
                 else:  # one kernel: input sum, update, and the monitors' rows
                     step(*x, outs={k: rec.stage[j] for k, rec in self.fused_outs[lp.name].items()})
             for u in plan.updates:
-                u.conn.update(learning=u.learn, mask=self.mask_static.get(u.key), reward=None)
+                u.conn.update(learning=u.learn, mask=self.mask_static.get(u.key), reward=self.reward_static)
             for m, var, rec in self.copied_records:
                 rec.stage[j].copy_(getattr(m.obj, var))
 
@@ -394,6 +412,8 @@ class GraphRunner:
         for u in plan.updates:
             if u.mask is not None:
                 self.mask_static[u.key].copy_(u.mask)
+        if self.reward_static is not None:
+            self.reward_static.copy_(self.reward_now)
         for lp in plan.layers:
             for kind, (t, per_step) in _forcing(lp).items():
                 buf = self.forcing_static[lp.name][kind][0]
