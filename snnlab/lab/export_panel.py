@@ -149,7 +149,7 @@ class ExportPanel:
         if not self._nwb_available:
             self.formats["nwb"].value = False
             self.formats["nwb"].disabled = True
-            self.formats["nwb"].description_tooltip = "needs pynwb (pip install 'snnlab[io]')"
+            self.formats["nwb"].tooltip = "needs pynwb (pip install 'snnlab[io]')"
         self.width = widgets.Dropdown(options=_WIDTHS, value="two", description="figure width", style=narrow,
                                       layout=widgets.Layout(width="330px"))
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="160px"))
