@@ -19,6 +19,10 @@ after the snapshot is not in the files. A progress bar follows the files as
 they are written; **Cancel** stops the export before its next file (the files
 written before stay, each whole).
 
+matplotlib's settings (``rcParams``) are global: while an export draws its
+figures they hold snnlab's publication style, so a matplotlib figure drawn in
+the notebook at that moment would get it too (the lab's own views are bqplot).
+
 Where the ``nir`` package is installed, **Export NIR** and **Open NIR**
 (:func:`snnlab.io.lab_nir.add_nir_actions`) join the Export button.
 
@@ -210,6 +214,12 @@ class ExportPanel:
     def refresh(self) -> None:
         """Show what is recorded; a window that follows the whole run follows it (the lab calls this
         when its run changes state)."""
+        from snnlab.lab.controller import ACTIVE_STATES
+
+        if self.lab.controller.state in ACTIVE_STATES:  # still growing: the export takes it as it is then
+            self.recorded.value = ("<span style='color:#666'>a run is going: Export writes what it has "
+                                   "recorded when clicked</span>")
+            return
         rng = self._recorded_range()
         if rng is None:
             self.recorded.value = "<span style='color:#666'>nothing recorded yet</span>"

@@ -373,3 +373,25 @@ def test_a_snapshot_is_not_overwritten_when_the_run_wraps_its_window(monkeypatch
         np.testing.assert_array_equal(snap.spikes(name), whole.spikes(name)[rows])
         if whole.voltages(name) is not None:
             np.testing.assert_array_equal(snap.voltages(name), whole.voltages(name)[rows])
+
+
+def test_the_recorded_line_says_when_a_run_is_going(tmp_path):
+    lab = Lab(SMALL, export_dir=str(tmp_path / "out"))
+    lab.until_stop.value = True
+    lab.run_button.click()
+    try:
+        deadline = time.monotonic() + 60
+        # the line changes in the run's state callback (the worker thread): wait for it
+        while "a run is going" not in lab.export_panel.recorded.value:
+            assert time.monotonic() < deadline, (lab.controller.state, lab.export_panel.recorded.value)
+            time.sleep(0.01)
+        assert lab.controller.state in ("building", "running")
+        while lab.controller.data is None or lab.controller.data.steps_done < 50:
+            assert time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.01)
+    finally:
+        lab.stop()
+        assert lab.wait(60)
+    end = lab.recording.duration
+    assert f"recorded: 0 to {end:g} ms" in lab.export_panel.recorded.value
+    assert lab.export_panel.end_box.value == end
