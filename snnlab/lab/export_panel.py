@@ -134,11 +134,11 @@ class ExportPanel:
         self._good = (0.0, 1000.0)
         self._nwb_available = module_available("pynwb")
 
-        narrow = {"description_width": "75px"}
-        self.start_box = widgets.FloatText(value=0.0, description="window (ms)", style=narrow,
-                                           layout=widgets.Layout(width="165px"))
-        self.end_box = widgets.FloatText(value=1000.0, description="to", style={"description_width": "20px"},
-                                         layout=widgets.Layout(width="100px"))
+        narrow = {"description_width": "55px"}
+        self.start_box = widgets.FloatText(value=0.0, description="window", style=narrow,
+                                           layout=widgets.Layout(width="135px"))
+        self.end_box = widgets.FloatText(value=1000.0, description="to", style={"description_width": "18px"},
+                                         layout=widgets.Layout(width="95px"))
         self.whole_button = widgets.Button(description="whole run", tooltip="Export the whole recorded run",
                                            layout=widgets.Layout(width="80px"))
         self.recorded = widgets.HTML(layout=widgets.Layout(width="330px"))
@@ -147,14 +147,14 @@ class ExportPanel:
         self.formats = {}
         for name in FORMAT_CHOICES:
             box = widgets.Checkbox(value=name in DEFAULT_FORMATS, description=name, indent=False,
-                                   layout=widgets.Layout(width="58px"))
+                                   layout=widgets.Layout(width="52px"))
             box.add_class(f"snnlab-export-{name}")
             self.formats[name] = box
         if not self._nwb_available:
             self.formats["nwb"].value = False
             self.formats["nwb"].disabled = True
             self.formats["nwb"].tooltip = "needs pynwb (pip install 'snnlab[io]')"
-        self.width = widgets.Dropdown(options=_WIDTHS, value="two", description="figure width", style=narrow,
+        self.width = widgets.Dropdown(options=_WIDTHS, value="two", description="figures", style=narrow,
                                       layout=widgets.Layout(width="330px"))
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="160px"))
         self.progress_text = widgets.HTML(layout=widgets.Layout(width="90px"))
@@ -176,10 +176,11 @@ class ExportPanel:
         self._sync_layers()
 
         self.options = widgets.VBox([
-            widgets.HBox([self.start_box, self.end_box, self.whole_button]),
+            widgets.HBox([self.start_box, self.end_box, widgets.HTML("ms", layout=widgets.Layout(width="22px")),
+                          self.whole_button]),
             self.recorded,
             self.layers,
-            widgets.HBox([widgets.HTML("formats", layout=widgets.Layout(width="75px"))]
+            widgets.HBox([widgets.HTML("formats", layout=widgets.Layout(width="58px"))]
                          + list(self.formats.values()), layout=widgets.Layout(flex_flow="row wrap")),
             self.width,
         ])
