@@ -44,7 +44,10 @@ def export_network(lab) -> Path:
     """Write the lab's network to ``<export folder>/network.nir``; returns the path."""
     from snnlab.io.nir_graph import write_nir
 
-    out = Path(lab.export_dir.value)
+    folder = lab.export_dir.value.strip()
+    if not folder:  # not the current folder (often the repository) by accident
+        raise ValueError("no export folder; choose a folder to export into")
+    out = Path(folder).expanduser()
     if out.exists() and not out.is_dir():
         raise ValueError(f"export folder {str(out)!r} is not a folder")
     out.mkdir(parents=True, exist_ok=True)
