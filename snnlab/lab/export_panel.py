@@ -168,6 +168,8 @@ class ExportPanel:
                        (self.message, "message")):
             w.add_class(f"snnlab-export-{cls}")
 
+        lab.export_button.tooltip = ("Write the chosen part of the run, in the chosen formats, to the folder "
+                                     "(in the background: the lab keeps running)")
         self.start_box.observe(self._on_window, names="value")
         self.end_box.observe(self._on_window, names="value")
         self.whole_button.on_click(lambda _: self.use_whole_run())
