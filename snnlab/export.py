@@ -305,8 +305,18 @@ def _figure_files(
     """Write the figures, appending each file to ``written`` as it is done; returns ``written``."""
     from snnlab.io import figures
 
-    _stop_if_cancelled(cancel, written, total)
-    for name, fig in figures.recording_figures(rec, **figure_options).items():
+    common = dict(figure_options)
+    mode = common.pop("raster_mode", "auto")
+    # One figure at a time (as figures.recording_figures draws them): Cancel and the
+    # progress act between figures too, and one figure is in memory at once.
+    makers = {
+        "raster": lambda: figures.raster_figure(rec, mode=mode, **common),
+        "voltage": lambda: figures.voltage_figure(rec, **common),
+        "rate": lambda: figures.rate_figure(rec, **common),
+    }
+    for name in FIGURE_NAMES:
+        _stop_if_cancelled(cancel, written, total)
+        fig = makers[name]()
         for fmt in formats:
             _stop_if_cancelled(cancel, written, total)
             path = _atomic(out / f"{name}.{fmt}", lambda tmp, fig=fig, fmt=fmt: figures.save_figure(fig, tmp, format=fmt))
