@@ -279,7 +279,8 @@ class _TorchExpr(ast.NodeTransformer):
 def _where(c, a, b):
     # where(c, a, b) with numbers or tensors (a number where a tensor is expected is filled)
     if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
-        return torch.where(c, torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+        # (made on c's device: no host-to-device copy, which a captured CUDA graph refuses)
+        return torch.full(c.shape, b, dtype=torch.float32, device=c.device).masked_fill_(c, a)
     if not isinstance(a, torch.Tensor):
         return b.masked_fill(c, a) if a == a else torch.where(c, a, b)
     if not isinstance(b, torch.Tensor):
@@ -380,9 +381,10 @@ def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict)
     ``conn.add_to_weights``. An update whose every ``outer`` has a spike side
     without spikes is skipped (it adds nothing).
     """
+    static = in_static_shapes()  # a captured block: no skipping on the device's data
     for st in statements:
         terms, simple, code = _rule_parts(st)
-        if terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
+        if not static and terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
             continue
         if simple is not None:
             a, b = simple

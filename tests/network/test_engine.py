@@ -57,13 +57,29 @@ def test_forcing_an_unknown_or_unavailable_backend_is_an_error():
                 pass
 
 
+def _short_window_net():
+    net = small_net()
+    net.add_monitor(Monitor(net.layers["B"], ("v",), time=5), name="B5")  # a 5-step window
+    return net
+
+
+# A run each compiled back-end cannot take, and the words its refusal must use.
+REFUSED = {
+    "cpu": (small_net, {"clamp": {"B": torch.zeros(3, dtype=torch.bool)}}, "clamp"),
+    "graph-emulate": (_short_window_net, {}, "window shorter than 64 steps"),
+    "cuda-graphs": (_short_window_net, {}, "window shorter than 64 steps"),
+    "triton": (_short_window_net, {}, "window shorter than 64 steps"),
+}
+
+
 @pytest.mark.parametrize("name", [n for n in available_backends() if n != "eager"])
 def test_forced_backend_that_cannot_run_the_plan_says_why(name):
     dev = device_for(name)
-    net = small_net().to(dev)
-    clamp = {"B": torch.zeros(3, dtype=torch.bool, device=dev)}
-    with use_backend(name), pytest.raises(ValueError, match=f"back-end {name!r} cannot run.*clamp"):
-        net.run({"A": torch.ones(5, 4, device=dev)}, time=5, clamp=clamp)
+    make, options, reason = REFUSED[name]
+    net = make().to(dev)
+    options = {k: {layer: t.to(dev) for layer, t in v.items()} for k, v in options.items()}
+    with use_backend(name), pytest.raises(ValueError, match=f"back-end {name!r} cannot run.*{reason}"):
+        net.run({"A": torch.ones(5, 4, device=dev)}, time=5, **options)
     assert net.layers["B"].v.eq(-65.0).all()  # nothing was simulated
 
 
