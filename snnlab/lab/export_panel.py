@@ -13,7 +13,7 @@ The panel sits in the lab's *Files* box, around the Export button:
 * the lab's **folder** box and **Export** button.
 
 The export runs in a background thread (:func:`snnlab.export.export_recording`),
-one at a time, on a snapshot of the recording taken when it starts: a run
+one at a time, on a snapshot of the recording taken when Export is clicked: a run
 still going keeps running (Run, Pause and Stop still work) and what grows
 after the snapshot is not in the files. A progress bar follows the files as
 they are written; **Cancel** stops the export before its next file (the files
@@ -58,6 +58,7 @@ from typing import Optional
 import ipywidgets as widgets
 
 from snnlab import export as _export
+from snnlab.lab.controller import ACTIVE_STATES
 
 __all__ = ["ExportPanel", "FORMAT_CHOICES", "DEFAULT_FORMATS", "module_available"]
 
@@ -217,8 +218,6 @@ class ExportPanel:
     def refresh(self) -> None:
         """Show what is recorded; a window that follows the whole run follows it (the lab calls this
         when its run changes state)."""
-        from snnlab.lab.controller import ACTIVE_STATES
-
         if self.lab.controller.state in ACTIVE_STATES:  # still growing: the export takes it as it is then
             self.recorded.value = ("<span style='color:#666'>a run is going: Export writes what it has "
                                    "recorded when clicked</span>")
@@ -303,13 +302,26 @@ class ExportPanel:
                 self.result = []
                 self._say(str(ex), error=True)
                 return False
+            # The snapshot is taken now, at the click: a Run clicked right after cannot
+            # slip in, and what grows afterwards is not in the files.
+            still_running = self.lab.controller.state in ACTIVE_STATES
+            try:
+                rec = self._snapshot()
+            except Exception as ex:  # a message, never a traceback
+                self.result = []
+                self._say(f"Export failed: could not take the recording: {type(ex).__name__}: {ex}", error=True)
+                return False
+            if rec is None or rec.steps == 0:
+                self.result = []
+                self._say(NOTHING_YET, error=True)
+                return False
             self._cancel.clear()
             self.progress.value = 0.0
             self.progress.bar_style = "info"
             self.progress_text.value = "starting"
             self.cancel_button.disabled = False
-            self._thread = threading.Thread(target=self._work, args=(request,), name="snnlab-export",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._work, args=(request, rec, still_running),
+                                            name="snnlab-export", daemon=True)
             self._thread.start()
             return True
 
@@ -335,22 +347,19 @@ class ExportPanel:
 
     def _snapshot(self):
         """The recording as it is now: a copy while a run goes on (the controller copies under its
-        lock, so every layer ends at the same step); the ended run's own arrays otherwise."""
+        lock, so every layer ends at the same step; at most the lab's ring buffers, 128 MiB); the
+        ended run's own arrays otherwise (no copy: nothing writes to them any more)."""
         return self.lab.recording
 
     def _on_progress(self, done: int, total: int, name: str) -> None:
         self.progress.value = done / total if total else 1.0
         self.progress_text.value = f"{done}/{total} files"
 
-    def _work(self, request: dict) -> None:
+    def _work(self, request: dict, rec, still_running: bool) -> None:
         self.result = []
         folder = request["out_dir"]
         try:
-            rec = self._snapshot()
-            if rec is None or rec.steps == 0:
-                self._fail(NOTHING_YET)
-                return
-            still_running = not rec.completed and self.lab.controller.running
+            self.progress_text.value = "drawing"
             paths = _export.export_recording(rec, progress=self._on_progress, cancel=self._cancel, **request)
         except _export.ExportCancelled as ex:
             self.progress.bar_style = "warning"

@@ -395,3 +395,26 @@ def test_the_recorded_line_says_when_a_run_is_going(tmp_path):
     end = lab.recording.duration
     assert f"recorded: 0 to {end:g} ms" in lab.export_panel.recorded.value
     assert lab.export_panel.end_box.value == end
+
+
+def test_the_snapshot_is_taken_at_the_click(lab, tmp_path, monkeypatch):
+    """Run clicked right after Export: the export is of the run that was there at the click,
+    even when its thread starts only after that run has ended."""
+    panel = lab.export_panel
+    panel.formats["png"].value = False
+    go = threading.Event()
+    real_work = panel._work
+
+    def late(*args):
+        assert go.wait(60)
+        real_work(*args)
+
+    monkeypatch.setattr(panel, "_work", late)
+    lab.export_button.click()
+    lab.duration.value = 50.0
+    lab.run_button.click()
+    assert lab.wait(60)
+    go.set()
+    assert panel.wait(60)
+    assert load_recording(tmp_path / "out" / "recording.npz").steps == 200
+    assert lab.recording.steps == 50
