@@ -40,6 +40,7 @@ from snnlab.lab.controller import (
     ACTIVE_STATES, BUILDING, DONE, ERROR, IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Controller,
 )
 from snnlab.lab.experiment import Experiment, NetworkExperiment, learning_rule
+from snnlab.lab.export_panel import ExportPanel
 from snnlab.lab.views import LAYER_COLORS, DiagramView, RasterView, RateView, TimeAxis, VoltageView, WeightView
 
 __all__ = ["Lab", "parse_traced", "default_export_dir"]
@@ -291,8 +292,6 @@ class Lab(widgets.AppLayout):
                                        tooltip="Each run is written whole to FOLDER/run-N.zarr as it goes "
                                                "(snnlab.lab.store.load_run reads it, also after a crash)")
         self.record_dir.add_class("snnlab-record-dir")
-        from snnlab.lab.export_panel import ExportPanel
-
         self.export_panel = ExportPanel(self)  # window, layers, formats, width; progress, Cancel, messages
         self.export_panel.add_nir_actions()  # Export NIR / Open NIR where nir is installed
         self.files_box = widgets.VBox([widgets.HTML("<b>Files</b>"), self.export_dir, self.export_panel.options,
