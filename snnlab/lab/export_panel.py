@@ -20,8 +20,10 @@ they are written; **Cancel** stops the export before its next file (the files
 written before stay, each whole).
 
 matplotlib's settings (``rcParams``) are global: while an export draws its
-figures they hold snnlab's publication style, so a matplotlib figure drawn in
-the notebook at that moment would get it too (the lab's own views are bqplot).
+figures they hold snnlab's publication style. Other snnlab exports wait for
+it (:func:`snnlab.io.figures.figure_style`), but a matplotlib figure drawn in
+the notebook at that moment would get the style too (the lab's own views are
+bqplot).
 
 Where the ``nir`` package is installed, **Export NIR** and **Open NIR**
 (:func:`snnlab.io.lab_nir.add_nir_actions`) join the Export button.
