@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Dict, Iterable, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from ..dynamics.checks import check_positive_int, describe
@@ -31,9 +32,13 @@ _SHIFTS = torch.tensor([7, 6, 5, 4, 3, 2, 1, 0], dtype=torch.uint8)
 
 
 def _pack(bits: torch.Tensor) -> torch.Tensor:
-    """bool ``[k, *shape]`` -> uint8 ``[k, ceil(N / 8)]``."""
+    """bool ``[k, *shape]`` -> uint8 ``[k, ceil(N / 8)]`` (first neuron in the high bit)."""
     k = bits.shape[0]
-    flat = bits.reshape(k, -1)
+    flat = bits.reshape(k, math.prod(bits.shape[1:]))
+    if flat.device.type == "cpu":
+        # NumPy's packbits (same bit order): ~100x faster than the torch ops below
+        # on a CPU, where they were a tenth of a short run's time.
+        return torch.from_numpy(np.packbits(flat.to(torch.bool).numpy(), axis=1))
     pad = (-flat.shape[1]) % 8
     if pad:
         flat = torch.cat([flat, flat.new_zeros(k, pad)], 1)
@@ -44,6 +49,9 @@ def _pack(bits: torch.Tensor) -> torch.Tensor:
 def _unpack(packed: torch.Tensor, shape: tuple) -> torch.Tensor:
     k = packed.shape[0]
     n = math.prod(shape)
+    if packed.device.type == "cpu":
+        bits = np.unpackbits(packed.numpy(), axis=1, count=n)
+        return torch.from_numpy(bits.view(np.bool_)).reshape(k, *shape)
     bits = (packed.unsqueeze(-1) >> _SHIFTS.to(packed.device)) & 1
     return bits.view(k, -1)[:, :n].bool().reshape(k, *shape)
 

@@ -45,7 +45,7 @@ from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
 from .base import Backend, cache_for
 
-__all__ = ["CpuBackend", "available", "source_for", "wait_for_compiles"]
+__all__ = ["CpuBackend", "available", "source_for", "generate_source", "structure_key", "wait_for_compiles"]
 
 #: runs (steps x neurons) shorter than this do not start a background compilation
 BACKGROUND_WORK = 200_000
@@ -497,8 +497,50 @@ class _Gen:
         return self.arg(f"V{l}_{var}")
 
 
-def source_for(plan, ext_layers=()) -> Tuple[str, list, list]:
-    """(source, argument names, recorded (monitor, var, layer index)) of the block loop for a plan."""
+#: structure key -> (source, argument names, records as (monitor index, var, layer index))
+_SOURCES: Dict[tuple, tuple] = {}
+_SOURCES_KEPT = 256
+
+
+def structure_key(plan, ext_layers=()) -> tuple:
+    """Everything the source :func:`generate_source` writes for a plan depends on.
+
+    Writing the source takes about half a millisecond (the expressions'
+    translation); a short run (the seed network's 500 steps take 3 ms) would
+    pay it every time. The key holds what the generator reads: the layers'
+    names, classes (their model), sizes, flags and parameter names, which
+    connection feeds which layer and how, each connection's kind and bias,
+    each update's rule, bounds and decay, the monitors' variables, the batch
+    and ``one_step``. Not values (weights, parameters, state): the loop
+    takes those as arguments, so a run sees their current values.
+    """
+    index = {id(lp.layer): l for l, lp in enumerate(plan.layers)}
+    conn_index = {id(conn): c for c, (_, conn) in enumerate(plan.connections)}
+    layers = tuple(
+        (
+            lp.name, type(lp.layer), lp.layer.n, lp.layer.flags(), bool(lp.layer.traces),
+            bool(lp.layer.sum_input), tuple(lp.layer.values()), lp.name in ext_layers,
+            tuple((src, conn_index[id(conn)]) for src, conn in lp.step_conns),
+            tuple((src, conn_index[id(conn)]) for src, conn in lp.block_conns),
+        )
+        for lp in plan.layers
+    )
+    conns = tuple(
+        (key, type(conn), index[id(conn.source)], index[id(conn.target)], conn.source.n, conn.target.n,
+         getattr(conn, "b", None) is not None)
+        for key, conn in plan.connections
+    )
+    updates = []
+    for u in plan.updates:
+        rule, conn = u.conn.update_rule, u.conn
+        learn = (type(rule), rule.model, tuple(rule.values()), bool(conn.bounded), bool(conn.weight_decay)) if u.learn else None
+        updates.append((conn_index[id(conn)], u.mask is not None, learn))
+    monitors = tuple((index[id(m.obj)], m.state_vars) for m in plan.monitors)
+    return (layers, conns, tuple(updates), monitors, plan.one_step, plan.batch)
+
+
+def generate_source(plan, ext_layers=()) -> Tuple[str, list, list]:
+    """(source, argument names, recorded (monitor, var, layer index)) of the block loop for a plan, written anew."""
     gen = _Gen(plan)
     gen.records = []
     index = {id(lp.layer): l for l, lp in enumerate(plan.layers)}
@@ -507,6 +549,21 @@ def source_for(plan, ext_layers=()) -> Tuple[str, list, list]:
             gen.records.append((m, var, index[id(m.obj)]))
     src = gen.source(set(ext_layers))
     return src, gen.args, gen.records
+
+
+def source_for(plan, ext_layers=()) -> Tuple[str, list, list]:
+    """(source, argument names, recorded (monitor, var, layer index)) of the block
+    loop for a plan: written once per structure (:func:`structure_key`)."""
+    key = structure_key(plan, ext_layers)
+    hit = _SOURCES.get(key)
+    if hit is None:
+        src, names, records = generate_source(plan, ext_layers)
+        slot = {id(m): k for k, m in enumerate(plan.monitors)}
+        if len(_SOURCES) >= _SOURCES_KEPT:  # a long sweep of sizes: forget the oldest
+            del _SOURCES[next(iter(_SOURCES))]
+        hit = _SOURCES[key] = (src, tuple(names), tuple((slot[id(m)], var, l) for m, var, l in records))
+    src, names, layout = hit
+    return src, list(names), [(plan.monitors[k], var, l) for k, var, l in layout]
 
 
 def _cache_dir() -> Optional[Path]:
@@ -657,7 +714,7 @@ class CpuBackend(Backend):
         (the engine runs eagerly meanwhile: a lab user never waits for the compiler).
         ``SNNLAB_COMPILE=wait`` compiles first instead (benchmarks). Runs
         shorter than ``BACKGROUND_WORK`` steps x neurons start no compilation."""
-        src, names, records = source_for(plan, tuple(lp.name for lp in plan.layers if lp.name in ext))
+        src, names, records = self._source(network, plan, ext)
         if wait or ready(src) or os.environ.get("SNNLAB_COMPILE") == "wait":
             return True
         if plan.run_steps * sum(lp.layer.n for lp in plan.layers) < BACKGROUND_WORK:
@@ -672,12 +729,22 @@ class CpuBackend(Backend):
         compile_in_background(src, dummy_arguments(names, types))
         return False
 
+    def _source(self, network, plan, ext) -> tuple:
+        """source_for(plan, ...), once per plan (a chunk's blocks share it)."""
+        ext_layers = tuple(lp.name for lp in plan.layers if lp.name in ext)
+        cache = cache_for(network, self.name)
+        last = cache.get("plan_source")
+        if last is not None and last[0] is plan and last[1] == ext_layers:
+            return last[2]
+        made = source_for(plan, ext_layers)
+        cache["plan_source"] = (plan, ext_layers, made)
+        cache["source"] = made[0]
+        return made
+
     def run_block(self, network, plan, ext, start, b0, b1) -> bool:
         steps = b1 - b0
-        ext_layers = tuple(lp.name for lp in plan.layers if lp.name in ext)
-        src, names, records = source_for(plan, ext_layers)
+        src, names, records = self._source(network, plan, ext)
         fn = compile_source(src)
-        cache_for(network, self.name)["source"] = src
         values = self._arguments(plan, names, ext, start, b0, b1)
         hist = {}
         for k, (m, var, l) in enumerate(records):
