@@ -256,3 +256,39 @@ def test_a_users_model_and_rule_get_the_compiled_loop_from_their_definition_alon
     assert e.monitors["B"].get("s").sum() > 0
     assert e.connections[("A", "B")].update_rule.gain == 2.0
     compare(e, c)
+
+
+def _runs_with_changes(backend):
+    """Three runs of one network; between them a parameter is written in place,
+    replaced by a number, and a coupling matrix is written in place."""
+    torch.manual_seed(0)
+    net = Network()
+    net.add_layer(Input(n=50), "A")
+    net.add_layer(IzhikevichNodes(n=30), "B")
+    net.add_connection(Connection(net.layers["A"], net.layers["B"], w=torch.rand(50, 30) * 20), "A", "B")
+    net.add_monitor(Monitor(net.layers["B"], ("s", "v")), "B")
+    layer = net.layers["B"]
+    layer.thresh = torch.full((30,), 30.0)
+    x = inputs(80)
+    out = []
+    with use_backend(backend):
+        for change in (
+            lambda: None,
+            lambda: layer.thresh.__setitem__(slice(0, 15), 10.0),  # in place: the same tensor, a new version
+            lambda: setattr(layer, "thresh", 20.0),
+            lambda: layer.S.mul_(0.0),
+        ):
+            change()
+            torch.manual_seed(5)
+            net.run(x, time=80)
+            assert net.last_backend == backend
+            out.append(net.monitors["B"].get("v")[-80:].clone())
+    return out
+
+
+def test_parameters_changed_between_runs_in_place_or_replaced_are_seen_by_the_compiled_loop():
+    eager, compiled = _runs_with_changes("eager"), _runs_with_changes("cpu")
+    for i, (a, b) in enumerate(zip(eager, compiled)):
+        assert torch.allclose(a, b, atol=1e-3), i
+    for i in range(1, 4):  # each change changed the run
+        assert not torch.allclose(eager[i - 1], eager[i], atol=1e-3), i

@@ -43,6 +43,7 @@ import torch
 from ...dynamics.model import outer_terms, parse_step, phases, rule_update_parts
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
+from ..validate import value_stamp
 from .base import Backend, cache_for
 
 __all__ = ["CpuBackend", "available", "source_for", "generate_source", "structure_key", "wait_for_compiles"]
@@ -693,6 +694,32 @@ def _per_neuron(value, layer) -> np.ndarray:
     return np.ascontiguousarray(t.expand(layer.shape).reshape(layer.n).numpy())
 
 
+def _coupling_rows(S, layer) -> np.ndarray:
+    """A coupling matrix ``S[i, j]`` (j -> i) as rows of targets: ``[j, i]``."""
+    return np.ascontiguousarray(S.detach().to(torch.float32).t().numpy())
+
+
+def _derived(cache: dict, key: str, layer, value, make) -> np.ndarray:
+    """``make(value, layer)``, made again when ``value`` is another number, or
+    a tensor at another address or written in place since (its version).
+    The entry holds the tensor, so no other one can take its address."""
+    stamp = value_stamp(value)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is layer and hit[2] == stamp:
+        return hit[3]
+    array = make(value, layer)
+    cache[key] = (layer, value, stamp, array)
+    return array
+
+
+def _scratch(cache: dict, key: str, shape: tuple, dtype) -> np.ndarray:
+    """A work array the loop writes before it reads (kept between blocks and runs)."""
+    array = cache.get(key)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = cache[key] = np.empty(shape, dtype)
+    return array
+
+
 class CpuBackend(Backend):
     """Blocks of steps in one generated, compiled loop (see the module docstring)."""
 
@@ -745,13 +772,14 @@ class CpuBackend(Backend):
         steps = b1 - b0
         src, names, records = self._source(network, plan, ext)
         fn = compile_source(src)
-        values = self._arguments(plan, names, ext, start, b0, b1)
+        values = self._arguments(plan, names, ext, start, b0, b1, cache_for(network, self.name).setdefault("arrays", {}))
         hist = {}
         for k, (m, var, l) in enumerate(records):
             layer = plan.layers[l].layer
             value = getattr(layer, var)
             shape = (steps, layer.n) if var in layer.model.shared else (steps, plan.batch, layer.n)
-            hist[k] = values[f"HR{k}"] = np.zeros(shape, dtype=np.bool_ if value.dtype == torch.bool else np.float32)
+            # every row is written by the loop
+            hist[k] = values[f"HR{k}"] = np.empty(shape, dtype=np.bool_ if value.dtype == torch.bool else np.float32)
         fn(steps, plan.batch, _F32(plan.dt), *[values[n] for n in names])
         for k, (m, var, l) in enumerate(records):
             value = getattr(plan.layers[l].layer, var)
@@ -760,10 +788,12 @@ class CpuBackend(Backend):
             m.advance(steps)
         return True
 
-    def _arguments(self, plan, names, ext, start, b0, b1) -> dict:
+    def _arguments(self, plan, names, ext, start, b0, b1, cache) -> dict:
         steps = b1 - b0
         B = plan.batch
         out: Dict[str, object] = {}
+        wanted = set(names)
+        rule_args = {int(arg[2 : arg.index("_")]) for arg in names if arg.startswith("RP")}  # connections
         # the step's random draws, in the eager order (layer by layer, each step)
         needs = [random_need(lp.layer) for lp in plan.layers]
         draws = torch.rand(steps, sum(needs)) if sum(needs) else None
@@ -772,30 +802,33 @@ class CpuBackend(Backend):
             layer = lp.layer
             n = layer.n
             out[f"S{l}"] = layer.s.reshape(B, n).numpy()
-            out[f"SP{l}"] = np.empty((B, n), np.bool_)
-            out[f"A{l}"] = np.empty((B, n), np.float32)
-            out[f"T{l}"] = np.empty(n, np.float32)
+            out[f"SP{l}"] = _scratch(cache, f"SP{l}", (B, n), np.bool_)
+            out[f"A{l}"] = _scratch(cache, f"A{l}", (B, n), np.float32)
+            out[f"T{l}"] = _scratch(cache, f"T{l}", (n,), np.float32)
             for v in layer.model.state + ("x", "summed"):
                 t = layer.__dict__.get(v)
                 if isinstance(t, torch.Tensor):
                     out[f"V{l}_{v}"] = t.reshape(B, n).numpy()
-            for v in layer.model.shared:
-                out[f"H{l}_{v}"] = layer.state_tensors()[v].reshape(n).numpy()
+            if layer.model.shared:
+                state = layer.state_tensors()
+                for v in layer.model.shared:
+                    out[f"H{l}_{v}"] = state[v].reshape(n).numpy()
             for name, value in layer.values().items():
-                if f"P{l}_{name}" in names:
-                    out[f"P{l}_{name}"] = _per_neuron(value, layer)
+                arg = f"P{l}_{name}"
+                if arg in wanted:
+                    out[arg] = _derived(cache, arg, layer, value, _per_neuron)
             e = ext.get(lp.name)
             if e is not None:
                 out[f"E{l}"] = np.ascontiguousarray(e[b0 - start : b1 - start].reshape(steps, B, n).to(torch.float32).numpy())
             if needs[l]:
                 part = draws[:, offset : offset + needs[l]]
-                if f"R{l}" in names:
+                if f"R{l}" in wanted:
                     out[f"R{l}"] = np.ascontiguousarray(part[:, : B * n].reshape(steps, B, n).numpy())
-                if f"U{l}" in names:
+                if f"U{l}" in wanted:
                     out[f"U{l}"] = np.ascontiguousarray(part[:, needs[l] - B :].numpy())
                 offset += needs[l]
-            if f"C{l}" in names:
-                out[f"C{l}"] = np.ascontiguousarray(layer.S.detach().to(torch.float32).t().numpy())
+            if f"C{l}" in wanted:
+                out[f"C{l}"] = _derived(cache, f"C{l}", layer, layer.S, _coupling_rows)
         for c, (key, conn) in enumerate(plan.connections):
             if isinstance(conn, SparseConnection):
                 out[f"WV{c}"] = conn.values.detach().numpy()
@@ -806,15 +839,16 @@ class CpuBackend(Backend):
                 out[f"W{c}"] = conn.w.detach().numpy()
                 if conn.b is not None:
                     out[f"BB{c}"] = conn.b.detach().numpy()
-            out[f"RA{c}"] = np.empty(conn.source.n, np.bool_)
-            out[f"CA{c}"] = np.empty(conn.target.n, np.bool_)
-            out[f"CJ{c}"] = np.empty(conn.target.n, np.int64)
+            out[f"RA{c}"] = _scratch(cache, f"RA{c}", (conn.source.n,), np.bool_)
+            out[f"CA{c}"] = _scratch(cache, f"CA{c}", (conn.target.n,), np.bool_)
+            out[f"CJ{c}"] = _scratch(cache, f"CJ{c}", (conn.target.n,), np.int64)
             out[f"WD{c}"] = _F32(1.0 - conn.weight_decay)
             out[f"WMIN{c}"] = _F32(conn.wmin)
             out[f"WMAX{c}"] = _F32(conn.wmax)
-            for name, value in conn.update_rule.values().items():
-                if f"RP{c}_{name}" in names:
-                    out[f"RP{c}_{name}"] = _F32(value)
+            if c in rule_args:
+                for name, value in conn.update_rule.values().items():
+                    if f"RP{c}_{name}" in wanted:
+                        out[f"RP{c}_{name}"] = _F32(value)
         for u in plan.updates:
             if u.mask is not None:
                 c = [i for i, (_, conn) in enumerate(plan.connections) if conn is u.conn][0]
