@@ -292,3 +292,15 @@ def test_parameters_changed_between_runs_in_place_or_replaced_are_seen_by_the_co
         assert torch.allclose(a, b, atol=1e-3), i
     for i in range(1, 4):  # each change changed the run
         assert not torch.allclose(eager[i - 1], eager[i], atol=1e-3), i
+
+
+def test_the_source_cache_keeps_a_bounded_number_of_structures(monkeypatch):
+    monkeypatch.setattr(cpu, "_SOURCES", {})
+    monkeypatch.setattr(cpu, "_SOURCES_KEPT", 2)
+    plans = _structures()[:6:2]  # three structures
+    for _, plan, ext in plans:
+        cpu.source_for(plan, ext)
+    assert len(cpu._SOURCES) == 2
+    assert cpu.structure_key(plans[0][1], plans[0][2]) not in cpu._SOURCES  # the oldest went
+    _, plan, ext = plans[0]
+    assert cpu.source_for(plan, ext)[0] == cpu.generate_source(plan, ext)[0]

@@ -560,9 +560,11 @@ def source_for(plan, ext_layers=()) -> Tuple[str, list, list]:
     if hit is None:
         src, names, records = generate_source(plan, ext_layers)
         slot = {id(m): k for k, m in enumerate(plan.monitors)}
-        if len(_SOURCES) >= _SOURCES_KEPT:  # a long sweep of sizes: forget the oldest
-            del _SOURCES[next(iter(_SOURCES))]
-        hit = _SOURCES[key] = (src, tuple(names), tuple((slot[id(m)], var, l) for m, var, l in records))
+        hit = (src, tuple(names), tuple((slot[id(m)], var, l) for m, var, l in records))
+        with _LOCK:  # runs of several networks may share this cache from threads (lab, sweeps)
+            if len(_SOURCES) >= _SOURCES_KEPT:  # a long sweep of sizes: forget the oldest
+                del _SOURCES[next(iter(_SOURCES))]
+            _SOURCES[key] = hit
     src, names, layout = hit
     return src, list(names), [(plan.monitors[k], var, l) for k, var, l in layout]
 
