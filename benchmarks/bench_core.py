@@ -19,6 +19,14 @@ Usage::
     .venv/bin/python benchmarks/bench_core.py            # 5 repeats each
     .venv/bin/python benchmarks/bench_core.py --quick    # 3 repeats, seed + large
     .venv/bin/python benchmarks/bench_core.py --profile  # + cProfile of snnlab's seed run
+    .venv/bin/python benchmarks/bench_core.py --workloads seed --against /tmp/af7 --rounds 3
+        # snnlab of another checkout (git worktree add /tmp/af7 af7d240) against this one
+
+``--against TREE`` times snnlab as imported from ``TREE`` and from this
+checkout, in alternating processes (``--rounds`` each), each a fresh network
+per run as above, and reports the thread CPU time of ``run()`` beside the
+wall time: on a shared machine the wall time mostly measures the other jobs,
+the CPU time of the simulating thread much less so.
 """
 
 from __future__ import annotations
@@ -61,6 +69,72 @@ def bindsnet_record(wl_name: str, repeats: int, data_dir: Path) -> dict | None:
     return recs[0]
 
 
+def cpu_times(wl_name: str, repeats: int, data_dir: Path) -> dict:
+    """Thread CPU and wall time (s) of ``run()``, fresh network per run, 2 untimed runs first."""
+    import gc
+    import time
+
+    import torch
+
+    import snnlab
+
+    wl = C.get_workload(wl_name)
+    C.prepare_data(wl, data_dir)
+    api = run_bindsnet_api.load_api("snnlab")
+    inputs_np, w_fwd = C.load_data(wl, data_dir)
+    walls, cpus, spikes = [], [], 0
+    for rep in range(repeats + 2):
+        inputs = {"A": torch.from_numpy(inputs_np).clone()}
+        network, monitors = run_bindsnet_api.build(api, wl, w_fwd, "cpu")
+        t0, c0 = time.perf_counter(), time.thread_time()
+        network.run(inputs=inputs, time=wl.steps)
+        c1, t1 = time.thread_time(), time.perf_counter()
+        if rep >= 2:
+            walls.append(t1 - t0)
+            cpus.append(c1 - c0)
+        spikes = int(monitors["B"].get("s").sum())
+        del network, monitors, inputs
+        gc.collect()
+    return {"snnlab": str(Path(snnlab.__file__).resolve().parent.parent), "cpu_s": cpus, "wall_s": walls,
+            "spikes_out": spikes}
+
+
+def against(tree: Path, workloads, repeats: int, rounds: int, data_dir: Path) -> None:
+    """Alternate processes importing snnlab from ``tree`` and from this checkout; print both."""
+    import statistics
+
+    here = HERE.parent
+    results: dict = {}
+    for _ in range(rounds):
+        for label, root in (("other", tree.resolve()), ("this", here)):
+            env = dict(os.environ, PYTHONPATH=str(root), **THREAD_ENV)
+            env.setdefault("SNNLAB_COMPILE", "wait")
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--cpu-times-json", "--repeats", str(repeats),
+                   "--data", str(data_dir), "--threads", THREAD_ENV.get("OMP_NUM_THREADS", "0"), "--workloads", *workloads]
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+            if out.returncode != 0:
+                raise RuntimeError(f"timing snnlab from {root} failed:\n{out.stderr[-2000:]}")
+            for name, rec in json.loads(out.stdout.strip().splitlines()[-1]).items():
+                if Path(rec["snnlab"]) != root:
+                    raise RuntimeError(f"snnlab was imported from {rec['snnlab']}, not {root}")
+                slot = results.setdefault((name, label), {"cpu_s": [], "wall_s": [], "spikes_out": set(), "root": root})
+                slot["cpu_s"] += rec["cpu_s"]
+                slot["wall_s"] += rec["wall_s"]
+                slot["spikes_out"].add(rec["spikes_out"])
+    print(f"\nsnnlab of {tree} ('other') against {here} ('this'): {rounds} alternating rounds x {repeats} runs, "
+          f"load {os.getloadavg()[0]:.1f} at the end (ms; CPU = the simulating thread's CPU time)\n")
+    print(f"{'network':44s} {'which':6s} {'CPU min':>8s} {'CPU median':>11s} {'wall min':>9s} {'wall median':>12s}  spikes")
+    for name in workloads:
+        wl = C.get_workload(name)
+        med = {}
+        for label in ("other", "this"):
+            r = results[(name, label)]
+            med[label] = statistics.median(r["cpu_s"])
+            print(f"{wl.label:44s} {label:6s} {1e3 * min(r['cpu_s']):8.2f} {1e3 * med[label]:11.2f} "
+                  f"{1e3 * min(r['wall_s']):9.2f} {1e3 * statistics.median(r['wall_s']):12.2f}  {sorted(r['spikes_out'])}")
+        print(f"{'':44s} this / other, CPU median: {med['this'] / med['other']:.2f}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="snnlab vs a dense torch loop (and BindsNET if set up)")
     p.add_argument("--repeats", type=int, default=5)
@@ -73,6 +147,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1,
                    help="torch/BLAS threads here and in BindsNET's process (default 1, as run_all.py: the "
                         "cores are shared; 0 = torch's default)")
+    p.add_argument("--against", type=Path, default=None, metavar="TREE",
+                   help="time snnlab imported from TREE (another checkout) against this one (see above)")
+    p.add_argument("--rounds", type=int, default=3, help="with --against: alternating processes per checkout")
+    p.add_argument("--cpu-times-json", action="store_true", help=argparse.SUPPRESS)  # --against's child
     args = p.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
     if args.threads < 0:
@@ -82,6 +160,15 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
         THREAD_ENV.update({k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+
+    if args.cpu_times_json:
+        print(json.dumps({name: cpu_times(name, repeats, args.data) for name in args.workloads}))
+        return 0
+    if args.against is not None:
+        if not (args.against / "snnlab" / "__init__.py").exists():
+            raise ValueError(f"--against {args.against}: no snnlab package there (expected a checkout's root)")
+        against(args.against, args.workloads, repeats, args.rounds, args.data)
+        return 0
 
     rows, records = [], []
     for name in args.workloads:

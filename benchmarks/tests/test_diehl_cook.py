@@ -25,6 +25,7 @@ def _check(r: dict, n_train: int, n_test: int) -> None:
     for key in ("accuracy_all", "accuracy_proportion"):
         assert 0.0 <= r[key] <= 100.0
     assert r["train_s"] > 0 and r["test_s"] > 0
+    assert r["cpu_ms_per_train_sample"] > 0 and r["cpu_ms_per_test_sample"] > 0
     assert len(r["curve"]) == (n_train - 1) // 5  # one estimate per finished interval of 5
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Dict, Iterable, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from ..dynamics.checks import check_positive_int, describe
@@ -31,9 +32,13 @@ _SHIFTS = torch.tensor([7, 6, 5, 4, 3, 2, 1, 0], dtype=torch.uint8)
 
 
 def _pack(bits: torch.Tensor) -> torch.Tensor:
-    """bool ``[k, *shape]`` -> uint8 ``[k, ceil(N / 8)]``."""
+    """bool ``[k, *shape]`` -> uint8 ``[k, ceil(N / 8)]`` (first neuron in the high bit)."""
     k = bits.shape[0]
-    flat = bits.reshape(k, -1)
+    flat = bits.reshape(k, math.prod(bits.shape[1:]))
+    if flat.device.type == "cpu":
+        # NumPy's packbits (same bit order): ~100x faster than the torch ops below
+        # on a CPU, where they were a tenth of a short run's time.
+        return torch.from_numpy(np.packbits(flat.to(torch.bool).numpy(), axis=1))
     pad = (-flat.shape[1]) % 8
     if pad:
         flat = torch.cat([flat, flat.new_zeros(k, pad)], 1)
@@ -44,6 +49,9 @@ def _pack(bits: torch.Tensor) -> torch.Tensor:
 def _unpack(packed: torch.Tensor, shape: tuple) -> torch.Tensor:
     k = packed.shape[0]
     n = math.prod(shape)
+    if packed.device.type == "cpu":
+        bits = np.unpackbits(packed.numpy(), axis=1, count=n)
+        return torch.from_numpy(bits.view(np.bool_)).reshape(k, *shape)
     bits = (packed.unsqueeze(-1) >> _SHIFTS.to(packed.device)) & 1
     return bits.view(k, -1)[:, :n].bool().reshape(k, *shape)
 
@@ -52,8 +60,11 @@ class Recorder:
     """Storage of one recorded variable: staging buffer + window or growing store."""
 
     def __init__(
-        self, sample: torch.Tensor, window: Optional[int], device: torch.device, stage: Optional[torch.Tensor] = None
+        self, sample: torch.Tensor, window: Optional[int], device: torch.device, spare: Optional[tuple] = None
     ) -> None:
+        # ``spare``: (staging buffer, window or None) of the recorder this one replaces
+        # (a reset), reused when they fit: addresses fixed across resets, no allocation.
+        stage, old = spare if spare is not None else (None, None)
         self.shape = tuple(sample.shape)
         self.dtype = sample.dtype
         self.packed = sample.dtype == torch.bool
@@ -75,7 +86,10 @@ class Recorder:
         row_shape = (math.ceil(math.prod(self.shape) / 8),) if self.packed else self.shape
         row_dtype = torch.uint8 if self.packed else self.dtype
         if window is not None:
-            self.ring = torch.zeros((window, *row_shape), dtype=row_dtype, device=device)
+            if old is not None and old.shape == (window, *row_shape) and old.dtype == row_dtype and old.device == torch.device(device):
+                self.ring = old  # rows past ``total`` are never read: no need to clear it
+            else:
+                self.ring = torch.zeros((window, *row_shape), dtype=row_dtype, device=device)
         else:
             # Grows by large fixed-size blocks: memory known per row, and no
             # fragmentation from many small allocations over a long run.
@@ -267,7 +281,9 @@ class Monitor(AbstractMonitor):
     def reset_state_variables(self) -> None:
         """Drop the recording."""
         old = getattr(self, "_recorders", {})
-        self._stages = {var: rec.stage for var, rec in old.items()} or getattr(self, "_stages", {})
+        # a reset drops the recording (an unbounded one's blocks) but keeps the buffers
+        spares = {var: (rec.stage, rec.ring if rec.window is not None else None) for var, rec in old.items()}
+        self._spares = spares or getattr(self, "_spares", {})
         self._recorders: Dict[str, Recorder] = {}
         self._tick = 0  # steps seen since reset
 
@@ -283,7 +299,7 @@ class Monitor(AbstractMonitor):
             rec = recs.get(var)
             if rec is None or rec.shape != tuple(value.shape):
                 device = self.device if self.device is not None else value.device
-                rec = recs[var] = Recorder(value, self.time, device, self._stages.get(var))
+                rec = recs[var] = Recorder(value, self.time, device, self._spares.get(var))
             rec.record(value)
 
     # ------------------------------------------------- block API (back-ends)
@@ -293,7 +309,7 @@ class Monitor(AbstractMonitor):
         rec = self._recorders.get(var)
         if rec is None or rec.shape != tuple(value.shape):
             device = self.device if self.device is not None else value.device
-            rec = self._recorders[var] = Recorder(value, self.time, device, self._stages.get(var))
+            rec = self._recorders[var] = Recorder(value, self.time, device, self._spares.get(var))
         return rec
 
     def record_rows(self, var: str, rows: torch.Tensor) -> None:

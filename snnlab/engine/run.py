@@ -149,11 +149,7 @@ def run_chunks(
         source = None
         first_inputs = V.checked_inputs(network, inputs, steps, "inputs")
     batch = V.batch_of(network, first_inputs)
-    options = RunOptions(
-        steps=steps,
-        batch=batch,
-        one_step=bool(one_step),
-        inputs=tuple(first_inputs),
+    checked = dict(
         clamp=V.checked_masks(network, clamp, "clamp", steps, batch),
         unclamp=V.checked_masks(network, unclamp, "unclamp", steps, batch),
         injects=V.checked_injects(network, injects_v, steps, batch),
@@ -165,11 +161,15 @@ def run_chunks(
         reward = network.reward_fn.compute(
             inputs=inputs, time=time, reward=reward, clamp=clamp, unclamp=unclamp, masks=masks
         )
-    network.stop_flag.clear()
-    return _chunks(network, options, reward, source, first_inputs, chunk_steps, records)
+    options = RunOptions(
+        steps=steps, batch=batch, one_step=bool(one_step), inputs=tuple(first_inputs), reward=reward, **checked
+    )
+    if network.stop_flag.is_set():  # (clear() takes a lock: most runs need not)
+        network.stop_flag.clear()
+    return _chunks(network, options, source, first_inputs, chunk_steps, records)
 
 
-def _chunks(network, options, reward, source, first_inputs, chunk_steps, records):
+def _chunks(network, options, source, first_inputs, chunk_steps, records):
     # Nothing below runs before the first next(): all checks are done.
     steps, batch = options.steps, options.batch
     if batch != network.batch_size:
@@ -178,7 +178,6 @@ def _chunks(network, options, reward, source, first_inputs, chunk_steps, records
         layer.compute_decays(network.dt)
     for conn in network.connections.values():
         conn.compute_decays(network.dt)
-    options = _with_reward(options, reward)
     stop_flag = network.stop_flag
     start = 0
     finished = False
@@ -212,16 +211,11 @@ def _chunks(network, options, reward, source, first_inputs, chunk_steps, records
         finished = True
         raise
     finally:
-        stop_flag.clear()
+        if stop_flag.is_set():
+            stop_flag.clear()
         if finished:
             for conn in network.connections.values():
                 conn.normalize()
-
-
-def _with_reward(options: RunOptions, reward) -> RunOptions:
-    from dataclasses import replace
-
-    return replace(options, reward=reward)
 
 
 def simulate(network, plan, ext, start: int, stop: int) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "checked_weight_masks",
     "checked_reward",
     "checked_weights",
+    "value_stamp",
     "one_thread",
 ]
 
@@ -207,6 +208,16 @@ def checked_reward(reward, batch: int):
     if r.numel() not in (1, batch):
         raise ValueError(f"reward has {r.numel()} values, expected 1 or the batch size {batch}")
     return reward
+
+
+def value_stamp(value) -> tuple:
+    """What tells whether a parameter or tensor changed since it was last seen:
+    a number's type and text; a tensor's address, layout and version (the
+    version counts in-place writes). Holding the tensor keeps its address
+    from being reused, so an equal stamp means the same values."""
+    if isinstance(value, torch.Tensor):
+        return (value.data_ptr(), value._version, tuple(value.shape), value.stride(), value.dtype, value.device)
+    return (type(value), repr(value))
 
 
 def checked_weights(network) -> None:

@@ -42,11 +42,11 @@ def build(layer_cls, rule=None, sparse=False, seed=0):
     return net
 
 
-def net_plan(net):
+def net_plan(net, one_step=False, masks=None):
     from snnlab.engine.plan import RunOptions, make_plan
 
-    return make_plan(net, RunOptions(steps=1, batch=1, one_step=False, inputs=("A",), clamp={}, unclamp={},
-                                     injects={}, masks={}))
+    return make_plan(net, RunOptions(steps=1, batch=net.batch_size, one_step=one_step, inputs=("A",), clamp={},
+                                     unclamp={}, injects={}, masks=masks or {}))
 
 
 def run_on(backend, make, x, seed=5, **kw):
@@ -121,6 +121,71 @@ def test_masks_one_step_and_chunks_match_eager():
     assert (net.connections[("A", "B")].w[mask] == 0).all()
 
 
+def _structures():
+    """Plans that differ from one another in one thing the generated loop depends on."""
+
+    def tweak(make, change):
+        net = make()
+        change(net)
+        return net
+
+    def conn_kw(**kw):
+        torch.manual_seed(0)
+        net = Network()
+        net.add_layer(Input(n=50, traces=True), "A")
+        net.add_layer(LIFNodes(n=30, traces=True), "B")
+        net.add_connection(Connection(net.layers["A"], net.layers["B"], update_rule=PostPre, nu=(1e-2, 2e-2),
+                                      w=torch.rand(50, 30), **kw), "A", "B")
+        net.add_monitor(Monitor(net.layers["B"], ("s",)), "B")
+        return net
+
+    nets = [build(model) for model in MODELS]
+    nets += [build(LIFNodes, rule, sparse) for rule in (PostPre, Hebbian) for sparse in (False, True)]
+    nets += [
+        tweak(lambda: build(LIFNodes, PostPre), lambda n: setattr(n.layers["B"], "traces_additive", True)),
+        tweak(lambda: build(LIFNodes), lambda n: setattr(n.layers["B"], "sum_input", True)),
+        tweak(lambda: build(LIFNodes), lambda n: n.set_batch_size(2)),
+        tweak(lambda: build(LIFNodes, PostPre), lambda n: n.set_batch_size(2)),
+        tweak(lambda: build(LIFNodes), lambda n: n.monitors["B"].__setattr__("state_vars", ("s",))),
+        tweak(lambda: build(LIFNodes), lambda n: n.layers.__setitem__("B", n.layers.pop("B"))),
+        conn_kw(), conn_kw(wmin=0.0, wmax=1.0), conn_kw(weight_decay=0.1), conn_kw(wmin=0.0, wmax=1.0, weight_decay=0.1),
+        conn_kw(b=torch.ones(30)),
+    ]
+    mask = {("A", "B"): torch.zeros(50, 30, dtype=torch.bool)}
+    plans = [(net, net_plan(net), ext) for net in nets for ext in (("A",), ())]
+    learning = nets[len(MODELS)]  # LIF with PostPre: an update with and without a mask
+    plans += [(nets[0], net_plan(nets[0], one_step=True), ("A",)), (nets[0], net_plan(nets[0], masks=mask), ("A",)),
+              (learning, net_plan(learning, masks=mask), ("A",))]
+    return plans
+
+
+def test_a_loops_source_is_written_once_per_structure_and_never_reused_for_another():
+    plans = _structures()
+    for _, plan, ext in plans:  # every structure in the cache at once
+        cpu.source_for(plan, ext)
+    fresh = [cpu.generate_source(plan, ext) for _, plan, ext in plans]
+    assert len({src for src, _, _ in fresh}) > len(plans) * 3 // 4  # the variants do differ
+    for (_, plan, ext), (src, names, records) in zip(plans, fresh):
+        got = cpu.source_for(plan, ext)
+        assert got[0] == src and got[1] == names
+        assert [(id(m), var, l) for m, var, l in got[2]] == [(id(m), var, l) for m, var, l in records]
+
+
+def test_a_second_network_of_the_same_structure_reuses_the_source_with_its_own_monitors_and_values():
+    make = lambda: build(LIFNodes, PostPre)  # noqa: E731
+    a, b = make(), make()
+    b.connections[("A", "B")].w *= 0.5
+    b.layers["B"].thresh = -60.0
+    x = inputs()
+    ra = run_on("cpu", lambda: a, x)
+    rb = run_on("cpu", lambda: b, x)
+    eb = make()
+    eb.connections[("A", "B")].w *= 0.5
+    eb.layers["B"].thresh = -60.0
+    compare(run_on("eager", lambda: eb, x), rb)
+    assert not torch.equal(ra.monitors["B"].get("s"), rb.monitors["B"].get("s"))
+
+
 def test_without_a_compiled_loop_the_engine_runs_eagerly_and_compiles_in_the_background():
     make = lambda: build(CurrentLIFNodes, Hebbian, seed=3)  # noqa: E731
     net = make()
@@ -191,3 +256,51 @@ def test_a_users_model_and_rule_get_the_compiled_loop_from_their_definition_alon
     assert e.monitors["B"].get("s").sum() > 0
     assert e.connections[("A", "B")].update_rule.gain == 2.0
     compare(e, c)
+
+
+def _runs_with_changes(backend):
+    """Three runs of one network; between them a parameter is written in place,
+    replaced by a number, and a coupling matrix is written in place."""
+    torch.manual_seed(0)
+    net = Network()
+    net.add_layer(Input(n=50), "A")
+    net.add_layer(IzhikevichNodes(n=30), "B")
+    net.add_connection(Connection(net.layers["A"], net.layers["B"], w=torch.rand(50, 30) * 20), "A", "B")
+    net.add_monitor(Monitor(net.layers["B"], ("s", "v")), "B")
+    layer = net.layers["B"]
+    layer.thresh = torch.full((30,), 30.0)
+    x = inputs(80)
+    out = []
+    with use_backend(backend):
+        for change in (
+            lambda: None,
+            lambda: layer.thresh.__setitem__(slice(0, 15), 10.0),  # in place: the same tensor, a new version
+            lambda: setattr(layer, "thresh", 20.0),
+            lambda: layer.S.mul_(0.0),
+        ):
+            change()
+            torch.manual_seed(5)
+            net.run(x, time=80)
+            assert net.last_backend == backend
+            out.append(net.monitors["B"].get("v")[-80:].clone())
+    return out
+
+
+def test_parameters_changed_between_runs_in_place_or_replaced_are_seen_by_the_compiled_loop():
+    eager, compiled = _runs_with_changes("eager"), _runs_with_changes("cpu")
+    for i, (a, b) in enumerate(zip(eager, compiled)):
+        assert torch.allclose(a, b, atol=1e-3), i
+    for i in range(1, 4):  # each change changed the run
+        assert not torch.allclose(eager[i - 1], eager[i], atol=1e-3), i
+
+
+def test_the_source_cache_keeps_a_bounded_number_of_structures(monkeypatch):
+    monkeypatch.setattr(cpu, "_SOURCES", {})
+    monkeypatch.setattr(cpu, "_SOURCES_KEPT", 2)
+    plans = _structures()[:6:2]  # three structures
+    for _, plan, ext in plans:
+        cpu.source_for(plan, ext)
+    assert len(cpu._SOURCES) == 2
+    assert cpu.structure_key(plans[0][1], plans[0][2]) not in cpu._SOURCES  # the oldest went
+    _, plan, ext = plans[0]
+    assert cpu.source_for(plan, ext)[0] == cpu.generate_source(plan, ext)[0]

@@ -1,5 +1,8 @@
 """Monitor and NetworkMonitor: non-destructive get, bounded windows, decimation, dtypes."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -243,3 +246,25 @@ def test_monitor_on_cpu_for_a_cuda_network():
     net.run(inputs={"B": torch.full((4, 3), 20.0, device="cuda")}, time=4)
     assert mon.get("v").device.type == "cpu"
     assert mon.get("s")[0].all()
+
+
+def test_a_reset_keeps_a_windows_buffer_but_not_an_unbounded_recording():
+    net = Network()
+    net.add_layer(Input(n=16), name="A")
+    window = Monitor(net.layers["A"], ("s",), time=10)
+    unbounded = Monitor(net.layers["A"], ("s",))
+    net.add_monitor(window, name="w")
+    net.add_monitor(unbounded, name="u")
+    first = torch.rand(300, 16) < 0.5  # more rows than a staging buffer holds: stored in a block
+    net.run({"A": first}, time=300)
+    ring = window.recorder("s").ring
+    block = weakref.ref(unbounded.recorder("s").blocks[0])
+    net.reset_state_variables()
+    gc.collect()
+    assert window.get("s").shape[0] == 0 and unbounded.get("s").shape[0] == 0
+    assert block() is None  # the recording's memory went
+    second = ~first[:4]
+    net.run({"A": second}, time=4)
+    assert window.recorder("s").ring is ring  # reused, not allocated again
+    assert torch.equal(window.get("s").view(4, 16), second)  # only the new rows, none of the old
+    assert torch.equal(unbounded.get("s").view(4, 16), second)

@@ -45,9 +45,10 @@ import torch
 from ...dynamics.model import outer_terms, parse_step, phases, rule_passes, rule_update_parts
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
+from ..validate import value_stamp
 from .base import Backend, cache_for
 
-__all__ = ["CpuBackend", "available", "source_for", "wait_for_compiles"]
+__all__ = ["CpuBackend", "available", "source_for", "generate_source", "structure_key", "wait_for_compiles"]
 
 #: runs (steps x neurons) shorter than this do not start a background compilation
 BACKGROUND_WORK = 200_000
@@ -714,8 +715,52 @@ class _Gen:
         return self.arg(f"V{l}_{var}")
 
 
-def source_for(plan, ext_layers=()) -> Tuple[str, list, list]:
-    """(source, argument names, recorded (monitor, var, layer index)) of the block loop for a plan."""
+#: structure key -> (source, argument names, records as (monitor index, var, layer index))
+_SOURCES: Dict[tuple, tuple] = {}
+_SOURCES_KEPT = 256
+
+
+def structure_key(plan, ext_layers=()) -> tuple:
+    """Everything the source :func:`generate_source` writes for a plan depends on.
+
+    Writing the source takes about half a millisecond (the expressions'
+    translation); a short run (the seed network's 500 steps take 3 ms) would
+    pay it every time. The key holds what the generator reads: the layers'
+    names, classes (their model), sizes, flags and parameter names, which
+    connection feeds which layer and how, each connection's kind and bias,
+    each update's rule, bounds and decay, the monitors' variables, the batch
+    and ``one_step``. Not values (weights, parameters, state): the loop
+    takes those as arguments, so a run sees their current values.
+    """
+    index = {id(lp.layer): l for l, lp in enumerate(plan.layers)}
+    conn_index = {id(conn): c for c, (_, conn) in enumerate(plan.connections)}
+    layers = tuple(
+        (
+            lp.name, type(lp.layer), lp.layer.n, lp.layer.flags(), bool(lp.layer.traces),
+            bool(lp.layer.sum_input), tuple(lp.layer.values()), lp.name in ext_layers,
+            tuple((src, conn_index[id(conn)]) for src, conn in lp.step_conns),
+            tuple((src, conn_index[id(conn)]) for src, conn in lp.block_conns),
+        )
+        for lp in plan.layers
+    )
+    conns = tuple(
+        (key, type(conn), index[id(conn.source)], index[id(conn.target)], conn.source.n, conn.target.n,
+         getattr(conn, "b", None) is not None)
+        for key, conn in plan.connections
+    )
+    updates = []
+    for u in plan.updates:
+        rule, conn = u.conn.update_rule, u.conn
+        # (the model's repr: a RuleModel holds dicts of its state and decays, so it is not hashable)
+        learn = (type(rule), repr(rule.model), tuple(rule.values()), bool(conn.bounded), bool(conn.weight_decay),
+                 plan.reward is not None) if u.learn else None
+        updates.append((conn_index[id(conn)], u.mask is not None, learn))
+    monitors = tuple((index[id(m.obj)], m.state_vars) for m in plan.monitors)
+    return (layers, conns, tuple(updates), monitors, plan.one_step, plan.batch)
+
+
+def generate_source(plan, ext_layers=()) -> Tuple[str, list, list]:
+    """(source, argument names, recorded (monitor, var, layer index)) of the block loop for a plan, written anew."""
     gen = _Gen(plan)
     gen.records = []
     index = {id(lp.layer): l for l, lp in enumerate(plan.layers)}
@@ -724,6 +769,23 @@ def source_for(plan, ext_layers=()) -> Tuple[str, list, list]:
             gen.records.append((m, var, index[id(m.obj)]))
     src = gen.source(set(ext_layers))
     return src, gen.args, gen.records
+
+
+def source_for(plan, ext_layers=()) -> Tuple[str, list, list]:
+    """(source, argument names, recorded (monitor, var, layer index)) of the block
+    loop for a plan: written once per structure (:func:`structure_key`)."""
+    key = structure_key(plan, ext_layers)
+    hit = _SOURCES.get(key)
+    if hit is None:
+        src, names, records = generate_source(plan, ext_layers)
+        slot = {id(m): k for k, m in enumerate(plan.monitors)}
+        hit = (src, tuple(names), tuple((slot[id(m)], var, l) for m, var, l in records))
+        with _LOCK:  # runs of several networks may share this cache from threads (lab, sweeps)
+            if len(_SOURCES) >= _SOURCES_KEPT:  # a long sweep of sizes: forget the oldest
+                del _SOURCES[next(iter(_SOURCES))]
+            _SOURCES[key] = hit
+    src, names, layout = hit
+    return src, list(names), [(plan.monitors[k], var, l) for k, var, l in layout]
 
 
 def _cache_dir() -> Optional[Path]:
@@ -853,6 +915,32 @@ def _per_neuron(value, layer) -> np.ndarray:
     return np.ascontiguousarray(t.expand(layer.shape).reshape(layer.n).numpy())
 
 
+def _coupling_rows(S, layer) -> np.ndarray:
+    """A coupling matrix ``S[i, j]`` (j -> i) as rows of targets: ``[j, i]``."""
+    return np.ascontiguousarray(S.detach().to(torch.float32).t().numpy())
+
+
+def _derived(cache: dict, key: str, layer, value, make) -> np.ndarray:
+    """``make(value, layer)``, made again when ``value`` is another number, or
+    a tensor at another address or written in place since (its version).
+    The entry holds the tensor, so no other one can take its address."""
+    stamp = value_stamp(value)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is layer and hit[2] == stamp:
+        return hit[3]
+    array = make(value, layer)
+    cache[key] = (layer, value, stamp, array)
+    return array
+
+
+def _scratch(cache: dict, key: str, shape: tuple, dtype) -> np.ndarray:
+    """A work array the loop writes before it reads (kept between blocks and runs)."""
+    array = cache.get(key)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = cache[key] = np.empty(shape, dtype)
+    return array
+
+
 class CpuBackend(Backend):
     """Blocks of steps in one generated, compiled loop (see the module docstring)."""
 
@@ -874,7 +962,7 @@ class CpuBackend(Backend):
         (the engine runs eagerly meanwhile: a lab user never waits for the compiler).
         ``SNNLAB_COMPILE=wait`` compiles first instead (benchmarks). Runs
         shorter than ``BACKGROUND_WORK`` steps x neurons start no compilation."""
-        src, names, records = source_for(plan, tuple(lp.name for lp in plan.layers if lp.name in ext))
+        src, names, records = self._source(network, plan, ext)
         if wait or ready(src) or os.environ.get("SNNLAB_COMPILE") == "wait":
             return True
         if plan.run_steps * sum(lp.layer.n for lp in plan.layers) < BACKGROUND_WORK:
@@ -890,19 +978,30 @@ class CpuBackend(Backend):
         compile_in_background(src, dummy_arguments(names, types))
         return False
 
+    def _source(self, network, plan, ext) -> tuple:
+        """source_for(plan, ...), once per plan (a chunk's blocks share it)."""
+        ext_layers = tuple(lp.name for lp in plan.layers if lp.name in ext)
+        cache = cache_for(network, self.name)
+        last = cache.get("plan_source")
+        if last is not None and last[0] is plan and last[1] == ext_layers:
+            return last[2]
+        made = source_for(plan, ext_layers)
+        cache["plan_source"] = (plan, ext_layers, made)
+        cache["source"] = made[0]
+        return made
+
     def run_block(self, network, plan, ext, start, b0, b1) -> bool:
         steps = b1 - b0
-        ext_layers = tuple(lp.name for lp in plan.layers if lp.name in ext)
-        src, names, records = source_for(plan, ext_layers)
+        src, names, records = self._source(network, plan, ext)
         fn = compile_source(src)
-        cache_for(network, self.name)["source"] = src
-        values = self._arguments(plan, names, ext, start, b0, b1)
+        values = self._arguments(plan, names, ext, start, b0, b1, cache_for(network, self.name).setdefault("arrays", {}))
         hist = {}
         for k, (m, var, l) in enumerate(records):
             layer = plan.layers[l].layer
             value = getattr(layer, var)
             shape = (steps, layer.n) if var in layer.model.shared else (steps, plan.batch, layer.n)
-            hist[k] = values[f"HR{k}"] = np.zeros(shape, dtype=np.bool_ if value.dtype == torch.bool else np.float32)
+            # every row is written by the loop
+            hist[k] = values[f"HR{k}"] = np.empty(shape, dtype=np.bool_ if value.dtype == torch.bool else np.float32)
         fn(steps, plan.batch, _F32(plan.dt), *[values[n] for n in names])
         for k, (m, var, l) in enumerate(records):
             value = getattr(plan.layers[l].layer, var)
@@ -911,10 +1010,12 @@ class CpuBackend(Backend):
             m.advance(steps)
         return True
 
-    def _arguments(self, plan, names, ext, start, b0, b1) -> dict:
+    def _arguments(self, plan, names, ext, start, b0, b1, cache) -> dict:
         steps = b1 - b0
         B = plan.batch
         out: Dict[str, object] = {}
+        wanted = set(names)
+        rule_args = {int(arg[2 : arg.index("_")]) for arg in names if arg.startswith("RP")}  # connections
         # the step's random draws, in the eager order (layer by layer, each step)
         needs = [random_need(lp.layer) for lp in plan.layers]
         draws = torch.rand(steps, sum(needs)) if sum(needs) else None
@@ -923,30 +1024,33 @@ class CpuBackend(Backend):
             layer = lp.layer
             n = layer.n
             out[f"S{l}"] = layer.s.reshape(B, n).numpy()
-            out[f"SP{l}"] = np.empty((B, n), np.bool_)
-            out[f"A{l}"] = np.empty((B, n), np.float32)
-            out[f"T{l}"] = np.empty(n, np.float32)
+            out[f"SP{l}"] = _scratch(cache, f"SP{l}", (B, n), np.bool_)
+            out[f"A{l}"] = _scratch(cache, f"A{l}", (B, n), np.float32)
+            out[f"T{l}"] = _scratch(cache, f"T{l}", (n,), np.float32)
             for v in layer.model.state + ("x", "summed"):
                 t = layer.__dict__.get(v)
                 if isinstance(t, torch.Tensor):
                     out[f"V{l}_{v}"] = t.reshape(B, n).numpy()
-            for v in layer.model.shared:
-                out[f"H{l}_{v}"] = layer.state_tensors()[v].reshape(n).numpy()
+            if layer.model.shared:
+                state = layer.state_tensors()
+                for v in layer.model.shared:
+                    out[f"H{l}_{v}"] = state[v].reshape(n).numpy()
             for name, value in layer.values().items():
-                if f"P{l}_{name}" in names:
-                    out[f"P{l}_{name}"] = _per_neuron(value, layer)
+                arg = f"P{l}_{name}"
+                if arg in wanted:
+                    out[arg] = _derived(cache, arg, layer, value, _per_neuron)
             e = ext.get(lp.name)
             if e is not None:
                 out[f"E{l}"] = np.ascontiguousarray(e[b0 - start : b1 - start].reshape(steps, B, n).to(torch.float32).numpy())
             if needs[l]:
                 part = draws[:, offset : offset + needs[l]]
-                if f"R{l}" in names:
+                if f"R{l}" in wanted:
                     out[f"R{l}"] = np.ascontiguousarray(part[:, : B * n].reshape(steps, B, n).numpy())
-                if f"U{l}" in names:
+                if f"U{l}" in wanted:
                     out[f"U{l}"] = np.ascontiguousarray(part[:, needs[l] - B :].numpy())
                 offset += needs[l]
-            if f"C{l}" in names:
-                out[f"C{l}"] = np.ascontiguousarray(layer.S.detach().to(torch.float32).t().numpy())
+            if f"C{l}" in wanted:
+                out[f"C{l}"] = _derived(cache, f"C{l}", layer, layer.S, _coupling_rows)
         for c, (key, conn) in enumerate(plan.connections):
             if isinstance(conn, SparseConnection):
                 out[f"WV{c}"] = conn.values.detach().numpy()
@@ -957,15 +1061,16 @@ class CpuBackend(Backend):
                 out[f"W{c}"] = conn.w.detach().numpy()
                 if conn.b is not None:
                     out[f"BB{c}"] = conn.b.detach().numpy()
-            out[f"RA{c}"] = np.empty(conn.source.n, np.bool_)
-            out[f"CA{c}"] = np.empty(conn.target.n, np.bool_)
-            out[f"CJ{c}"] = np.empty(conn.target.n, np.int64)
+            out[f"RA{c}"] = _scratch(cache, f"RA{c}", (conn.source.n,), np.bool_)
+            out[f"CA{c}"] = _scratch(cache, f"CA{c}", (conn.target.n,), np.bool_)
+            out[f"CJ{c}"] = _scratch(cache, f"CJ{c}", (conn.target.n,), np.int64)
             out[f"WD{c}"] = _F32(1.0 - conn.weight_decay)
             out[f"WMIN{c}"] = _F32(conn.wmin)
             out[f"WMAX{c}"] = _F32(conn.wmax)
-            for name, value in conn.update_rule.values().items():
-                if f"RP{c}_{name}" in names:
-                    out[f"RP{c}_{name}"] = _F32(value)
+            if c in rule_args:
+                for name, value in conn.update_rule.values().items():
+                    if f"RP{c}_{name}" in wanted:
+                        out[f"RP{c}_{name}"] = _F32(value)
         rule_arguments(plan, names, out)
         for u in plan.updates:
             if u.mask is not None:
