@@ -40,7 +40,9 @@ from snnlab.lab.controller import (
     ACTIVE_STATES, BUILDING, DONE, ERROR, IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Controller,
 )
 from snnlab.lab.experiment import Experiment, NetworkExperiment, learning_rule
-from snnlab.lab.views import LAYER_COLORS, DiagramView, RasterView, RateView, TimeAxis, VoltageView, WeightView
+from snnlab.lab.views import (
+    LAYER_COLORS, DiagramView, RasterView, RateView, TimeAxis, VoltageView, WeightView, window_columns,
+)
 
 __all__ = ["Lab", "parse_traced", "default_export_dir"]
 
@@ -58,8 +60,13 @@ MODEL_HINTS = {
 #: Weight views are redrawn at most this often during a run (seconds).
 WEIGHT_INTERVAL = 0.5
 
+#: The page acknowledges every ACK_EVERY-th frame (and the last): each ack is a
+#: message to the kernel, which answers with busy/idle status messages that
+#: JupyterLab redraws (status bar, favicon), so one per frame costs the page.
+ACK_EVERY = 4
+
 #: Frames sent and not yet acknowledged by the page before the next is held back.
-MAX_UNACKED_FRAMES = 3
+MAX_UNACKED_FRAMES = 8
 
 #: A page that stops acknowledging still gets a frame this often (seconds).
 ACK_TIMEOUT = 2.0
@@ -557,13 +564,28 @@ class Lab(widgets.AppLayout):
         if run is not None:
             self._draw(run)
 
-    def _x_range(self, run) -> tuple:
+    def _time_frame(self, run, final: bool = False) -> tuple:
+        """``(x0, x1, origin, label)``: the time axis (ms) and the time (ms) at its 0.
+
+        A run that fits the window, or a window still filling, is drawn in run
+        time (origin 0). A full sliding window is drawn relative to the end of
+        the rasters' newest pixel column: the axis reads ``-window .. 0`` and
+        stays put while the data move through it (the page then redraws the
+        data, not four axes and every mark).
+        """
         w = self._window_steps(run)
-        now = run.steps_done
+        dt = run.dt
         if run.n_steps is not None and w >= run.n_steps:
-            return 0.0, run.n_steps * run.dt
-        first = max(0, now - w)
-        return first * run.dt, max(now, w) * run.dt
+            return 0.0, run.n_steps * dt, 0.0, None
+        col_steps, cols = window_columns(w, RasterView.MAX_COLS)
+        span = cols * col_steps
+        now = run.steps_done
+        if now <= span:
+            return 0.0, span * dt, 0.0, None
+        origin = -(-now // col_steps) * col_steps * dt
+        label = ("time (ms) relative to now" if self.controller.running and not final
+                 else f"time (ms) relative to t = {origin:g} ms")
+        return -span * dt, 0.0, origin, label
 
     def _draw(self, run, final: bool = False) -> None:
         buf = run.buffers
@@ -571,18 +593,19 @@ class Lab(widgets.AppLayout):
         w = self._window_steps(run)
         lo = max(buf.first_kept(), now - w)
         shown = [n for n in self.layer_choice.value if n in buf.shapes]
-        x_range = self._x_range(run)
-        self.time_axis.set(*x_range)
+        x0, x1, origin, label = self._time_frame(run, final)
+        x_range = (x0, x1)
+        self.time_axis.set(x0, x1, label)
         for name in shown:
             view = self.rasters[name]
             a = max(view.drawn_steps, lo)
             if a < now:
                 view.add(buf.rows("spikes", name, a, now), a)
-            view.draw()
+            view.draw(origin)
         layer = self.voltage_layer.value
         if layer in buf.voltages:
             volts = buf.rows("voltages", layer, lo, now)
-            times = (max(lo, buf.first_kept()) + np.arange(volts.shape[0])) * run.dt
+            times = (max(lo, buf.first_kept()) + np.arange(volts.shape[0])) * run.dt - origin
             net_layer = run.network.layers[layer]
             thresh = getattr(net_layer, "thresh", None)
             thresh = float(thresh) if isinstance(thresh, (int, float)) else (
@@ -596,7 +619,8 @@ class Lab(widgets.AppLayout):
         series = {}
         for name in shown:
             counts = buf.rows("counts", name, a, now)
-            series[name] = RateView.binned(counts, math.prod(buf.shapes[name]), run.dt, a, bin_steps)
+            starts, rates = RateView.binned(counts, math.prod(buf.shapes[name]), run.dt, a, bin_steps)
+            series[name] = (starts - origin, rates)
         colors = [LAYER_COLORS[list(self.layer_choice.options).index(n) % len(LAYER_COLORS)] for n in shown]
         self.rate.update(series, x_range, colors)
         self._draw_weights(force=final, run=run)
@@ -667,7 +691,8 @@ class Lab(widgets.AppLayout):
                 self._show_status(run)
             self._frames_sent += 1
             self._last_frame_sent = _time.perf_counter()
-            self._frame_sent.value = self._frames_sent  # last: its ack means the whole frame arrived
+            if final or self._frames_sent % ACK_EVERY == 0:
+                self._frame_sent.value = self._frames_sent  # last: its ack means the whole frame arrived
 
     def _on_state(self, state: str, message: str) -> None:
         with self._ui_lock:

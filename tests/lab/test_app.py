@@ -168,10 +168,34 @@ def test_open_ended_run_slides_the_window():
     assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 1000, 60)
     lab.stop_button.click()
     assert lab.wait(10)
-    now = lab.controller.data.steps_done
+    now = lab.controller.data.steps_done  # dt = 1 ms
     raster = lab.rasters["B"]
-    assert raster.x_scale.max == pytest.approx(raster.x_scale.min + 200.0)
-    assert raster.x_scale.max >= now - raster.col_steps and lab.rate.x_scale.max == pytest.approx(now * 1.0)
+    # A full window is drawn relative to its newest pixel column: the axis reads -200 .. 0
+    # and stays put while the run goes; the label says where 0 is.
+    origin = -(-now // raster.col_steps) * raster.col_steps
+    assert (raster.x_scale.min, raster.x_scale.max) == (-200.0, 0.0)
+    assert list(raster.image.mark.x) == [-200.0, 0.0]
+    assert lab.time_axis.axis.label == f"time (ms) relative to t = {origin:g} ms"
+    assert lab.rate.lines.x[0][0] >= -200.0 and lab.rate.lines.x[0][-1] < 0.0
+    # the newest voltage sample is the last step's, at its place relative to the origin
+    assert lab.voltage.traces.x[-1] == pytest.approx((now - 1) - origin)
+    ticks = np.asarray(lab.time_axis.axis.tick_values)
+    assert ticks.min() >= -200.0 and ticks.max() == 0.0
+
+
+def test_sliding_window_keeps_the_time_axis_still():
+    lab = Lab(SMALL, window_ms=200.0)
+    lab.until_stop.value = True
+    lab.run_button.click()
+    assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 400, 60)
+    ranges = set()
+    for _ in range(5):  # frames of a full sliding window: the axis never moves
+        seen = lab.frames
+        assert wait_until(lambda: lab.frames > seen, 10)
+        ranges.add((lab.time_axis.scale.min, lab.time_axis.scale.max, tuple(lab.rasters["B"].image.mark.x)))
+    lab.stop_button.click()
+    assert lab.wait(10)
+    assert ranges == {(-200.0, 0.0, (-200.0, 0.0))}
 
 
 def test_diagram_click_selects_a_layer():
