@@ -71,6 +71,10 @@ MAX_UNACKED_FRAMES = 8
 #: A page that stops acknowledging still gets a frame this often (seconds).
 ACK_TIMEOUT = 2.0
 
+#: The status line (time, frames/s) is rewritten at most this often during a run
+#: (seconds): each new text is a layout for the page.
+STATUS_INTERVAL = 0.25
+
 
 def default_export_dir() -> Path:
     """Where exports go: ``$SNNLAB_EXPORT_DIR``, else ``~/snnlab-export`` (outside the repository)."""
@@ -163,6 +167,7 @@ class Lab(widgets.AppLayout):
         self._shown_run = None
         self._weights_drawn_at = 0.0
         self._fps_marks: list = []
+        self._status_due = 0.0
         self.rasters: dict = {}
         self._build_run_controls()
         self._build_views()
@@ -266,7 +271,7 @@ class Lab(widgets.AppLayout):
                                 self.window_box])
         self.rasters_box = widgets.VBox()
         top = widgets.HBox([widgets.Box([self.diagram.figure], layout=widgets.Layout(width="55%")), chooser])
-        self.views_box = widgets.VBox([top, self.rasters_box, self.voltage.figure, self.rate.figure,
+        self.views_box = widgets.VBox([top, self.rasters_box, self.voltage.figure, self.rate.widget,
                                        self.weights.figure], layout=widgets.Layout(width="100%"))
 
     def _build_files(self, export_dir) -> None:
@@ -687,7 +692,8 @@ class Lab(widgets.AppLayout):
             self._fps_marks = [t for t in self._fps_marks if now - t <= 2.0] + [now]
             if run.n_steps:
                 self.progress.value = run.steps_done / run.n_steps
-            if final or self.frames % 3 == 1:  # the status line: a few times a second is enough
+            if final or now >= self._status_due:  # the status line: a few times a second is enough
+                self._status_due = now + STATUS_INTERVAL
                 self._show_status(run)
             self._frames_sent += 1
             self._last_frame_sent = _time.perf_counter()

@@ -20,6 +20,7 @@ bqplot's ``Image`` mark redraws when its ``image`` trait changes, not when the
 
 from __future__ import annotations
 
+import html
 import io
 import math
 from typing import Optional, Sequence
@@ -309,7 +310,7 @@ class VoltageView:
             x, y = np.zeros(0), np.zeros((1, 0))
         else:
             stride = max(1, -(-len(times) // self.max_points))
-            x = np.asarray(times[::stride], dtype=np.float64)
+            x = np.asarray(times[::stride], dtype=np.float32)
             y = np.ascontiguousarray(volts[::stride].T, dtype=np.float32)
         if y.size:
             lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
@@ -347,7 +348,12 @@ class VoltageView:
 
 
 class RateView:
-    """Population rate (Hz) of each shown layer, one line each."""
+    """Population rate (Hz) of each shown layer, one line each.
+
+    The key (layer names in their colours) is an HTML line above the plot,
+    outside the data: bqplot's legend sat over the first bins, and was drawn
+    again with every frame. ``widget`` is the key and the figure together.
+    """
 
     def __init__(self, *, max_bins: int = 200, height: str = "170px", time: Optional[TimeAxis] = None) -> None:
         self.max_bins = int(max_bins)
@@ -356,11 +362,21 @@ class RateView:
         self.x_scale = self.time.scale
         self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.lines = bq.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales={"x": self.x_scale, "y": self.y_scale},
-                              colors=LAYER_COLORS, stroke_width=1.5, display_legend=True, labels=[])
+                              colors=LAYER_COLORS, stroke_width=1.5, labels=[])
         self.figure = _figure([self.lines], {"x": self.x_scale, "y": self.y_scale}, "time (ms)", "rate (Hz)",
                               "Population rate", height, x_axis=self.time.axis)
-        self.figure.legend_location = "top-left"
         self.figure.add_class("snnlab-rate")
+        self.key = widgets.HTML(layout=widgets.Layout(margin="0 0 -8px 68px", height="20px"))
+        self.key.add_class("snnlab-rate-key")
+        self.widget = widgets.VBox([self.key, self.figure], layout=widgets.Layout(width="100%"))
+
+    @staticmethod
+    def key_html(names: Sequence[str], colors: Sequence[str]) -> str:
+        """The key: each layer's name after a bar of its line's colour."""
+        items = [f"<span style='white-space:nowrap; margin-right:14px'><span style='display:inline-block; "
+                 f"width:18px; height:3px; background:{html.escape(c)}; vertical-align:middle; margin-right:4px'>"
+                 f"</span>{html.escape(str(n))}</span>" for n, c in zip(names, colors)]
+        return f"<div style='font-size:12px; line-height:20px'>{''.join(items)}</div>"
 
     @staticmethod
     def binned(counts: np.ndarray, n: int, dt: float, first_step: int, bin_steps: int):
@@ -380,8 +396,9 @@ class RateView:
         names = list(series)
         if names:
             length = max(len(series[n][0]) for n in names)
-            x = np.full((len(names), length), np.nan)
-            y = np.full((len(names), length), np.nan)
+            # float32: half the bytes to send and decode, and ample for ms and Hz
+            x = np.full((len(names), length), np.nan, dtype=np.float32)
+            y = np.full((len(names), length), np.nan, dtype=np.float32)
             for k, n in enumerate(names):
                 xs, ys = series[n]
                 x[k, :len(xs)], y[k, :len(ys)] = xs, ys
@@ -395,10 +412,12 @@ class RateView:
             top = old_top
         with self.lines.hold_sync(), self.y_scale.hold_sync():
             self.lines.x, self.lines.y = x, y
-            if list(self.lines.labels) != names:
+            if list(self.lines.labels) != names or list(self.lines.colors[:len(names)]) != list(colors):
                 self.lines.labels = names
                 self.lines.colors = list(colors)
-            self.y_scale.min, self.y_scale.max = 0.0, top
+                self.key.value = self.key_html(names, colors)
+            if self.y_scale.max != top:
+                self.y_scale.min, self.y_scale.max = 0.0, top
         if self._own_time:
             self.time.set(*x_range)
         # distinct, round ticks: never "2, 2, 1, 1, 0"

@@ -15,6 +15,7 @@ from PIL import Image
 
 from snnlab.config import LabConfig
 from snnlab.lab import Lab
+from snnlab.lab.views import LAYER_COLORS
 
 from .test_experiment import three_layers
 
@@ -91,6 +92,10 @@ def test_run_draws_every_view_from_the_recording():
     assert lab.voltage.threshold.y.tolist() == [SMALL.thresh] * 2
     # the rate lines are the recording's rate, one per shown layer
     assert list(lab.rate.lines.labels) == ["A", "B"]
+    # the key sits above the plot, outside the data (bqplot's legend covered the first bins)
+    assert not lab.rate.lines.display_legend and lab.rate.widget.children == (lab.rate.key, lab.rate.figure)
+    key = lab.rate.key.value
+    assert key.index(LAYER_COLORS[0]) < key.index(">A<") < key.index(LAYER_COLORS[1]) < key.index(">B<")
     ref = rec.rate("B")[1]
     assert lab.rate.lines.y[1][~np.isnan(lab.rate.lines.y[1])].mean() == pytest.approx(ref.mean(), rel=1e-6)
     assert lab.progress.value == 1.0 and "done" in lab.status.value
