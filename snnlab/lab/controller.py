@@ -667,14 +667,24 @@ class Controller:
         The network keeps its state between calls and the input streams
         continue, so the spikes are those of one unbroken run (except that a
         connection with ``norm`` is normalised at the end of each call, so such
-        networks are never re-planned).
+        networks are never re-planned; an experiment that normalises at set
+        steps says so with ``Experiment.run_steps``, and calls end there).
         """
         net = run.network
         n_neurons = sum(layer.n for layer in net.layers.values())
         n_weights = sum(int(_weights(c).numel()) for c in net.connections.values())
         fixed = self.chunk_steps
         normed = any(getattr(c, "norm", None) is not None for c in net.connections.values())
+        # An experiment made of short engine runs (Experiment.run_steps) is run as
+        # such runs back to back, each cut into chunks; the engine's end-of-run
+        # work (normalising) then falls at the same steps whatever the chunks.
+        run_steps = self.experiment.run_steps(net)
+        if run_steps is not None and (isinstance(run_steps, bool) or not isinstance(run_steps, int) or run_steps < 1):
+            raise ValueError(f"{type(self.experiment).__name__}.run_steps: {run_steps!r}; expected a whole number "
+                             "of steps >= 1, or None")
         chunk = fixed or choose_chunk_steps(n_neurons, n_weights, n_steps=run.n_steps)
+        if run_steps is not None:
+            chunk = min(chunk, run_steps)
         offset = 0
         cost = None
         # An open-ended run is one call as long as any session (each new call
@@ -684,6 +694,8 @@ class Controller:
         while run.n_steps is None or offset < run.n_steps:
             base = offset
             steps = segment_steps if run.n_steps is None else run.n_steps - base
+            if run_steps is not None:
+                steps = min(steps, run_steps - base % run_steps)
             sources = run.sources
 
             def inputs(a, b, base=base):
@@ -729,7 +741,7 @@ class Controller:
                             break
             finally:
                 gen.close()
-            if not replan and run.n_steps is not None:
+            if not replan and run.n_steps is not None and run_steps is None:
                 return
 
     def _store(self, run: _Run, base: int, chunk) -> None:

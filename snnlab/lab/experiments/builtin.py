@@ -251,7 +251,8 @@ def _digits():
 class DiehlCookExperiment(_Preset):
     """Diehl & Cook (2015), scaled to scikit-learn's 8x8 digits: Poisson inputs
     (rate ~ pixel intensity) -> excitatory adaptive neurons (STDP, weights
-    normalised after each digit) <-> inhibitory neurons (one-to-one excitation,
+    normalised at the end of each digit, which is one engine run:
+    ``run_steps``) <-> inhibitory neurons (one-to-one excitation,
     all-to-all inhibition back). Each digit is shown for ``show_ms`` then
     ``rest_ms`` of silence. Receptive fields form live in the weight view.
     """
@@ -270,7 +271,6 @@ class DiehlCookExperiment(_Preset):
     def __init__(self, **values) -> None:
         super().__init__(**values)
         self._images = None
-        self._normalised_up_to = 0
 
     def _period(self) -> int:
         return int(round(self.values["show_ms"] + self.values["rest_ms"]))
@@ -303,7 +303,6 @@ class DiehlCookExperiment(_Preset):
         w_ie.fill_diagonal_(0.0)
         net.add_connection(Connection(inh, exc, w=w_ie), source="Ai", target="Ae")
         net.connections[("X", "Ae")].normalize()
-        self._normalised_up_to = 0
         return net
 
     def input_specs(self, network):
@@ -323,13 +322,11 @@ class DiehlCookExperiment(_Preset):
 
         return {"X": RateSource((8, 8), self.values["intensity"], network.dt, self.seed, profile=profile)}
 
-    def after_chunk(self, run, start: int, stop: int) -> None:
-        # Normalise the learned weights once per digit, at the first chunk
-        # boundary after it ends (a headless run normalises after each run).
-        period = self._period()
-        if stop // period > self._normalised_up_to:
-            self._normalised_up_to = stop // period
-            run.network.connections[("X", "Ae")].normalize()
+    def run_steps(self, network) -> int:
+        # One engine run per digit (shown, then rest), as Diehl & Cook's own
+        # loop: the engine normalises the learned weights after each run's last
+        # step, so at each digit's end whatever the chunks.
+        return max(1, int(round(self._period() / network.dt)))
 
     def traced(self, network):
         return {"Ae": list(range(min(5, self.values["n_neurons"])))}
