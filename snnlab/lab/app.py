@@ -348,7 +348,16 @@ class Lab(widgets.AppLayout):
                                                                   padding="2px 0 6px 0")))
         legend = widgets.HTML("<small>&#9889; live: acts at the next chunk of a run &middot; "
                               "&#8635; acts at the next run</small>")
-        self.controls_box.children = [legend] + boxes
+        about = []
+        text = getattr(ctl.experiment, "description", "") or ""
+        if text:
+            paragraphs = "".join(f"<p style='margin:0 0 4px 0'>{html.escape(' '.join(par.split()))}</p>"
+                                 for par in text.split("\n\n") if par.strip())
+            self.about = widgets.HTML(f"<div style='font-size:12px; line-height:1.35; white-space:normal; "
+                                      f"color:#333'>{paragraphs}</div>", layout=widgets.Layout(width="350px"))
+            self.about.add_class("snnlab-about")
+            about = [self.about]
+        self.controls_box.children = about + [legend] + boxes
         net = ctl.network if ctl.network is not None else ctl._preview_network()
         if net is not None:
             self._show_network(net)
@@ -379,9 +388,8 @@ class Lab(widgets.AppLayout):
             value = int(value)
         try:
             self.controller.set(path, value)
-        except (ValueError, TypeError, KeyError) as ex:
-            text = ex.args[0] if isinstance(ex, KeyError) and ex.args else str(ex)
-            self._error(f"{text}. The last good value stays in use.")
+        except (ValueError, TypeError) as ex:
+            self._error(f"{ex}. The last good value stays in use.")
             self._set_control(path, change["old"])  # the box shows what runs
             return
         p = self.controller.parameters()[path]

@@ -343,8 +343,9 @@ class Controller:
     def set(self, path: str, value) -> object:
         """Check and set one parameter; returns the value as stored.
 
-        Raises ``KeyError`` (unknown path), ``TypeError``/``ValueError`` (a
-        bad value: nothing changes, the last good value stays). A live value
+        Raises ``ValueError`` (an unknown path, naming the valid ones, or a bad
+        value) or ``TypeError`` (a value of the wrong type); nothing changes,
+        the last good value stays. A live value
         reaches a running network at the next chunk; the others, the next run.
         """
         return self.update_paths({path: value})[path]
@@ -356,7 +357,7 @@ class Controller:
             checked = {}
             for path, value in values.items():
                 if path not in params:
-                    raise KeyError(f"no parameter {path!r}; the lab has {', '.join(params)}")
+                    raise ValueError(_unknown_parameter(path, list(params)))
                 checked[path] = params[path].check(value)
             self._check_representable(checked)
             settings = {p.path for p in self.experiment.settings()}
@@ -857,6 +858,16 @@ class Controller:
 
 class _Stopped(Exception):
     pass
+
+
+def _unknown_parameter(path, names: list, most: int = 30) -> str:
+    """The message for an unknown parameter path: the closest names, then the valid ones."""
+    import difflib
+
+    close = difflib.get_close_matches(str(path), names, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    shown = ", ".join(names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+    return f"no parameter {path!r}{hint}; expected one of: {shown}"
 
 
 def _steps(time: float, dt: float) -> int:

@@ -423,6 +423,9 @@ class Experiment:
     name = "experiment"
     time: Optional[float] = 1000.0
     seed: int = 0
+    #: What the experiment shows and what to try, as plain text (the lab shows it
+    #: above the controls; empty: nothing shown).
+    description: str = ""
     #: Whether the lab adds the parameters generated from the network
     #: (an experiment whose own settings cover them says False).
     network_controls = True

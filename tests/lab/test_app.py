@@ -360,3 +360,16 @@ def test_record_to_disk_from_the_files_box(tmp_path):
     lab.record_dir.value = ""
     run_to_end(lab)
     assert len(list((tmp_path / "runs").iterdir())) == 1  # off again
+
+
+def test_a_preset_says_what_it_shows_above_its_controls():
+    from snnlab.lab.experiments import preset
+
+    lab = Lab(SMALL)
+    assert not any("snnlab-about" in c._dom_classes for c in lab.controls_box.children)
+    lab.preset.value = "STDP feed-forward"
+    about = lab.controls_box.children[0]
+    assert "snnlab-about" in about._dom_classes
+    text = html.unescape(about.value)
+    assert "between about -75 mV and the threshold (-52 mV)" in text and "``" not in text
+    assert preset("STDP feed-forward").description.startswith("STDP on a feed-forward layer")

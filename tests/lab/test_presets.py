@@ -87,6 +87,10 @@ def test_stdp_strengthens_the_pattern():
     w = ctl.network.connections[("input", "output")].w
     assert w0[:50].mean() < 1.1 * w0[50:].mean()  # no pattern at the start
     assert w[:50].mean() > 1.5 * w[50:].mean()
+    # what a user sees: voltages in a neuron's range (-5 mV inhibition held them at -150 to -200 mV)
+    v = ctl.recording.voltages("output")
+    assert -80.0 <= v.min() and v.max() <= -52.0
+    assert "-75 mV" in STDPExperiment().description
 
 
 def test_diehl_cook_learns_receptive_fields_on_the_bundled_digits():

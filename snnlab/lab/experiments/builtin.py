@@ -48,6 +48,13 @@ class _Preset(Experiment):
     def to_dict(self) -> dict:
         return {"experiment": self.name, "time": self.time, **self.values}
 
+    @property
+    def description(self) -> str:
+        """The class's docstring as plain text (what the lab shows above the controls)."""
+        import inspect
+
+        return inspect.cleandoc(type(self).__doc__ or "").replace("``", "")
+
 
 def _P(path, label, value, unit="", low=None, high=None, kind="float", **kw):
     return Parameter(path, label, value, unit, low, high, kind=kind, live=False, **kw)
@@ -200,7 +207,15 @@ class STDPExperiment(_Preset):
     ``PostPre`` STDP (depression slightly stronger than potentiation, weights in
     [0, wmax]) strengthens the correlated group and weakens the rest: watch the
     weight view. Live: the input rate, learning on/off, every layer parameter.
+
+    What the views show: the output voltages stay between about -75 mV and the
+    threshold (-52 mV): each output spike lowers the other outputs by
+    ``LATERAL_INHIBITION`` mV, which then decays back to rest (-65 mV). (At
+    -5 mV, bursts held them at -150 to -200 mV, far outside a neuron's range.)
     """
+
+    #: Lateral inhibition: the voltage step (mV) each output spike gives the other outputs.
+    LATERAL_INHIBITION = -2.0
 
     name = "STDP feed-forward"
     time = None
@@ -228,7 +243,7 @@ class STDPExperiment(_Preset):
         w = v["wmax"] * 0.3 * torch.rand(v["n_input"], v["n_output"], generator=g)
         net.add_connection(Connection(x, y, w=w, update_rule=PostPre, nu=(1.05 * v["nu_post"], v["nu_post"]),
                                       wmin=0.0, wmax=v["wmax"]), source="input", target="output")
-        inh = torch.full((v["n_output"], v["n_output"]), -5.0)
+        inh = torch.full((v["n_output"], v["n_output"]), self.LATERAL_INHIBITION)
         inh.fill_diagonal_(0.0)
         net.add_connection(Connection(y, y, w=inh), source="output", target="output")
         return net
