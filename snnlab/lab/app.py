@@ -179,7 +179,7 @@ class Lab(widgets.AppLayout):
         header = widgets.VBox([
             widgets.HBox([widgets.HTML("<h3 style='margin:4px 8px 4px 0'>snnlab lab</h3>"), self.preset]),
             widgets.HBox([self.run_button, self.pause_button, self.stop_button, self.reset_button,
-                          self.duration, self.until_stop, self.progress]),
+                          self.sweep_button, self.duration, self.until_stop, self.progress]),
             self.message,  # right under the buttons, where the eye is
             self.status,
             widgets.HBox([self._frame_sent, self._frame_ack], layout=widgets.Layout(display="none")),
@@ -211,14 +211,20 @@ class Lab(widgets.AppLayout):
                                           tooltip="Stop the run; what was recorded stays")
         self.reset_button = widgets.Button(description="Reset", icon="undo",
                                            tooltip="Stop any run, clear the views, the recording and the links")
+        self.sweep_button = widgets.Button(description="Sweep", icon="th",
+                                           tooltip="Run this experiment over a grid of parameter values "
+                                                   "(shows or hides the Sweep panel)")
+        self.sweep_panel = None
+        self.sweep_view = None
         for b, name in ((self.run_button, "run"), (self.pause_button, "pause"),
-                        (self.stop_button, "stop"), (self.reset_button, "reset")):
+                        (self.stop_button, "stop"), (self.reset_button, "reset"), (self.sweep_button, "sweep")):
             b.add_class(f"snnlab-{name}")
             b.layout = widgets.Layout(width="90px", flex="0 0 auto")
         self.run_button.on_click(lambda _: self.run(time=self._button_time()))
         self.pause_button.on_click(lambda _: self.toggle_pause())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
+        self.sweep_button.on_click(lambda _: self.toggle_sweep_panel())
         t = self.controller.experiment.time
         self.duration = widgets.FloatText(value=t if t is not None else 1000.0, description="duration (ms)",
                                           style={"description_width": "90px"}, layout=widgets.Layout(width="200px"))
@@ -314,13 +320,33 @@ class Lab(widgets.AppLayout):
         """
         from snnlab.lab.sweep_view import SweepView
 
-        view = SweepView(sweep, lab=self, **options)
-        box = widgets.VBox([widgets.HTML("<b>Sweep</b> <i>(click a cell to load that point here)</i>"), view.widget])
+        return self.place_sweep(SweepView(sweep, lab=self, **options))
+
+    def place_sweep(self, view):
+        """Show ``view`` (a ``SweepView``) under the views, in place of an earlier one; returns it."""
+        box = widgets.VBox([widgets.HTML("<b>Sweep results</b> <i>(click a cell to load that point here)</i>"),
+                            view.widget])
         box.add_class("snnlab-sweep")
         self.views_box.children = tuple(c for c in self.views_box.children
                                         if "snnlab-sweep" not in c._dom_classes) + (box,)
         self.sweep_view = view
         return view
+
+    def toggle_sweep_panel(self) -> None:
+        """Show or hide the Sweep panel (the Sweep button): what to vary, then Start sweep."""
+        from snnlab.lab.sweep_panel import SweepPanel
+
+        if self.sweep_panel is None:
+            self.sweep_panel = SweepPanel(self)
+        panel = self.sweep_panel.widget
+        shown = panel in self.views_box.children
+        if shown:
+            self.views_box.children = tuple(c for c in self.views_box.children if c is not panel)
+        else:
+            self.sweep_panel.refresh()
+            children = list(self.views_box.children)
+            at = next((i for i, c in enumerate(children) if "snnlab-sweep" in c._dom_classes), len(children))
+            self.views_box.children = tuple(children[:at] + [panel] + children[at:])
 
     def add_file_action(self, button: widgets.Button) -> None:
         """Add a button to the file actions (e.g. "Export network as NIR")."""
@@ -358,9 +384,11 @@ class Lab(widgets.AppLayout):
             self.about.add_class("snnlab-about")
             about = [self.about]
         self.controls_box.children = about + [legend] + boxes
-        net = ctl.network if ctl.network is not None else ctl._preview_network()
+        net = ctl.network if ctl.network is not None else ctl.preview_network()
         if net is not None:
             self._show_network(net)
+        if getattr(self, "sweep_panel", None) is not None:
+            self.sweep_panel.refresh()
 
     def _control(self, p):
         live = "\u26a1" if p.live else "\u21bb"
@@ -640,7 +668,7 @@ class Lab(widgets.AppLayout):
 
     def _draw_weights(self, force: bool = False, run=None) -> None:
         key = self.connection_choice.value
-        net = (run.network if run is not None else None) or self.controller.network or self.controller._preview_network()
+        net = (run.network if run is not None else None) or self.controller.network or self.controller.preview_network()
         if key is None or net is None:
             return
         src, _, dst = key.partition("->")
@@ -762,7 +790,7 @@ class Lab(widgets.AppLayout):
                     raise ValueError(f"duration: {time!r} ms; expected a time > 0 ms (or 'until Stop')")
                 dt = self.controller.network.dt if self.controller.network is not None else None
                 if dt is None:
-                    net = self.controller._preview_network()
+                    net = self.controller.preview_network()
                     dt = net.dt if net is not None else 1.0
                 from snnlab.lab.controller import _steps
 

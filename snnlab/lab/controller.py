@@ -317,7 +317,7 @@ class Controller:
     def parameters(self) -> Dict[str, Parameter]:
         """Every parameter, by path: the experiment's settings, then the network's."""
         out = {p.path: p for p in self.experiment.settings()}
-        net = self.network if self.network is not None else self._preview_network()
+        net = self.network if self.network is not None else self.preview_network()
         if net is not None and getattr(self.experiment, "network_controls", True):
             sources = self._sources_for(net) if self.data is None or self.data.network is not net else self.data.sources
             for p in network_parameters(net, sources, self._scales, self._learning):
@@ -325,8 +325,11 @@ class Controller:
                 out.setdefault(p.path, _with_value(p, value))
         return out
 
-    def _preview_network(self):
-        # The network the next run would use, to list its parameters.
+    def preview_network(self):
+        """The network the next run would use (built once, again after a change that
+        acts at the next run), to list its parameters, size a sweep or draw the
+        diagram before any run; None if the experiment cannot build with its
+        current settings. Not the running network (that is ``data.network``)."""
         if self._params_cache is None:
             try:
                 self._preview = self.experiment.build()
@@ -374,7 +377,7 @@ class Controller:
 
     def _check_representable(self, checked: Dict[str, object]) -> None:
         """Refuse values the engine's float32 state cannot carry (issue 11)."""
-        net = self.data.network if self.data is not None else self._preview_network()
+        net = self.data.network if self.data is not None else self.preview_network()
         for path, value in checked.items():
             if isinstance(value, float) and abs(value) > MAX_ABS_VALUE:
                 raise ValueError(f"{path}: {value:g} is beyond what the simulation can represent; "
@@ -417,12 +420,12 @@ class Controller:
         """Neurons of ``layer`` whose voltage the next run records."""
         if layer in self._traced:
             return list(self._traced[layer])
-        net = self.network if self.network is not None else self._preview_network()
+        net = self.network if self.network is not None else self.preview_network()
         return list(self.experiment.traced(net).get(layer, [])) if net is not None else []
 
     def set_traced(self, layer: str, neurons) -> None:
         """Record the voltage of ``neurons`` (flat indices) of ``layer`` from the next run on."""
-        net = self.network if self.network is not None else self._preview_network()
+        net = self.network if self.network is not None else self.preview_network()
         if net is None or layer not in net.layers:
             raise ValueError(f"traced neurons: no layer {layer!r}")
         n = net.layers[layer].n

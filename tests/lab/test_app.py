@@ -373,3 +373,65 @@ def test_a_preset_says_what_it_shows_above_its_controls():
     text = html.unescape(about.value)
     assert "between about -75 mV and the threshold (-52 mV)" in text and "``" not in text
     assert preset("STDP feed-forward").description.startswith("STDP on a feed-forward layer")
+
+
+def test_sweep_button_runs_a_sweep_of_the_lab_and_a_click_loads_a_point():
+    pytest.importorskip("pandas")
+    lab = Lab(SMALL)
+    lab.sweep_button.click()
+    panel = lab.sweep_panel
+    assert panel.widget in lab.views_box.children
+    # the choices are the lab's own numeric parameter records
+    assert "inhibition" in panel.pick[0].options and "neuron_model" not in panel.pick[0].options
+    panel.pick[0].value = "inhibition"
+    panel.low[0].value, panel.high[0].value, panel.points[0].value = 0.0, 0.5, 2
+    panel.pick[1].value = "weight_scale"
+    panel.low[1].value, panel.high[1].value, panel.points[1].value = 1.0, 2.0, 2
+    panel.time.value = 30.0
+    view = panel.start()
+    assert view is lab.sweep_view and view.wait(300) and view.error is None
+    assert len(view.table) == 4 and set(view.table["inhibition"]) == {0.0, 0.5}
+    assert np.isfinite(view.grid.color).all()  # the heatmap filled in
+    view.select({"inhibition": 0.5, "weight_scale": 2.0})  # as a click on that cell
+    assert lab.wait(60)
+    assert (lab.controller.config.inhibition, lab.controller.config.weight_scale) == (0.5, 2.0)
+    lab.sweep_button.click()  # hides the panel; the results stay
+    assert panel.widget not in lab.views_box.children and any(
+        "snnlab-sweep" in c._dom_classes for c in lab.views_box.children)
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(points=1), ["inhibition", "2 or more"]),
+    (dict(high=1e9), ["inhibition"]),
+    (dict(second="inhibition"), ["chosen twice"]),
+])
+def test_sweep_panel_refuses_a_bad_choice_with_a_message(change, words):
+    lab = Lab(SMALL)
+    lab.sweep_button.click()
+    panel = lab.sweep_panel
+    panel.pick[0].value = "inhibition"
+    if "points" in change:
+        panel.points[0].value = change["points"]
+    if "high" in change:
+        panel.high[0].value = change["high"]
+    if "second" in change:
+        panel.pick[1].value = change["second"]
+    assert panel.start() is None and lab.sweep_view is None
+    msg = html.unescape(panel.message.value)
+    assert "snnlab-error" in msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_sweep_panel_follows_the_experiment():
+    lab = Lab(SMALL)
+    lab.sweep_button.click()
+    lab.preset.value = "Brunel E/I network"
+    options = lab.sweep_panel.pick[0].options
+    assert "g" in options and "inhibition" not in options
+    from snnlab.lab.sweep_panel import default_range
+
+    p = lab.controller.parameters()["g"]
+    lab.sweep_panel.pick[0].value = "g"
+    assert (lab.sweep_panel.low[0].value, lab.sweep_panel.high[0].value) == default_range(p.value, p.low, p.high)
+    assert default_range(5.0, 0.0, 6.0) == (2.5, 6.0) and default_range(0.0, None, None) == (0.0, 1.0)
