@@ -41,7 +41,9 @@ from snnlab.lab.controller import (
 )
 from snnlab.lab.experiment import Experiment, NetworkExperiment, learning_rule
 from snnlab.lab.export_panel import ExportPanel
-from snnlab.lab.views import LAYER_COLORS, DiagramView, RasterView, RateView, TimeAxis, VoltageView, WeightView
+from snnlab.lab.views import (
+    LAYER_COLORS, DiagramView, RasterView, RateView, TimeAxis, VoltageView, WeightView, window_columns,
+)
 
 __all__ = ["Lab", "parse_traced", "default_export_dir"]
 
@@ -59,11 +61,20 @@ MODEL_HINTS = {
 #: Weight views are redrawn at most this often during a run (seconds).
 WEIGHT_INTERVAL = 0.5
 
+#: The page acknowledges every ACK_EVERY-th frame (and the last): each ack is a
+#: message to the kernel, which answers with busy/idle status messages that
+#: JupyterLab redraws (status bar, favicon), so one per frame costs the page.
+ACK_EVERY = 4
+
 #: Frames sent and not yet acknowledged by the page before the next is held back.
-MAX_UNACKED_FRAMES = 3
+MAX_UNACKED_FRAMES = 8
 
 #: A page that stops acknowledging still gets a frame this often (seconds).
 ACK_TIMEOUT = 2.0
+
+#: The status line (time, frames/s) is rewritten at most this often during a run
+#: (seconds): each new text is a layout for the page.
+STATUS_INTERVAL = 0.25
 
 
 def default_export_dir() -> Path:
@@ -157,6 +168,7 @@ class Lab(widgets.AppLayout):
         self._shown_run = None
         self._weights_drawn_at = 0.0
         self._fps_marks: list = []
+        self._status_due = 0.0
         self.rasters: dict = {}
         self._build_run_controls()
         self._build_views()
@@ -168,7 +180,7 @@ class Lab(widgets.AppLayout):
         header = widgets.VBox([
             widgets.HBox([widgets.HTML("<h3 style='margin:4px 8px 4px 0'>snnlab lab</h3>"), self.preset]),
             widgets.HBox([self.run_button, self.pause_button, self.stop_button, self.reset_button,
-                          self.duration, self.until_stop, self.progress]),
+                          self.sweep_button, self.duration, self.until_stop, self.progress]),
             self.message,  # right under the buttons, where the eye is
             self.status,
             widgets.HBox([self._frame_sent, self._frame_ack], layout=widgets.Layout(display="none")),
@@ -200,14 +212,20 @@ class Lab(widgets.AppLayout):
                                           tooltip="Stop the run; what was recorded stays")
         self.reset_button = widgets.Button(description="Reset", icon="undo",
                                            tooltip="Stop any run, clear the views, the recording and the links")
+        self.sweep_button = widgets.Button(description="Sweep", icon="th",
+                                           tooltip="Run this experiment over a grid of parameter values "
+                                                   "(shows or hides the Sweep panel)")
+        self.sweep_panel = None
+        self.sweep_view = None
         for b, name in ((self.run_button, "run"), (self.pause_button, "pause"),
-                        (self.stop_button, "stop"), (self.reset_button, "reset")):
+                        (self.stop_button, "stop"), (self.reset_button, "reset"), (self.sweep_button, "sweep")):
             b.add_class(f"snnlab-{name}")
             b.layout = widgets.Layout(width="90px", flex="0 0 auto")
         self.run_button.on_click(lambda _: self.run(time=self._button_time()))
         self.pause_button.on_click(lambda _: self.toggle_pause())
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
+        self.sweep_button.on_click(lambda _: self.toggle_sweep_panel())
         t = self.controller.experiment.time
         self.duration = widgets.FloatText(value=t if t is not None else 1000.0, description="duration (ms)",
                                           style={"description_width": "90px"}, layout=widgets.Layout(width="200px"))
@@ -260,7 +278,7 @@ class Lab(widgets.AppLayout):
                                 self.window_box])
         self.rasters_box = widgets.VBox()
         top = widgets.HBox([widgets.Box([self.diagram.figure], layout=widgets.Layout(width="55%")), chooser])
-        self.views_box = widgets.VBox([top, self.rasters_box, self.voltage.figure, self.rate.figure,
+        self.views_box = widgets.VBox([top, self.rasters_box, self.voltage.figure, self.rate.widget,
                                        self.weights.figure], layout=widgets.Layout(width="100%"))
 
     def _build_files(self, export_dir) -> None:
@@ -306,13 +324,33 @@ class Lab(widgets.AppLayout):
         """
         from snnlab.lab.sweep_view import SweepView
 
-        view = SweepView(sweep, lab=self, **options)
-        box = widgets.VBox([widgets.HTML("<b>Sweep</b> <i>(click a cell to load that point here)</i>"), view.widget])
+        return self.place_sweep(SweepView(sweep, lab=self, **options))
+
+    def place_sweep(self, view):
+        """Show ``view`` (a ``SweepView``) under the views, in place of an earlier one; returns it."""
+        box = widgets.VBox([widgets.HTML("<b>Sweep results</b> <i>(click a cell to load that point here)</i>"),
+                            view.widget])
         box.add_class("snnlab-sweep")
         self.views_box.children = tuple(c for c in self.views_box.children
                                         if "snnlab-sweep" not in c._dom_classes) + (box,)
         self.sweep_view = view
         return view
+
+    def toggle_sweep_panel(self) -> None:
+        """Show or hide the Sweep panel (the Sweep button): what to vary, then Start sweep."""
+        from snnlab.lab.sweep_panel import SweepPanel
+
+        if self.sweep_panel is None:
+            self.sweep_panel = SweepPanel(self)
+        panel = self.sweep_panel.widget
+        shown = panel in self.views_box.children
+        if shown:
+            self.views_box.children = tuple(c for c in self.views_box.children if c is not panel)
+        else:
+            self.sweep_panel.refresh()
+            children = list(self.views_box.children)
+            at = next((i for i, c in enumerate(children) if "snnlab-sweep" in c._dom_classes), len(children))
+            self.views_box.children = tuple(children[:at] + [panel] + children[at:])
 
     def add_file_action(self, button: widgets.Button) -> None:
         """Add a button to the file actions (e.g. "Export network as NIR")."""
@@ -340,10 +378,21 @@ class Lab(widgets.AppLayout):
                                                                   padding="2px 0 6px 0")))
         legend = widgets.HTML("<small>&#9889; live: acts at the next chunk of a run &middot; "
                               "&#8635; acts at the next run</small>")
-        self.controls_box.children = [legend] + boxes
-        net = ctl.network if ctl.network is not None else ctl._preview_network()
+        about = []
+        text = getattr(ctl.experiment, "description", "") or ""
+        if text:
+            paragraphs = "".join(f"<p style='margin:0 0 4px 0'>{html.escape(' '.join(par.split()))}</p>"
+                                 for par in text.split("\n\n") if par.strip())
+            self.about = widgets.HTML(f"<div style='font-size:12px; line-height:1.35; white-space:normal; "
+                                      f"color:#333'>{paragraphs}</div>", layout=widgets.Layout(width="350px"))
+            self.about.add_class("snnlab-about")
+            about = [self.about]
+        self.controls_box.children = about + [legend] + boxes
+        net = ctl.network if ctl.network is not None else ctl.preview_network()
         if net is not None:
             self._show_network(net)
+        if getattr(self, "sweep_panel", None) is not None:
+            self.sweep_panel.refresh()
 
     def _control(self, p):
         live = "\u26a1" if p.live else "\u21bb"
@@ -371,9 +420,8 @@ class Lab(widgets.AppLayout):
             value = int(value)
         try:
             self.controller.set(path, value)
-        except (ValueError, TypeError, KeyError) as ex:
-            text = ex.args[0] if isinstance(ex, KeyError) and ex.args else str(ex)
-            self._error(f"{text}. The last good value stays in use.")
+        except (ValueError, TypeError) as ex:
+            self._error(f"{ex}. The last good value stays in use.")
             self._set_control(path, change["old"])  # the box shows what runs
             return
         p = self.controller.parameters()[path]
@@ -561,13 +609,28 @@ class Lab(widgets.AppLayout):
         if run is not None:
             self._draw(run)
 
-    def _x_range(self, run) -> tuple:
+    def _time_frame(self, run, final: bool = False) -> tuple:
+        """``(x0, x1, origin, label)``: the time axis (ms) and the time (ms) at its 0.
+
+        A run that fits the window, or a window still filling, is drawn in run
+        time (origin 0). A full sliding window is drawn relative to the end of
+        the rasters' newest pixel column: the axis reads ``-window .. 0`` and
+        stays put while the data move through it (the page then redraws the
+        data, not four axes and every mark).
+        """
         w = self._window_steps(run)
-        now = run.steps_done
+        dt = run.dt
         if run.n_steps is not None and w >= run.n_steps:
-            return 0.0, run.n_steps * run.dt
-        first = max(0, now - w)
-        return first * run.dt, max(now, w) * run.dt
+            return 0.0, run.n_steps * dt, 0.0, None
+        col_steps, cols = window_columns(w, RasterView.MAX_COLS)
+        span = cols * col_steps
+        now = run.steps_done
+        if now <= span:
+            return 0.0, span * dt, 0.0, None
+        origin = -(-now // col_steps) * col_steps * dt
+        label = ("time (ms) relative to now" if self.controller.running and not final
+                 else f"time (ms) relative to t = {origin:g} ms")
+        return -span * dt, 0.0, origin, label
 
     def _draw(self, run, final: bool = False) -> None:
         buf = run.buffers
@@ -575,18 +638,19 @@ class Lab(widgets.AppLayout):
         w = self._window_steps(run)
         lo = max(buf.first_kept(), now - w)
         shown = [n for n in self.layer_choice.value if n in buf.shapes]
-        x_range = self._x_range(run)
-        self.time_axis.set(*x_range)
+        x0, x1, origin, label = self._time_frame(run, final)
+        x_range = (x0, x1)
+        self.time_axis.set(x0, x1, label)
         for name in shown:
             view = self.rasters[name]
             a = max(view.drawn_steps, lo)
             if a < now:
                 view.add(buf.rows("spikes", name, a, now), a)
-            view.draw()
+            view.draw(origin)
         layer = self.voltage_layer.value
         if layer in buf.voltages:
             volts = buf.rows("voltages", layer, lo, now)
-            times = (max(lo, buf.first_kept()) + np.arange(volts.shape[0])) * run.dt
+            times = (max(lo, buf.first_kept()) + np.arange(volts.shape[0])) * run.dt - origin
             net_layer = run.network.layers[layer]
             thresh = getattr(net_layer, "thresh", None)
             thresh = float(thresh) if isinstance(thresh, (int, float)) else (
@@ -600,14 +664,15 @@ class Lab(widgets.AppLayout):
         series = {}
         for name in shown:
             counts = buf.rows("counts", name, a, now)
-            series[name] = RateView.binned(counts, math.prod(buf.shapes[name]), run.dt, a, bin_steps)
+            starts, rates = RateView.binned(counts, math.prod(buf.shapes[name]), run.dt, a, bin_steps)
+            series[name] = (starts - origin, rates)
         colors = [LAYER_COLORS[list(self.layer_choice.options).index(n) % len(LAYER_COLORS)] for n in shown]
         self.rate.update(series, x_range, colors)
         self._draw_weights(force=final, run=run)
 
     def _draw_weights(self, force: bool = False, run=None) -> None:
         key = self.connection_choice.value
-        net = (run.network if run is not None else None) or self.controller.network or self.controller._preview_network()
+        net = (run.network if run is not None else None) or self.controller.network or self.controller.preview_network()
         if key is None or net is None:
             return
         src, _, dst = key.partition("->")
@@ -667,11 +732,13 @@ class Lab(widgets.AppLayout):
             self._fps_marks = [t for t in self._fps_marks if now - t <= 2.0] + [now]
             if run.n_steps:
                 self.progress.value = run.steps_done / run.n_steps
-            if final or self.frames % 3 == 1:  # the status line: a few times a second is enough
+            if final or now >= self._status_due:  # the status line: a few times a second is enough
+                self._status_due = now + STATUS_INTERVAL
                 self._show_status(run)
             self._frames_sent += 1
             self._last_frame_sent = _time.perf_counter()
-            self._frame_sent.value = self._frames_sent  # last: its ack means the whole frame arrived
+            if final or self._frames_sent % ACK_EVERY == 0:
+                self._frame_sent.value = self._frames_sent  # last: its ack means the whole frame arrived
 
     def _on_state(self, state: str, message: str) -> None:
         with self._ui_lock:
@@ -728,7 +795,7 @@ class Lab(widgets.AppLayout):
                     raise ValueError(f"duration: {time!r} ms; expected a time > 0 ms (or 'until Stop')")
                 dt = self.controller.network.dt if self.controller.network is not None else None
                 if dt is None:
-                    net = self.controller._preview_network()
+                    net = self.controller.preview_network()
                     dt = net.dt if net is not None else 1.0
                 from snnlab.lab.controller import _steps
 

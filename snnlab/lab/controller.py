@@ -317,7 +317,7 @@ class Controller:
     def parameters(self) -> Dict[str, Parameter]:
         """Every parameter, by path: the experiment's settings, then the network's."""
         out = {p.path: p for p in self.experiment.settings()}
-        net = self.network if self.network is not None else self._preview_network()
+        net = self.network if self.network is not None else self.preview_network()
         if net is not None and getattr(self.experiment, "network_controls", True):
             sources = self._sources_for(net) if self.data is None or self.data.network is not net else self.data.sources
             for p in network_parameters(net, sources, self._scales, self._learning):
@@ -325,8 +325,11 @@ class Controller:
                 out.setdefault(p.path, _with_value(p, value))
         return out
 
-    def _preview_network(self):
-        # The network the next run would use, to list its parameters.
+    def preview_network(self):
+        """The network the next run would use (built once, again after a change that
+        acts at the next run), to list its parameters, size a sweep or draw the
+        diagram before any run; None if the experiment cannot build with its
+        current settings. Not the running network (that is ``data.network``)."""
         if self._params_cache is None:
             try:
                 self._preview = self.experiment.build()
@@ -343,8 +346,9 @@ class Controller:
     def set(self, path: str, value) -> object:
         """Check and set one parameter; returns the value as stored.
 
-        Raises ``KeyError`` (unknown path), ``TypeError``/``ValueError`` (a
-        bad value: nothing changes, the last good value stays). A live value
+        Raises ``ValueError`` (an unknown path, naming the valid ones, or a bad
+        value) or ``TypeError`` (a value of the wrong type); nothing changes,
+        the last good value stays. A live value
         reaches a running network at the next chunk; the others, the next run.
         """
         return self.update_paths({path: value})[path]
@@ -356,7 +360,7 @@ class Controller:
             checked = {}
             for path, value in values.items():
                 if path not in params:
-                    raise KeyError(f"no parameter {path!r}; the lab has {', '.join(params)}")
+                    raise ValueError(_unknown_parameter(path, list(params)))
                 checked[path] = params[path].check(value)
             self._check_representable(checked)
             settings = {p.path for p in self.experiment.settings()}
@@ -373,7 +377,7 @@ class Controller:
 
     def _check_representable(self, checked: Dict[str, object]) -> None:
         """Refuse values the engine's float32 state cannot carry (issue 11)."""
-        net = self.data.network if self.data is not None else self._preview_network()
+        net = self.data.network if self.data is not None else self.preview_network()
         for path, value in checked.items():
             if isinstance(value, float) and abs(value) > MAX_ABS_VALUE:
                 raise ValueError(f"{path}: {value:g} is beyond what the simulation can represent; "
@@ -416,12 +420,12 @@ class Controller:
         """Neurons of ``layer`` whose voltage the next run records."""
         if layer in self._traced:
             return list(self._traced[layer])
-        net = self.network if self.network is not None else self._preview_network()
+        net = self.network if self.network is not None else self.preview_network()
         return list(self.experiment.traced(net).get(layer, [])) if net is not None else []
 
     def set_traced(self, layer: str, neurons) -> None:
         """Record the voltage of ``neurons`` (flat indices) of ``layer`` from the next run on."""
-        net = self.network if self.network is not None else self._preview_network()
+        net = self.network if self.network is not None else self.preview_network()
         if net is None or layer not in net.layers:
             raise ValueError(f"traced neurons: no layer {layer!r}")
         n = net.layers[layer].n
@@ -667,14 +671,24 @@ class Controller:
         The network keeps its state between calls and the input streams
         continue, so the spikes are those of one unbroken run (except that a
         connection with ``norm`` is normalised at the end of each call, so such
-        networks are never re-planned).
+        networks are never re-planned; an experiment that normalises at set
+        steps says so with ``Experiment.run_steps``, and calls end there).
         """
         net = run.network
         n_neurons = sum(layer.n for layer in net.layers.values())
         n_weights = sum(int(_weights(c).numel()) for c in net.connections.values())
         fixed = self.chunk_steps
         normed = any(getattr(c, "norm", None) is not None for c in net.connections.values())
+        # An experiment made of short engine runs (Experiment.run_steps) is run as
+        # such runs back to back, each cut into chunks; the engine's end-of-run
+        # work (normalising) then falls at the same steps whatever the chunks.
+        run_steps = self.experiment.run_steps(net)
+        if run_steps is not None and (isinstance(run_steps, bool) or not isinstance(run_steps, int) or run_steps < 1):
+            raise ValueError(f"{type(self.experiment).__name__}.run_steps: {run_steps!r}; expected a whole number "
+                             "of steps >= 1, or None")
         chunk = fixed or choose_chunk_steps(n_neurons, n_weights, n_steps=run.n_steps)
+        if run_steps is not None:
+            chunk = min(chunk, run_steps)
         offset = 0
         cost = None
         # An open-ended run is one call as long as any session (each new call
@@ -684,6 +698,8 @@ class Controller:
         while run.n_steps is None or offset < run.n_steps:
             base = offset
             steps = segment_steps if run.n_steps is None else run.n_steps - base
+            if run_steps is not None:
+                steps = min(steps, run_steps - base % run_steps)
             sources = run.sources
 
             def inputs(a, b, base=base):
@@ -729,7 +745,7 @@ class Controller:
                             break
             finally:
                 gen.close()
-            if not replan and run.n_steps is not None:
+            if not replan and run.n_steps is not None and run_steps is None:
                 return
 
     def _store(self, run: _Run, base: int, chunk) -> None:
@@ -845,6 +861,16 @@ class Controller:
 
 class _Stopped(Exception):
     pass
+
+
+def _unknown_parameter(path, names: list, most: int = 30) -> str:
+    """The message for an unknown parameter path: the closest names, then the valid ones."""
+    import difflib
+
+    close = difflib.get_close_matches(str(path), names, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    shown = ", ".join(names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+    return f"no parameter {path!r}{hint}; expected one of: {shown}"
 
 
 def _steps(time: float, dt: float) -> int:

@@ -423,6 +423,9 @@ class Experiment:
     name = "experiment"
     time: Optional[float] = 1000.0
     seed: int = 0
+    #: What the experiment shows and what to try, as plain text (the lab shows it
+    #: above the controls; empty: nothing shown).
+    description: str = ""
     #: Whether the lab adds the parameters generated from the network
     #: (an experiment whose own settings cover them says False).
     network_controls = True
@@ -448,7 +451,24 @@ class Experiment:
         return False
 
     def after_chunk(self, run, start: int, stop: int) -> None:
-        """Called in the run's thread after steps ``[start, stop)`` (e.g. to normalise weights)."""
+        """Called in the run's thread after steps ``[start, stop)`` (e.g. to draw a statistic).
+
+        Chunk edges depend on the machine's speed: nothing that changes the
+        network may happen here (see ``run_steps``).
+        """
+
+    def run_steps(self, network) -> Optional[int]:
+        """Steps of each engine run (``network.run_chunks`` call) the lab's run is made of, or
+        None (one call).
+
+        The engine does at the end of each of its runs what the semantics say
+        (``docs/semantics.md``: each connection with ``norm`` is normalised
+        after the last step). An experiment made of short runs, as Diehl &
+        Cook's of one digit each, returns their length: the lab then runs it as
+        such runs back to back (state and inputs carry on), and the results do
+        not depend on how a run is cut into chunks.
+        """
+        return None
 
     def traced(self, network) -> Dict[str, list]:
         """Neurons whose voltage is recorded, by layer (default: the first 5 of each non-Input layer)."""

@@ -20,6 +20,7 @@ bqplot's ``Image`` mark redraws when its ``image`` trait changes, not when the
 
 from __future__ import annotations
 
+import html
 import io
 import math
 from typing import Optional, Sequence
@@ -90,16 +91,36 @@ def _tick_format(ticks: np.ndarray) -> str:
 
 class TimeAxis:
     """One time scale and axis (ms) shared by every time plot of a lab: a frame
-    then moves all of them with one message, not one per plot."""
+    then moves all of them with one message, not one per plot.
+
+    A sliding window is drawn relative to a moving origin (the axis reads
+    ``-1000 .. 0`` ms), so the scale and its ticks stay put while the data move:
+    a moving scale made the page re-lay out every axis and re-place every mark
+    of four figures each frame (about half of the page's time per frame).
+    """
+
+    LABEL = "time (ms)"
 
     def __init__(self) -> None:
         self.scale = bq.LinearScale(min=0.0, max=1.0)
-        self.axis = bq.Axis(scale=self.scale, label="time (ms)", tick_format=".0f")
+        self.axis = bq.Axis(scale=self.scale, label=self.LABEL, tick_format=".0f")
 
-    def set(self, x0: float, x1: float) -> None:
-        with self.scale.hold_sync():
-            self.scale.min, self.scale.max = float(x0), float(x1)
+    def set(self, x0: float, x1: float, label: Optional[str] = None) -> None:
+        """Show ``[x0, x1]`` (axis units, ms); ``label`` replaces the default one."""
+        if (self.scale.min, self.scale.max) != (float(x0), float(x1)):
+            with self.scale.hold_sync():
+                self.scale.min, self.scale.max = float(x0), float(x1)
         _set_axis(self.axis, float(x0), float(x1))
+        label = label or self.LABEL
+        if self.axis.label != label:
+            self.axis.label = label
+
+
+def window_columns(window_steps: int, max_cols: int) -> tuple:
+    """``(col_steps, cols)``: the steps per pixel column and the columns of a raster
+    showing ``window_steps`` steps in at most ``max_cols`` columns."""
+    col_steps = max(1, -(-int(window_steps) // int(max_cols)))
+    return col_steps, max(1, -(-int(window_steps) // col_steps))
 
 
 def _figure(marks, scales, x_label, y_label, title, height, x_axis=None):
@@ -165,7 +186,10 @@ class RasterView:
     ``[0, window]``; then it slides with the run.
     """
 
-    def __init__(self, name: str, color: str = "#141414", *, max_rows: int = 256, max_cols: int = 500,
+    #: Pixel columns of a window, at most.
+    MAX_COLS = 500
+
+    def __init__(self, name: str, color: str = "#141414", *, max_rows: int = 256, max_cols: int = MAX_COLS,
                  height: str = "200px", time: Optional[TimeAxis] = None) -> None:
         self.name = name
         self._palette = palette(_rgb(color))
@@ -185,8 +209,7 @@ class RasterView:
         """Clear for a layer of ``n_neurons`` at ``dt`` ms, showing ``window_steps`` steps."""
         self.n, self.dt = int(n_neurons), float(dt)
         self.rows = min(self.n, self.max_rows)
-        self.col_steps = max(1, -(-int(window_steps) // self.max_cols))
-        self.cols = max(1, -(-int(window_steps) // self.col_steps))
+        self.col_steps, self.cols = window_columns(window_steps, self.max_cols)
         self._row_of = (np.arange(self.n, dtype=np.int64) * self.rows) // self.n
         per_row = np.bincount(self._row_of, minlength=self.rows).astype(np.float32)
         self._inv_capacity = (1.0 / (per_row * self.col_steps))[:, None]
@@ -204,11 +227,11 @@ class RasterView:
         self.image.show(_empty_png())
         self._set_x(0)
 
-    def _set_x(self, oldest_col: int) -> None:
-        x0 = oldest_col * self.col_steps * self.dt
+    def _set_x(self, oldest_col: int, origin: float = 0.0) -> None:
+        x0 = oldest_col * self.col_steps * self.dt - origin
         x1 = x0 + self.cols * self.col_steps * self.dt
         if self._x_range == (x0, x1):
-            return
+            return  # a window drawn relative to its newest column: constant while it slides
         self._x_range = (x0, x1)
         with self.image.mark.hold_sync():
             self.image.mark.x = np.array([x0, x1], dtype=np.float64)
@@ -250,14 +273,19 @@ class RasterView:
         order = (oldest + np.arange(self.cols)) % self.cols
         return self._levels[::-1][:, order]
 
-    def draw(self) -> None:
-        self._set_x(max(0, self.latest_col - self.cols + 1))
+    def draw(self, origin: float = 0.0) -> None:
+        """Send the window to the page, its x axis shifted by ``origin`` ms (the lab's
+        sliding windows pass their newest column's end, so the image's place stays)."""
+        self._set_x(max(0, self.latest_col - self.cols + 1), origin)
         self.image.show(encode_png(self.levels(), self._palette))
         self.frames += 1
 
 
 class VoltageView:
     """Voltage traces (mV) of one layer's traced neurons; the threshold dashed."""
+
+    #: Keep the voltage axis while the data fill more than half of it.
+    stable_axis = True
 
     def __init__(self, *, max_points: int = 800, height: str = "200px", time: Optional[TimeAxis] = None) -> None:
         self.max_points = int(max_points)
@@ -282,7 +310,7 @@ class VoltageView:
             x, y = np.zeros(0), np.zeros((1, 0))
         else:
             stride = max(1, -(-len(times) // self.max_points))
-            x = np.asarray(times[::stride], dtype=np.float64)
+            x = np.asarray(times[::stride], dtype=np.float32)
             y = np.ascontiguousarray(volts[::stride].T, dtype=np.float32)
         if y.size:
             lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
@@ -294,6 +322,12 @@ class VoltageView:
             lo, hi = min(lo, thresh), max(hi, thresh)
         margin = max(1.0, 0.05 * (hi - lo))
         lo, hi = lo - margin, hi + margin
+        # The axis stays while the data fill more than half of it: no rescale (and
+        # no new ticks for the page to lay out) every frame.
+        old_lo, old_hi = self.y_scale.min, self.y_scale.max
+        if (self.stable_axis and old_lo is not None and old_hi is not None and old_lo <= lo and hi <= old_hi
+                and hi - lo > 0.5 * (old_hi - old_lo)):
+            lo, hi = old_lo, old_hi
         shown = ", ".join(str(i) for i in list(traced)[:6]) + (", ..." if len(traced) > 6 else "")
         title = f"{layer}: voltages of neurons {shown} (dashed: threshold)" if len(traced) else f"{layer}: no traced neurons"
         # The threshold line spans far beyond the window: it need not move each frame.
@@ -314,7 +348,12 @@ class VoltageView:
 
 
 class RateView:
-    """Population rate (Hz) of each shown layer, one line each."""
+    """Population rate (Hz) of each shown layer, one line each.
+
+    The key (layer names in their colours) is an HTML line above the plot,
+    outside the data: bqplot's legend sat over the first bins, and was drawn
+    again with every frame. ``widget`` is the key and the figure together.
+    """
 
     def __init__(self, *, max_bins: int = 200, height: str = "170px", time: Optional[TimeAxis] = None) -> None:
         self.max_bins = int(max_bins)
@@ -323,11 +362,21 @@ class RateView:
         self.x_scale = self.time.scale
         self.y_scale = bq.LinearScale(min=0.0, max=1.0)
         self.lines = bq.Lines(x=np.zeros(0), y=np.zeros((1, 0)), scales={"x": self.x_scale, "y": self.y_scale},
-                              colors=LAYER_COLORS, stroke_width=1.5, display_legend=True, labels=[])
+                              colors=LAYER_COLORS, stroke_width=1.5, labels=[])
         self.figure = _figure([self.lines], {"x": self.x_scale, "y": self.y_scale}, "time (ms)", "rate (Hz)",
                               "Population rate", height, x_axis=self.time.axis)
-        self.figure.legend_location = "top-left"
         self.figure.add_class("snnlab-rate")
+        self.key = widgets.HTML(layout=widgets.Layout(margin="0 0 -8px 68px", height="20px"))
+        self.key.add_class("snnlab-rate-key")
+        self.widget = widgets.VBox([self.key, self.figure], layout=widgets.Layout(width="100%"))
+
+    @staticmethod
+    def key_html(names: Sequence[str], colors: Sequence[str]) -> str:
+        """The key: each layer's name after a bar of its line's colour."""
+        items = [f"<span style='white-space:nowrap; margin-right:14px'><span style='display:inline-block; "
+                 f"width:18px; height:3px; background:{html.escape(c)}; vertical-align:middle; margin-right:4px'>"
+                 f"</span>{html.escape(str(n))}</span>" for n, c in zip(names, colors)]
+        return f"<div style='font-size:12px; line-height:20px'>{''.join(items)}</div>"
 
     @staticmethod
     def binned(counts: np.ndarray, n: int, dt: float, first_step: int, bin_steps: int):
@@ -347,8 +396,9 @@ class RateView:
         names = list(series)
         if names:
             length = max(len(series[n][0]) for n in names)
-            x = np.full((len(names), length), np.nan)
-            y = np.full((len(names), length), np.nan)
+            # float32: half the bytes to send and decode, and ample for ms and Hz
+            x = np.full((len(names), length), np.nan, dtype=np.float32)
+            y = np.full((len(names), length), np.nan, dtype=np.float32)
             for k, n in enumerate(names):
                 xs, ys = series[n]
                 x[k, :len(xs)], y[k, :len(ys)] = xs, ys
@@ -362,10 +412,12 @@ class RateView:
             top = old_top
         with self.lines.hold_sync(), self.y_scale.hold_sync():
             self.lines.x, self.lines.y = x, y
-            if list(self.lines.labels) != names:
+            if list(self.lines.labels) != names or list(self.lines.colors[:len(names)]) != list(colors):
                 self.lines.labels = names
                 self.lines.colors = list(colors)
-            self.y_scale.min, self.y_scale.max = 0.0, top
+                self.key.value = self.key_html(names, colors)
+            if self.y_scale.max != top:
+                self.y_scale.min, self.y_scale.max = 0.0, top
         if self._own_time:
             self.time.set(*x_range)
         # distinct, round ticks: never "2, 2, 1, 1, 0"

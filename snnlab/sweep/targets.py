@@ -274,7 +274,7 @@ class ExperimentTarget:
                 continue
             self.check({path: value})
             self.values[path] = value
-        net = ctl._preview_network()
+        net = ctl.preview_network()
         if net is None:
             raise ValueError(f"ExperimentTarget: {experiment.name!r} does not build a network")
         steps = int(round(self.time / net.dt))

@@ -66,7 +66,7 @@ def test_bad_value_is_refused_and_the_old_one_stays(name):
 
 def test_unknown_parameter_names_it():
     ctl = Controller(SMALL)
-    with pytest.raises(KeyError, match="no parameter 'nope'"):
+    with pytest.raises(ValueError, match="no parameter 'nope'; expected one of: .*weight_scale"):
         ctl.set("nope", 1)
 
 

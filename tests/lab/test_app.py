@@ -15,6 +15,7 @@ from PIL import Image
 
 from snnlab.config import LabConfig
 from snnlab.lab import Lab
+from snnlab.lab.views import LAYER_COLORS
 
 from .test_experiment import three_layers
 
@@ -91,6 +92,10 @@ def test_run_draws_every_view_from_the_recording():
     assert lab.voltage.threshold.y.tolist() == [SMALL.thresh] * 2
     # the rate lines are the recording's rate, one per shown layer
     assert list(lab.rate.lines.labels) == ["A", "B"]
+    # the key sits above the plot, outside the data (bqplot's legend covered the first bins)
+    assert not lab.rate.lines.display_legend and lab.rate.widget.children == (lab.rate.key, lab.rate.figure)
+    key = lab.rate.key.value
+    assert key.index(LAYER_COLORS[0]) < key.index(">A<") < key.index(LAYER_COLORS[1]) < key.index(">B<")
     ref = rec.rate("B")[1]
     assert lab.rate.lines.y[1][~np.isnan(lab.rate.lines.y[1])].mean() == pytest.approx(ref.mean(), rel=1e-6)
     assert lab.progress.value == 1.0 and "done" in lab.status.value
@@ -168,10 +173,34 @@ def test_open_ended_run_slides_the_window():
     assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 1000, 60)
     lab.stop_button.click()
     assert lab.wait(10)
-    now = lab.controller.data.steps_done
+    now = lab.controller.data.steps_done  # dt = 1 ms
     raster = lab.rasters["B"]
-    assert raster.x_scale.max == pytest.approx(raster.x_scale.min + 200.0)
-    assert raster.x_scale.max >= now - raster.col_steps and lab.rate.x_scale.max == pytest.approx(now * 1.0)
+    # A full window is drawn relative to its newest pixel column: the axis reads -200 .. 0
+    # and stays put while the run goes; the label says where 0 is.
+    origin = -(-now // raster.col_steps) * raster.col_steps
+    assert (raster.x_scale.min, raster.x_scale.max) == (-200.0, 0.0)
+    assert list(raster.image.mark.x) == [-200.0, 0.0]
+    assert lab.time_axis.axis.label == f"time (ms) relative to t = {origin:g} ms"
+    assert lab.rate.lines.x[0][0] >= -200.0 and lab.rate.lines.x[0][-1] < 0.0
+    # the newest voltage sample is the last step's, at its place relative to the origin
+    assert lab.voltage.traces.x[-1] == pytest.approx((now - 1) - origin)
+    ticks = np.asarray(lab.time_axis.axis.tick_values)
+    assert ticks.min() >= -200.0 and ticks.max() == 0.0
+
+
+def test_sliding_window_keeps_the_time_axis_still():
+    lab = Lab(SMALL, window_ms=200.0)
+    lab.until_stop.value = True
+    lab.run_button.click()
+    assert wait_until(lambda: lab.controller.data is not None and lab.controller.data.steps_done > 400, 60)
+    ranges = set()
+    for _ in range(5):  # frames of a full sliding window: the axis never moves
+        seen = lab.frames
+        assert wait_until(lambda: lab.frames > seen, 10)
+        ranges.add((lab.time_axis.scale.min, lab.time_axis.scale.max, tuple(lab.rasters["B"].image.mark.x)))
+    lab.stop_button.click()
+    assert lab.wait(10)
+    assert ranges == {(-200.0, 0.0, (-200.0, 0.0))}
 
 
 def test_diagram_click_selects_a_layer():
@@ -331,3 +360,78 @@ def test_record_to_disk_from_the_files_box(tmp_path):
     lab.record_dir.value = ""
     run_to_end(lab)
     assert len(list((tmp_path / "runs").iterdir())) == 1  # off again
+
+
+def test_a_preset_says_what_it_shows_above_its_controls():
+    from snnlab.lab.experiments import preset
+
+    lab = Lab(SMALL)
+    assert not any("snnlab-about" in c._dom_classes for c in lab.controls_box.children)
+    lab.preset.value = "STDP feed-forward"
+    about = lab.controls_box.children[0]
+    assert "snnlab-about" in about._dom_classes
+    text = html.unescape(about.value)
+    assert "between about -75 mV and the threshold (-52 mV)" in text and "``" not in text
+    assert preset("STDP feed-forward").description.startswith("STDP on a feed-forward layer")
+
+
+def test_sweep_button_runs_a_sweep_of_the_lab_and_a_click_loads_a_point():
+    pytest.importorskip("pandas")
+    lab = Lab(SMALL)
+    lab.sweep_button.click()
+    panel = lab.sweep_panel
+    assert panel.widget in lab.views_box.children
+    # the choices are the lab's own numeric parameter records
+    assert "inhibition" in panel.pick[0].options and "neuron_model" not in panel.pick[0].options
+    panel.pick[0].value = "inhibition"
+    panel.low[0].value, panel.high[0].value, panel.points[0].value = 0.0, 0.5, 2
+    panel.pick[1].value = "weight_scale"
+    panel.low[1].value, panel.high[1].value, panel.points[1].value = 1.0, 2.0, 2
+    panel.time.value = 30.0
+    view = panel.start()
+    assert view is lab.sweep_view and view.wait(300) and view.error is None
+    assert len(view.table) == 4 and set(view.table["inhibition"]) == {0.0, 0.5}
+    assert np.isfinite(view.grid.color).all()  # the heatmap filled in
+    view.select({"inhibition": 0.5, "weight_scale": 2.0})  # as a click on that cell
+    assert lab.wait(60)
+    assert (lab.controller.config.inhibition, lab.controller.config.weight_scale) == (0.5, 2.0)
+    lab.sweep_button.click()  # hides the panel; the results stay
+    assert panel.widget not in lab.views_box.children and any(
+        "snnlab-sweep" in c._dom_classes for c in lab.views_box.children)
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(points=1), ["inhibition", "2 or more"]),
+    (dict(high=1e9), ["inhibition"]),
+    (dict(second="inhibition"), ["chosen twice"]),
+])
+def test_sweep_panel_refuses_a_bad_choice_with_a_message(change, words):
+    lab = Lab(SMALL)
+    lab.sweep_button.click()
+    panel = lab.sweep_panel
+    panel.pick[0].value = "inhibition"
+    if "points" in change:
+        panel.points[0].value = change["points"]
+    if "high" in change:
+        panel.high[0].value = change["high"]
+    if "second" in change:
+        panel.pick[1].value = change["second"]
+    assert panel.start() is None and lab.sweep_view is None
+    msg = html.unescape(panel.message.value)
+    assert "snnlab-error" in msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_sweep_panel_follows_the_experiment():
+    lab = Lab(SMALL)
+    lab.sweep_button.click()
+    lab.preset.value = "Brunel E/I network"
+    options = lab.sweep_panel.pick[0].options
+    assert "g" in options and "inhibition" not in options
+    from snnlab.lab.sweep_panel import default_range
+
+    p = lab.controller.parameters()["g"]
+    lab.sweep_panel.pick[0].value = "g"
+    assert (lab.sweep_panel.low[0].value, lab.sweep_panel.high[0].value) == default_range(p.value, p.low, p.high)
+    assert default_range(5.0, 0.0, 6.0) == (2.5, 6.0) and default_range(0.0, None, None) == (0.0, 1.0)

@@ -146,8 +146,10 @@ def test_bad_values_are_refused_and_change_nothing():
         ctl.set("X->L1.learning", "yes")
     with pytest.raises(ValueError, match="X.rate"):
         ctl.set("X.rate", 5000.0)
-    with pytest.raises(KeyError, match="nope"):
+    with pytest.raises(ValueError, match=r"no parameter 'nope'; expected one of: X.rate, .*L1.thresh"):
         ctl.set("nope", 1.0)
+    with pytest.raises(ValueError, match=r"did you mean 'L1.thresh'"):
+        ctl.set("L1.tresh", -50.0)
     assert ctl.parameters()["X->L1.weight_scale"].value == 1.0
 
 

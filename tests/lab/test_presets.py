@@ -7,6 +7,7 @@ import torch
 from snnlab.config import LabConfig
 from snnlab.lab.controller import Controller, run_config
 from snnlab.lab.experiments import PRESETS, preset
+from snnlab.network.monitors import Monitor
 from snnlab.lab.experiments.builtin import (
     BrunelExperiment, DiehlCookExperiment, FICurveExperiment, STDPExperiment,
 )
@@ -86,6 +87,10 @@ def test_stdp_strengthens_the_pattern():
     w = ctl.network.connections[("input", "output")].w
     assert w0[:50].mean() < 1.1 * w0[50:].mean()  # no pattern at the start
     assert w[:50].mean() > 1.5 * w[50:].mean()
+    # what a user sees: voltages in a neuron's range (-5 mV inhibition held them at -150 to -200 mV)
+    v = ctl.recording.voltages("output")
+    assert -80.0 <= v.min() and v.max() <= -52.0
+    assert "-75 mV" in STDPExperiment().description
 
 
 def test_diehl_cook_learns_receptive_fields_on_the_bundled_digits():
@@ -102,6 +107,48 @@ def test_diehl_cook_learns_receptive_fields_on_the_bundled_digits():
     rec = ctl.recording
     assert rec.spikes("Ae").any() and rec.layers["X"].shape == (8, 8)
     assert exp.image_shape(ctl.network, "X") == (8, 8)
+
+
+def _diehl_cook_run(chunk_steps):
+    exp = DiehlCookExperiment(n_neurons=9, show_ms=60.0, rest_ms=40.0, nu_post=0.05)
+    ctl = Controller(exp, chunk_steps=chunk_steps)
+    assert ctl.start(350.0)  # three digits and a half
+    assert ctl.join(300) and ctl.state == "done", ctl.message
+    return ctl
+
+
+def test_diehl_cook_does_not_depend_on_the_chunks():
+    # Weights are normalised at each digit's end (one engine run per digit), not at
+    # the chunk edges the machine's speed picks.
+    runs = [_diehl_cook_run(c) for c in (7, 64, None)]
+    ref = runs[0]
+    assert ref.recording.spikes("Ae").sum() > 0
+    for ctl in runs[1:]:
+        for layer in ("X", "Ae", "Ai"):
+            np.testing.assert_array_equal(ctl.recording.spikes(layer), ref.recording.spikes(layer))
+        np.testing.assert_array_equal(ctl.recording.voltages("Ae"), ref.recording.voltages("Ae"))
+        torch.testing.assert_close(ctl.network.connections[("X", "Ae")].w,
+                                   ref.network.connections[("X", "Ae")].w, rtol=0, atol=0)
+
+
+def test_diehl_cook_is_one_engine_run_per_digit():
+    # The headless loop of Diehl & Cook: network.run for each digit, the engine
+    # normalising after each; the lab gives the same spikes and weights.
+    ctl = _diehl_cook_run(13)
+    exp = DiehlCookExperiment(n_neurons=9, show_ms=60.0, rest_ms=40.0, nu_post=0.05)
+    net = exp.build()
+    source = exp.input_specs(net)["X"]
+    x = source(0, 350).unsqueeze(1)
+    spikes = []
+    for a in range(0, 350, 100):
+        b = min(350, a + 100)
+        net.add_monitor(Monitor(net.layers["Ae"], ("s",), time=b - a), name="Ae")
+        net.run(inputs={"X": x[a:b]}, time=float(b - a))
+        spikes.append(net.monitors["Ae"].get("s")[:, 0].numpy())
+        del net.monitors["Ae"]
+    np.testing.assert_array_equal(ctl.recording.spikes("Ae"), np.concatenate(spikes))
+    torch.testing.assert_close(ctl.network.connections[("X", "Ae")].w, net.connections[("X", "Ae")].w)
+    torch.testing.assert_close(net.connections[("X", "Ae")].w.sum(0), torch.full((9,), exp._norm))
 
 
 def test_seed_experiment_is_the_headless_seed_run():

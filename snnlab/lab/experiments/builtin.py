@@ -48,6 +48,13 @@ class _Preset(Experiment):
     def to_dict(self) -> dict:
         return {"experiment": self.name, "time": self.time, **self.values}
 
+    @property
+    def description(self) -> str:
+        """The class's docstring as plain text (what the lab shows above the controls)."""
+        import inspect
+
+        return inspect.cleandoc(type(self).__doc__ or "").replace("``", "")
+
 
 def _P(path, label, value, unit="", low=None, high=None, kind="float", **kw):
     return Parameter(path, label, value, unit, low, high, kind=kind, live=False, **kw)
@@ -200,7 +207,15 @@ class STDPExperiment(_Preset):
     ``PostPre`` STDP (depression slightly stronger than potentiation, weights in
     [0, wmax]) strengthens the correlated group and weakens the rest: watch the
     weight view. Live: the input rate, learning on/off, every layer parameter.
+
+    What the views show: the output voltages stay between about -75 mV and the
+    threshold (-52 mV): each output spike lowers the other outputs by
+    ``LATERAL_INHIBITION`` mV, which then decays back to rest (-65 mV). (At
+    -5 mV, bursts held them at -150 to -200 mV, far outside a neuron's range.)
     """
+
+    #: Lateral inhibition: the voltage step (mV) each output spike gives the other outputs.
+    LATERAL_INHIBITION = -2.0
 
     name = "STDP feed-forward"
     time = None
@@ -228,7 +243,7 @@ class STDPExperiment(_Preset):
         w = v["wmax"] * 0.3 * torch.rand(v["n_input"], v["n_output"], generator=g)
         net.add_connection(Connection(x, y, w=w, update_rule=PostPre, nu=(1.05 * v["nu_post"], v["nu_post"]),
                                       wmin=0.0, wmax=v["wmax"]), source="input", target="output")
-        inh = torch.full((v["n_output"], v["n_output"]), -5.0)
+        inh = torch.full((v["n_output"], v["n_output"]), self.LATERAL_INHIBITION)
         inh.fill_diagonal_(0.0)
         net.add_connection(Connection(y, y, w=inh), source="output", target="output")
         return net
@@ -251,7 +266,8 @@ def _digits():
 class DiehlCookExperiment(_Preset):
     """Diehl & Cook (2015), scaled to scikit-learn's 8x8 digits: Poisson inputs
     (rate ~ pixel intensity) -> excitatory adaptive neurons (STDP, weights
-    normalised after each digit) <-> inhibitory neurons (one-to-one excitation,
+    normalised at the end of each digit, which is one engine run:
+    ``run_steps``) <-> inhibitory neurons (one-to-one excitation,
     all-to-all inhibition back). Each digit is shown for ``show_ms`` then
     ``rest_ms`` of silence. Receptive fields form live in the weight view.
     """
@@ -270,7 +286,6 @@ class DiehlCookExperiment(_Preset):
     def __init__(self, **values) -> None:
         super().__init__(**values)
         self._images = None
-        self._normalised_up_to = 0
 
     def _period(self) -> int:
         return int(round(self.values["show_ms"] + self.values["rest_ms"]))
@@ -303,7 +318,6 @@ class DiehlCookExperiment(_Preset):
         w_ie.fill_diagonal_(0.0)
         net.add_connection(Connection(inh, exc, w=w_ie), source="Ai", target="Ae")
         net.connections[("X", "Ae")].normalize()
-        self._normalised_up_to = 0
         return net
 
     def input_specs(self, network):
@@ -323,13 +337,11 @@ class DiehlCookExperiment(_Preset):
 
         return {"X": RateSource((8, 8), self.values["intensity"], network.dt, self.seed, profile=profile)}
 
-    def after_chunk(self, run, start: int, stop: int) -> None:
-        # Normalise the learned weights once per digit, at the first chunk
-        # boundary after it ends (a headless run normalises after each run).
-        period = self._period()
-        if stop // period > self._normalised_up_to:
-            self._normalised_up_to = stop // period
-            run.network.connections[("X", "Ae")].normalize()
+    def run_steps(self, network) -> int:
+        # One engine run per digit (shown, then rest), as Diehl & Cook's own
+        # loop: the engine normalises the learned weights after each run's last
+        # step, so at each digit's end whatever the chunks.
+        return max(1, int(round(self._period() / network.dt)))
 
     def traced(self, network):
         return {"Ae": list(range(min(5, self.values["n_neurons"])))}
