@@ -16,7 +16,10 @@ Export button, the ``snnlab run`` command and a script all write the same files:
 
 A time window, a subset of layers and of neurons (``window=``, ``layers=``,
 ``neurons=``) apply to every file. ``progress(done, total, name)`` is called
-after each file.
+after each file. ``cancel=`` (a ``threading.Event``, or anything with
+``is_set()``) stops an export between two files: :class:`ExportCancelled`
+is raised, and the files written before it stay whole (the lab's Export
+panel runs exports in a thread and offers Cancel through it).
 
 Files are written under a hidden temporary name (``.<name>.<random>.part``)
 and renamed when complete, so a reader never sees half a file, and a killed
@@ -51,6 +54,7 @@ __all__ = [
     "FIGURE_FORMATS",
     "DATA_FORMATS",
     "EXPORT_FORMATS",
+    "ExportCancelled",
     "recording_figures",
     "export_figures",
     "save_recording",
@@ -79,6 +83,35 @@ _MAX_DOWNLOAD_BYTES = 20 * 1024**2
 
 PathLike = Union[str, os.PathLike]
 Progress = Optional[Callable[[int, int, str], None]]
+
+
+class ExportCancelled(Exception):
+    """An export stopped through its ``cancel`` event, between two files.
+
+    Attributes
+    ----------
+    written : list of pathlib.Path
+        The files written (each whole) before it stopped.
+    total : int
+        How many files the export would have written.
+    """
+
+    def __init__(self, written: list, total: int) -> None:
+        super().__init__(f"export cancelled after {len(written)} of {total} files")
+        self.written = list(written)
+        self.total = int(total)
+
+
+def _check_cancel(cancel: Any) -> Any:
+    if cancel is not None and not callable(getattr(cancel, "is_set", None)):
+        raise TypeError(f"cancel: expected a threading.Event (anything with is_set()) or None, "
+                        f"got {type(cancel).__name__}")
+    return cancel
+
+
+def _stop_if_cancelled(cancel: Any, written: list, total: int) -> None:
+    if cancel is not None and cancel.is_set():
+        raise ExportCancelled(written, total)
 
 
 def _check_recording(recording: Any) -> Recording:
@@ -267,13 +300,25 @@ def recording_figures(recording: Recording, **options: Any) -> dict[str, "Figure
 
 def _figure_files(
     rec: Recording, out: Path, formats: Sequence[str], done: list, total: int, progress: Progress,
-    figure_options: Mapping[str, Any],
+    figure_options: Mapping[str, Any], written: list, cancel: Any = None,
 ) -> list[Path]:
+    """Write the figures, appending each file to ``written`` as it is done; returns ``written``."""
     from snnlab.io import figures
 
-    written = []
-    for name, fig in figures.recording_figures(rec, **figure_options).items():
+    common = dict(figure_options)
+    mode = common.pop("raster_mode", "auto")
+    # One figure at a time (as figures.recording_figures draws them): Cancel and the
+    # progress act between figures too, and one figure is in memory at once.
+    makers = {
+        "raster": lambda: figures.raster_figure(rec, mode=mode, **common),
+        "voltage": lambda: figures.voltage_figure(rec, **common),
+        "rate": lambda: figures.rate_figure(rec, **common),
+    }
+    for name in FIGURE_NAMES:
+        _stop_if_cancelled(cancel, written, total)
+        fig = makers[name]()
         for fmt in formats:
+            _stop_if_cancelled(cancel, written, total)
             path = _atomic(out / f"{name}.{fmt}", lambda tmp, fig=fig, fmt=fmt: figures.save_figure(fig, tmp, format=fmt))
             written.append(path)
             _report(progress, done, total, path.name)
@@ -322,7 +367,7 @@ def export_figures(
     _check_targets(out, names)
     out.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out)
-    return _figure_files(rec, out, formats, [0], len(names), progress, figure_options)
+    return _figure_files(rec, out, formats, [0], len(names), progress, figure_options, [])
 
 
 def save_recording(recording: Recording, path: PathLike) -> Path:
@@ -356,6 +401,8 @@ def export_recording(
     raster_mode: str = "auto",
     width: Union[str, float] = "two",
     style: Any = None,
+    npz: bool = True,
+    cancel: Any = None,
 ) -> list[Path]:
     """Write everything about a run: figures, ``recording.npz``, ``config.json`` (and NWB).
 
@@ -379,6 +426,10 @@ def export_recording(
         Figure options (:func:`snnlab.io.figures.raster_figure`): ``"auto"``,
         ``"dots"`` or ``"density"``; ``"one"``/``"two"`` journal columns or
         inches; a matplotlib style sheet.
+    npz : bool
+        Write ``recording.npz`` (False: leave it out).
+    cancel : threading.Event, optional
+        Checked before each file; once set, the export stops there.
 
     Returns
     -------
@@ -390,6 +441,8 @@ def export_recording(
     ValueError
         A bad option, or something that is not a file in the way of one to be
         written; nothing is written then.
+    ExportCancelled
+        ``cancel`` was set; its ``written`` lists the files written before.
 
     Examples
     --------
@@ -407,6 +460,9 @@ def export_recording(
     rec = _check_recording(recording)
     formats = _check_formats(formats)
     progress = _check_progress(progress)
+    cancel = _check_cancel(cancel)
+    if not isinstance(npz, bool):
+        raise TypeError(f"npz: expected True or False, got {npz!r}")
     rec = select(rec, window=window, layers=layers, neurons=neurons)
     from snnlab.io.figures import RASTER_MODES, _width_inches, figure_style
 
@@ -420,21 +476,27 @@ def export_recording(
     if nwb:
         from snnlab.io import nwb as nwb_module  # noqa: F401  (fails here, early, without pynwb)
     out = _out_dir(out_dir)
-    names = [f"{n}.{f}" for n in FIGURE_NAMES for f in figure_formats] + ["recording.npz", "config.json"]
-    names += ["recording.nwb"] if nwb else []
+    names = [f"{n}.{f}" for n in FIGURE_NAMES for f in figure_formats]
+    names += (["recording.npz"] if npz else []) + ["config.json"] + (["recording.nwb"] if nwb else [])
     _check_targets(out, names)
     out.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out)
 
     done, total = [0], len(names)
     options = dict(raster_mode=raster_mode, width=width, style=style)
-    written = _figure_files(rec, out, figure_formats, done, total, progress, options) if figure_formats else []
-    written.append(rec.to_npz(out / "recording.npz"))
-    _report(progress, done, total, "recording.npz")
+    written: list = []
+    if figure_formats:
+        _figure_files(rec, out, figure_formats, done, total, progress, options, written, cancel)
+    if npz:
+        _stop_if_cancelled(cancel, written, total)
+        written.append(rec.to_npz(out / "recording.npz"))
+        _report(progress, done, total, "recording.npz")
+    _stop_if_cancelled(cancel, written, total)
     text = json.dumps(rec.experiment, indent=2)
     written.append(_atomic(out / "config.json", lambda tmp: tmp.write_text(text, encoding="utf-8")))
     _report(progress, done, total, "config.json")
     if nwb:
+        _stop_if_cancelled(cancel, written, total)
         written.append(nwb_module.export_nwb(rec, out / "recording.nwb"))  # atomic itself
         _report(progress, done, total, "recording.nwb")
     return written

@@ -173,3 +173,37 @@ def test_progress_is_reported_for_every_file(tmp_path):
     assert [c[2] for c in calls] == [p.name for p in written]
     assert [c[0] for c in calls] == list(range(1, len(written) + 1))
     assert {c[1] for c in calls} == {len(written)} == {8}
+
+
+def test_npz_false_leaves_the_recording_out(tmp_path):
+    written = export_recording(make_recording(), tmp_path, formats=["png"], npz=False)
+    assert [p.name for p in written] == ["raster.png", "voltage.png", "rate.png", "config.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+    with pytest.raises(TypeError, match="npz"):
+        export_recording(make_recording(), tmp_path / "x", formats=["png"], npz="no")
+    assert not (tmp_path / "x").exists()
+
+
+def test_cancel_stops_between_files_and_what_was_written_is_whole(tmp_path):
+    import threading
+
+    from snnlab.export import ExportCancelled
+
+    cancel = threading.Event()
+
+    def progress(done, total, name):
+        if done == 2:
+            cancel.set()  # as a Cancel button would, while the second file is reported
+
+    with pytest.raises(ExportCancelled) as info:
+        export_recording(make_recording(), tmp_path, formats=["png", "svg"], progress=progress, cancel=cancel)
+    assert [p.name for p in info.value.written] == ["raster.png", "raster.svg"] and info.value.total == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raster.png", "raster.svg"]  # no temporaries
+    for path in info.value.written:
+        check_file(path)
+    # set before the start: nothing is written, not even the folder's first figure
+    with pytest.raises(ExportCancelled) as info:
+        export_recording(make_recording(), tmp_path / "early", formats=["png"], cancel=cancel)
+    assert info.value.written == [] and list((tmp_path / "early").iterdir()) == []
+    with pytest.raises(TypeError, match="cancel"):
+        export_recording(make_recording(), tmp_path / "bad", cancel=True)

@@ -29,10 +29,21 @@ assigns a ``shared`` per-neuron state such as an adaptive threshold, summed
 over the batch), ``one_winner(s)`` (keep one random spike per sample) and
 ``coupling(S)`` (the layer's own recurrent input ``S @ s``).
 
-A :class:`RuleModel` lists a learning rule's weight updates, each
+A :class:`RuleModel` lists a learning rule's statements: weight updates
 ``w = w + <expression>`` over ``outer(a, b)`` (``sum_b a[b, i] * b[b, j]``
 of pre-synaptic ``s_pre``/``x_pre`` and post-synaptic ``s_post``/``x_post``),
-``w`` itself, the rule's and the connection's parameters.
+``w`` itself, the rule's and the connection's parameters; and updates of
+the rule's own state (declared per pre-synaptic neuron, per post-synaptic
+neuron or per synapse, each per sample), which may read its decay factors,
+``dt`` and ``reward`` (a number, or one per sample). In a per-synapse
+statement ``outer(a, b)`` is the product of each sample (``a[b, i] * b[b, j]``);
+in a weight update ``sum_batch(e)`` sums a per-synapse expression over the
+batch. MSTDP::
+
+    w = w + nu_pre * sum_batch(reward * eligibility)
+    p_plus = p_plus * plus_decay + a_plus * s_pre
+    p_minus = p_minus * minus_decay + a_minus * s_post
+    eligibility = outer(p_plus, s_post) + outer(s_pre, p_minus)
 
 From these, :func:`torch_node_step` and :func:`torch_rule_update` write the
 eager torch code; :mod:`snnlab.engine.backends.cpu` writes one numba loop per
@@ -45,6 +56,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -61,6 +73,7 @@ __all__ = [
     "flag_value",
     "torch_node_step",
     "torch_rule_update",
+    "rule_passes",
     "CROSS_NEURON",
 ]
 
@@ -105,19 +118,152 @@ class NodeModel:
         return any(st.kind == "one_winner" for st in self.statements())
 
 
+#: what each name a rule reads varies over: b (sample), i (pre-synaptic
+#: neuron), j (post-synaptic neuron); other names are numbers
+_RULE_AXES = {
+    "s_pre": "bi", "x_pre": "bi", "s_post": "bj", "x_post": "bj",
+    "w": "ij", "wmin": "ij", "wmax": "ij", "reward": "b",
+}
+#: the axes of a rule's own state, by where it is declared
+STATE_AXES = {"pre": "bi", "post": "bj", "synapse": "bij"}
+
+
 @dataclass(frozen=True)
 class RuleModel:
-    """What a learning rule does to the weights each step.
+    """What a learning rule does each step: weight updates and its own state.
 
-    ``updates`` are ``w = w + <expression>`` statements, applied in order;
-    ``needs_traces`` says whether the layers must keep spike traces.
+    Attributes
+    ----------
+    updates : str
+        Statements, applied in order (see the module docstring): weight
+        updates ``w = w + <expression>`` and updates of the rule's state.
+    needs_traces : bool
+        Whether the layers must keep spike traces (``x_pre``, ``x_post``).
+    state : dict
+        The rule's own state, name -> ``"pre"`` (``[batch, source.n]``),
+        ``"post"`` (``[batch, target.n]``) or ``"synapse"`` (``[batch, *w.shape]``);
+        zero at the start and after ``reset_state_variables``.
+    decays : dict
+        Decay factor name -> time-constant parameter (ms): ``exp(-dt / tc)``.
     """
 
     updates: str
     needs_traces: bool = True
+    state: Dict[str, str] = field(default_factory=dict)
+    decays: Dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name, where in self.state.items():
+            if where not in STATE_AXES:
+                raise ValueError(f"rule state {name!r} is declared {where!r}; expected 'pre', 'post' or 'synapse'")
+            if name in _RULE_AXES or name in ("dt", "nu_pre", "nu_post") or name in self.decays:
+                raise ValueError(f"rule state {name!r} takes the name of something a rule reads; choose another")
+        for st in self.statements():
+            self.check(st)
 
     def statements(self) -> List["Statement"]:
         return parse_step(self.updates)
+
+    @functools.cached_property
+    def general(self) -> bool:
+        """Whether the rule has state or reads a reward (else every statement is a
+        ``w = w + k * outer(...)`` update of the first kind)."""
+        return bool(self.state) or any(
+            st.target != "w" or "reward" in st.names or "sum_batch" in _calls(st.expr) for st in self.statements()
+        )
+
+    @functools.cached_property
+    def uses_reward(self) -> bool:
+        return any("reward" in st.names for st in self.statements())
+
+    @functools.cached_property
+    def uses_dt(self) -> bool:
+        return any("dt" in st.names for st in self.statements())
+
+    def axes(self, name: str) -> str:
+        """What ``name`` varies over (a subset of ``"bij"``; ``""`` for a number)."""
+        if name in self.state:
+            return STATE_AXES[self.state[name]]
+        return _RULE_AXES.get(name, "")
+
+    def domain(self, st: "Statement") -> str:
+        """Where a statement acts: ``"w"``, or the kind of the state it assigns."""
+        return "w" if st.target == "w" else self.state[st.target]
+
+    def check(self, st: "Statement") -> None:
+        """A statement assigns ``w`` or declared state, from what that state varies over."""
+        if st.flags:
+            raise ValueError(f"a rule's statements take no 'if' blocks, got {st.source!r}")
+        if st.target != "w" and st.target not in self.state:
+            raise ValueError(f"a rule assigns w or its declared state, got {st.source!r} (declare it in state=)")
+        if st.target == "w":
+            rule_update_parts(st)
+        for call in _calls(st.expr):
+            if call in ("one_winner", "coupling"):
+                raise ValueError(f"{call}() acts on a layer, not in a rule: {st.source!r}")
+            if call == "sum_batch" and st.target != "w":
+                raise ValueError(f"sum_batch() belongs in a weight update, got {st.source!r}")
+        target = "ij" if st.target == "w" else STATE_AXES[self.state[st.target]]
+        got = self._expr_axes(st.expr, st)
+        if not set(got) <= set(target):
+            raise ValueError(
+                f"{st.source!r} reads values over {''.join(sorted(got))!r} (b sample, i pre, j post) "
+                f"but its target varies over {target!r}" + ("; sum over the batch with sum_batch() or outer()"
+                                                             if "b" in got and st.target == "w" else "")
+            )
+
+    def _expr_axes(self, node, st) -> str:
+        if isinstance(node, ast.Name):
+            return self.axes(node.id)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "outer":
+            a, b = node.args
+            if not (isinstance(a, ast.Name) and isinstance(b, ast.Name)):
+                raise ValueError(f"outer() takes two names, got {ast.unparse(node)!r}")
+            if set(self.axes(a.id)) != set("bi") or set(self.axes(b.id)) != set("bj"):
+                raise ValueError(f"outer(a, b) takes a pre-synaptic a and a post-synaptic b, got {ast.unparse(node)!r}")
+            return "ij" if st.target == "w" else "bij"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "sum_batch":
+            return "".join(sorted(set(self._expr_axes(node.args[0], st)) - {"b"}))
+        out = set()
+        for child in ast.iter_child_nodes(node):
+            out |= set(self._expr_axes(child, st))
+        if st.target == "w" or self.state.get(st.target) == "synapse":
+            # pre- or post-synaptic values reach a synapse only through outer() (any connection kind has it)
+            if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call, ast.BoolOp)):
+                for child in ast.iter_child_nodes(node):
+                    if isinstance(child, ast.Name) and set(self.axes(child.id)) in (set("bi"), set("bj")):
+                        raise ValueError(
+                            f"in {st.source!r}, {child.id} varies per neuron: a synapse reads it through outer()"
+                        )
+        return "".join(sorted(out))
+
+
+def rule_passes(model: RuleModel) -> List[Tuple[str, Tuple[Statement, ...]]]:
+    """A rule's statements as passes for a compiled loop: ``("pre", ...)``,
+    ``("post", ...)`` (over neurons) and ``("synapse", ...)`` (weight updates and
+    per-synapse state, one pass over the weights).
+
+    A per-neuron statement moves before the per-synapse statements ahead of it
+    that do not read what it assigns (they cannot write what it reads), so
+    MSTDP's four statements make one pass over the weights, not two. The
+    result equals running the statements in order.
+    """
+    order: List[Statement] = []
+    for st in model.statements():
+        pos = len(order)
+        if model.domain(st) in ("pre", "post"):
+            while pos > 0 and model.domain(order[pos - 1]) in ("w", "synapse") and st.target not in order[pos - 1].names:
+                pos -= 1
+        order.insert(pos, st)
+    out: List[Tuple[str, Tuple[Statement, ...]]] = []
+    for st in order:
+        kind = model.domain(st)
+        kind = "synapse" if kind == "w" else kind
+        if out and out[-1][0] == kind:
+            out[-1] = (kind, out[-1][1] + (st,))
+        else:
+            out.append((kind, (st,)))
+    return out
 
 
 # --------------------------------------------------------------- parsing
@@ -279,7 +425,8 @@ class _TorchExpr(ast.NodeTransformer):
 def _where(c, a, b):
     # where(c, a, b) with numbers or tensors (a number where a tensor is expected is filled)
     if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
-        return torch.where(c, torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+        # (made on c's device: no host-to-device copy, which a captured CUDA graph refuses)
+        return torch.full(c.shape, b, dtype=torch.float32, device=c.device).masked_fill_(c, a)
     if not isinstance(a, torch.Tensor):
         return b.masked_fill(c, a) if a == a else torch.where(c, a, b)
     if not isinstance(b, torch.Tensor):
@@ -371,7 +518,7 @@ def _simple_outer(inc: ast.expr) -> Optional[Tuple[ast.expr, str, str]]:
     return None
 
 
-def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict) -> None:
+def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict, model: Optional[RuleModel] = None) -> None:
     """Apply a rule's updates eagerly through the connection's primitives.
 
     ``k * outer(spikes, other)`` becomes ``conn.add_outer`` (event-driven on
@@ -379,10 +526,20 @@ def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict)
     is evaluated with ``outer = conn.outer_sum`` and added with
     ``conn.add_to_weights``. An update whose every ``outer`` has a spike side
     without spikes is skipped (it adds nothing).
+
+    With ``model`` (a rule with state or a reward, :attr:`RuleModel.general`),
+    every statement is evaluated in the layout of its target (see
+    :func:`_general_statement`); ``values`` then holds the rule's state tensors,
+    replaced by their new values (on the rule and in ``values``).
     """
+    if model is not None and model.general:
+        for st in statements:
+            _general_statement(model, rule, conn, st, values)
+        return
+    static = in_static_shapes()  # a captured block: no skipping on the device's data
     for st in statements:
         terms, simple, code = _rule_parts(st)
-        if terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
+        if not static and terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
             continue
         if simple is not None:
             a, b = simple
@@ -390,6 +547,90 @@ def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict)
             continue
         env = dict(values, outer=conn.outer_sum, w=conn.weights(), where=_where, maximum=_maximum, exp=_exp)
         conn.add_to_weights(eval(code, {}, env))
+
+
+def _general_statement(model: RuleModel, rule, conn, st: Statement, values: dict) -> None:
+    """One statement of a rule with state, evaluated with torch.
+
+    A per-neuron statement sees ``[batch, n]`` tensors (a per-sample reward as
+    ``[batch, 1]``); a per-synapse statement or weight update sees
+    ``[batch, *w.shape]`` state, ``w`` itself and ``outer`` as the connection's
+    per-sample ``conn.outer`` (a weight update's ``outer`` is summed over the
+    batch, ``sum_batch`` is ``conn.reduce``), so it works for every connection kind.
+    """
+    domain = model.domain(st)
+    env = {}
+    for name in st.names:
+        if name in ("outer", "sum_batch", "where", "maximum", "exp"):
+            continue
+        value = conn.weights() if name == "w" else values[name]
+        if isinstance(value, torch.Tensor) and name in ("s_pre", "x_pre", "s_post", "x_post"):
+            value = value.reshape(value.shape[0], -1)
+        elif name == "reward" and isinstance(value, torch.Tensor) and value.dim() == 1:
+            wdim = conn.weights().dim()
+            value = value.view(-1, 1) if domain in ("pre", "post") else value.view(-1, *([1] * wdim))
+        env[name] = value
+    env.update(where=_where, maximum=_maximum, exp=_exp)
+    if domain == "w":
+        env.update(outer=conn.outer_sum, sum_batch=conn.reduce if conn.reduction is not None else _sum_samples)
+        conn.add_to_weights(eval(_compiled(st, increment=True), {}, env))
+        return
+    if domain == "synapse":
+        env["outer"] = conn.outer
+    state = values[st.target]
+    decaying = _decaying(st)
+    if decaying is not None:
+        # ``x = x * k + rest``: in place, the same float32 operations without new tensors
+        factor, rest = (eval(code, {}, env) for code in decaying)
+        state.mul_(factor).add_(rest)
+        return
+    result = eval(_compiled(st), {}, env)
+    if not (isinstance(result, torch.Tensor) and result.shape == state.shape and result.dtype == state.dtype):
+        result = torch.as_tensor(result, dtype=state.dtype, device=state.device).expand_as(state).contiguous()
+    elif any(v is not state and isinstance(v, torch.Tensor) and v.data_ptr() == result.data_ptr() for v in env.values()):
+        result = result.clone()  # e.g. ``e = x_pre``: the state must not be the layer's trace itself
+    if in_static_shapes():  # a captured block replays on fixed addresses: write the state in place
+        state.copy_(result)
+        return
+    setattr(rule, st.target, result)  # the new value (no copy); later statements read it
+    values[st.target] = result
+
+
+_DECAYING: dict = {}
+
+
+def _decaying(st: Statement):
+    """``(k, rest)`` compiled, when a statement is ``x = x * k + rest`` with ``x``
+    in neither ``k`` nor ``rest`` (a decaying trace); else None."""
+    cached = _DECAYING.get(id(st))
+    if cached is not None and cached[0] is st:
+        return cached[1]
+    e, parts = st.expr, None
+    if (isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add) and isinstance(e.left, ast.BinOp)
+            and isinstance(e.left.op, ast.Mult) and isinstance(e.left.left, ast.Name) and e.left.left.id == st.target
+            and st.target not in _names(e.left.right) | _names(e.right)):
+        parts = tuple(compile(ast.Expression(x), "<rule>", "eval") for x in (e.left.right, e.right))
+    _DECAYING[id(st)] = (st, parts)
+    return parts
+
+
+def _sum_samples(e):
+    """``e.sum(0)``; a batch of one is its only sample (summing it costs more than the update)."""
+    return e[0] if isinstance(e, torch.Tensor) and e.shape[0] == 1 else e.sum(0)
+
+
+_COMPILED_RULE: dict = {}
+
+
+def _compiled(st: Statement, increment: bool = False):
+    """A statement's expression (or a weight update's increment), compiled once."""
+    cached = _COMPILED_RULE.get((id(st), increment))
+    if cached is not None and cached[0] is st:
+        return cached[1]
+    expr = rule_update_parts(st) if increment else st.expr
+    code = compile(ast.Expression(expr), "<rule>", "eval")
+    _COMPILED_RULE[(id(st), increment)] = (st, code)
+    return code
 
 
 _RULE_PARTS: dict = {}

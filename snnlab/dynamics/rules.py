@@ -9,6 +9,11 @@ clamped to ``[wmin, wmax]``.
 
 ``nu = (nu_pre, nu_post)``: the rate of the change triggered by a pre-synaptic
 spike and by a post-synaptic spike.
+
+A rule with a description (``model``, see :mod:`snnlab.dynamics.model`) may
+keep its own per-neuron and per-synapse state (MSTDP's traces and
+eligibility); it lives on the rule (``rule.p_plus``, ``rule.eligibility``)
+as ``[batch, ...]`` tensors made at the first step of a batch size.
 """
 
 from __future__ import annotations
@@ -84,9 +89,52 @@ class LearningRule:
 
     def compute_decays(self, dt: float) -> None:
         self.dt = float(dt)
+        if self.model is not None:
+            # exp(-dt / tc) in double, applied in float32 (as BindsNET's rules)
+            self._decays = {name: math.exp(-self.dt / getattr(self, tc)) for name, tc in self.model.decays.items()}
 
     def reset_state_variables(self) -> None:
-        """Forget any per-run state (eligibilities)."""
+        """Forget any per-run state (eligibilities): the model's state starts again at zero."""
+        if self.model is not None:
+            for name in self.model.state:
+                setattr(self, name, None)
+
+    @property
+    def decays(self) -> dict:
+        """The decay factors of the current ``dt`` (``exp(-dt / tc)``), by the model's names."""
+        return dict(self.__dict__.get("_decays", {}))
+
+    def _reward(self, reward, batch: int, device) -> torch.Tensor:
+        """:func:`reward_values`, kept for a number (the same every step of a run)."""
+        if not isinstance(reward, (int, float)) or isinstance(reward, bool):
+            return reward_values(type(self).__name__, reward, batch, device)
+        key = (reward, device)
+        cached = self.__dict__.get("_reward_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, reward_values(type(self).__name__, reward, batch, device))
+            self._reward_cache = cached
+        return cached[1]
+
+    def state_shapes(self, batch: int) -> dict:
+        """The shape of each of the model's state tensors for ``batch`` samples."""
+        where = {"pre": (batch, self.source.n), "post": (batch, self.target.n),
+                 "synapse": (batch, *self.connection.weights().shape)}
+        return {name: where[kind] for name, kind in self.model.state.items()}
+
+    def ensure_state(self, batch: int, device) -> dict:
+        """The model's state tensors: made (zero) where missing or of another batch
+        size, moved to ``device`` (the cpu loop writes them in place; the eager step replaces them)."""
+        out = {}
+        for name, shape in self.state_shapes(batch).items():
+            t = self.__dict__.get(name)
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+                t = torch.zeros(shape, dtype=torch.float32, device=device)
+                setattr(self, name, t)
+            elif t.device != torch.device(device) or not t.is_contiguous():
+                t = t.to(device).contiguous()  # the network moved (or a loaded state): keep its value
+                setattr(self, name, t)
+            out[name] = t
+        return out
 
     def changes_weights(self) -> bool:
         """Whether an update step can change the weights (lets the network
@@ -117,19 +165,31 @@ class LearningRule:
             env["x_pre"] = self.source.x
         if self.target.traces:
             env["x_post"] = self.target.x
+        model = self.model
+        if model is not None:
+            env.update(self.__dict__.get("_decays", {}))
+            if model.uses_dt:
+                env["dt"] = self.dt
         return env
 
     def _update(self, reward) -> None:
-        if self.model is None:  # pragma: no cover - a subclass without a description must write _update
+        model = self.model
+        if model is None:  # pragma: no cover - a subclass without a description must write _update
             raise NotImplementedError(f"{type(self).__name__} has neither a model nor an _update")
-        torch_rule_update(self, self.connection, self.model.statements(), self.values())
+        values = self.values()
+        if model.general:
+            batch = self.source.s.shape[0]
+            w = self.connection.weights()
+            values.update(self.ensure_state(batch, w.device))
+            if model.uses_reward:
+                values["reward"] = self._reward(reward, batch, w.device)
+        torch_rule_update(self, self.connection, model.statements(), values, model)
 
 
 class NoOp(LearningRule):
     """No plasticity (only weight decay and bounds)."""
 
-    def _update(self, reward):
-        pass
+    model = RuleModel(updates="", needs_traces=False)
 
     def changes_weights(self) -> bool:
         c = self.connection
@@ -208,15 +268,21 @@ class Hebbian(LearningRule):
 
 
 def _reward_tensor(rule: str, reward, batch: int, like: torch.Tensor) -> torch.Tensor:
-    """Reward as a tensor broadcastable over ``[B, ...]`` weight-shaped updates."""
+    """Reward as a tensor broadcastable over ``[B, ...]`` weight-shaped updates (rules written by hand)."""
+    r = reward_values(rule, reward, batch, like.device)
+    return r if r.dim() == 0 else r.reshape(batch, *([1] * (like.dim() - 1)))
+
+
+def reward_values(rule: str, reward, batch: int, device) -> torch.Tensor:
+    """The reward a rule's statements read: a 0-d tensor, or ``[batch]`` (one per sample)."""
     if reward is None:
         raise ValueError(f"{rule} needs a reward: pass reward=... to Network.run (a number or a tensor of shape [batch])")
-    r = torch.as_tensor(reward, dtype=torch.float32, device=like.device)
+    r = torch.as_tensor(reward, dtype=torch.float32, device=device)
     if r.numel() == 1:
         return r.reshape(())
     if r.numel() != batch:
         raise ValueError(f"{rule}: reward has {r.numel()} values, expected 1 or batch size {batch}")
-    return r.reshape(batch, *([1] * (like.dim() - 1)))
+    return r.reshape(batch)
 
 
 class MSTDP(LearningRule):
@@ -225,7 +291,8 @@ class MSTDP(LearningRule):
     Traces ``p+`` (pre, +a_plus per spike) and ``p-`` (post, +a_minus per
     spike), time constants ``tc_plus`` and ``tc_minus`` (ms). Each step:
     ``w += nu[0] * reward * e`` with the eligibility ``e`` of the previous
-    step, then ``e = outer(p+, s_post) + outer(s_pre, p-)``.
+    step (summed over the batch; ``reward`` a number or one per sample), then
+    ``e = outer(p+, s_post) + outer(s_pre, p-)``.
     """
 
     needs_reward = True
@@ -238,40 +305,17 @@ class MSTDP(LearningRule):
         Param("a_minus", -1.0, doc="increase of p- per post-synaptic spike"),
     )
 
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        self._plus_decay = math.exp(-self.dt / self.tc_plus)
-        self._minus_decay = math.exp(-self.dt / self.tc_minus)
-
-    def reset_state_variables(self):
-        self.p_plus = None
-        self.p_minus = None
-        self.eligibility = None
-
-    def _ensure_state(self, batch: int, device) -> None:
-        if self.p_plus is None or self.p_plus.shape[0] != batch or self.p_plus.device != device:
-            w = self.connection.weights()
-            self.p_plus = torch.zeros(batch, self.source.n, device=device)
-            self.p_minus = torch.zeros(batch, self.target.n, device=device)
-            self.eligibility = torch.zeros(batch, *w.shape, device=device)
-
-    def _traces_step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = self.source.s.shape[0]
-        pre = self.source.s.reshape(batch, -1).to(torch.float32)
-        post = self.target.s.reshape(batch, -1).to(torch.float32)
-        self.p_plus.mul_(self._plus_decay).add_(pre, alpha=self.a_plus)
-        self.p_minus.mul_(self._minus_decay).add_(post, alpha=self.a_minus)
-        return pre, post
-
-    def _update(self, reward):
-        c = self.connection
-        batch = self.source.s.shape[0]
-        self._ensure_state(batch, c.weights().device)
-        r = _reward_tensor("MSTDP", reward, batch, self.eligibility)
-        if self.nu[0]:
-            c.add_to_weights(self.nu[0] * c.reduce(r * self.eligibility))
-        pre, post = self._traces_step()
-        self.eligibility = c.outer(self.p_plus, post) + c.outer(pre, self.p_minus)
+    model = RuleModel(
+        state={"p_plus": "pre", "p_minus": "post", "eligibility": "synapse"},
+        decays={"plus_decay": "tc_plus", "minus_decay": "tc_minus"},
+        needs_traces=False,
+        updates="""
+            w = w + nu_pre * sum_batch(reward * eligibility)
+            p_plus = p_plus * plus_decay + a_plus * s_pre
+            p_minus = p_minus * minus_decay + a_minus * s_post
+            eligibility = outer(p_plus, s_post) + outer(s_pre, p_minus)
+        """,
+    )
 
 
 class MSTDPET(MSTDP):
@@ -287,30 +331,18 @@ class MSTDPET(MSTDP):
         Param("tc_e_trace", 25.0, "ms", low=0.0, low_open=True, doc="time constant of the eligibility trace E"),
     )
 
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        self._e_decay = math.exp(-self.dt / self.tc_e_trace)
-
-    def reset_state_variables(self):
-        super().reset_state_variables()
-        self.eligibility_trace = None
-
-    def _ensure_state(self, batch, device):
-        fresh = self.p_plus is None or self.p_plus.shape[0] != batch or self.p_plus.device != device
-        super()._ensure_state(batch, device)
-        if fresh or self.eligibility_trace is None:
-            self.eligibility_trace = torch.zeros_like(self.eligibility)
-
-    def _update(self, reward):
-        c = self.connection
-        batch = self.source.s.shape[0]
-        self._ensure_state(batch, c.weights().device)
-        r = _reward_tensor("MSTDPET", reward, batch, self.eligibility)
-        self.eligibility_trace.mul_(self._e_decay).add_(self.eligibility / self.tc_e_trace)
-        if self.nu[0]:
-            c.add_to_weights(self.nu[0] * self.dt * c.reduce(r * self.eligibility_trace))
-        pre, post = self._traces_step()
-        self.eligibility = c.outer(self.p_plus, post) + c.outer(pre, self.p_minus)
+    model = RuleModel(
+        state={"p_plus": "pre", "p_minus": "post", "eligibility": "synapse", "eligibility_trace": "synapse"},
+        decays={"plus_decay": "tc_plus", "minus_decay": "tc_minus", "e_decay": "tc_e_trace"},
+        needs_traces=False,
+        updates="""
+            eligibility_trace = eligibility_trace * e_decay + eligibility / tc_e_trace
+            w = w + nu_pre * dt * sum_batch(reward * eligibility_trace)
+            p_plus = p_plus * plus_decay + a_plus * s_pre
+            p_minus = p_minus * minus_decay + a_minus * s_post
+            eligibility = outer(p_plus, s_post) + outer(s_pre, p_minus)
+        """,
+    )
 
 
 _make_rule_init(LearningRule)

@@ -23,6 +23,7 @@ from .params import Param, make_init
 from .registry import register
 from .rules import LearningRule, NoOp
 from .checks import check_finite_tensor, check_real, describe
+from .model import in_static_shapes
 from .nodes import Nodes
 
 __all__ = ["AbstractConnection", "Connection", "SparseConnection"]
@@ -309,7 +310,8 @@ class Connection(AbstractConnection):
         When one side is a spike tensor of one sample, only the rows (or
         columns) of the neurons that spiked change, and only those are touched.
         """
-        if self.reduction is None and pre.shape[0] == 1:
+        # (inside a captured block the product is dense: its shapes may not depend on the spikes)
+        if self.reduction is None and pre.shape[0] == 1 and not in_static_shapes():
             for spikes, other, dim in ((pre, post, 0), (post, pre, 1)):
                 if spikes.dtype == torch.bool:
                     idx = spikes.reshape(-1).nonzero().view(-1)
@@ -431,7 +433,7 @@ class SparseConnection(AbstractConnection):
         batch = s.shape[0]
         flat = s.view(batch, -1).to(torch.float32)
         n_out = self.target.n
-        if not flat.any():
+        if not in_static_shapes() and not flat.any():  # (a captured block computes the zeros)
             return None
         # Contribution of every synapse: pre spike (0/1) times weight.
         contrib = flat[:, self.rows] * self.values

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
@@ -131,8 +132,23 @@ def _width_inches(width: Union[str, float]) -> float:
     return float(width)
 
 
+#: Held while snnlab's style is applied: matplotlib's rcParams are global, and two
+#: exports drawing at once (the lab's export thread and a notebook cell) would
+#: otherwise restore each other's settings on the way out.
+_STYLE_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _holding_style_lock(context: contextlib.AbstractContextManager):
+    with _STYLE_LOCK, context:
+        yield
+
+
 def figure_style(style: Style = None) -> contextlib.AbstractContextManager:
     """A context manager applying snnlab's publication settings, then ``style``.
+
+    One thread at a time draws in snnlab's style (the others wait): the
+    settings are matplotlib's global ``rcParams``.
 
     Parameters
     ----------
@@ -160,7 +176,7 @@ def figure_style(style: Style = None) -> contextlib.AbstractContextManager:
             elif not isinstance(s, Mapping):
                 raise TypeError(f"style: expected a style name, a .mplstyle path or a dict of rcParams, got {s!r}")
             sheets.append(s)
-    return matplotlib.style.context(sheets)
+    return _holding_style_lock(matplotlib.style.context(sheets))
 
 
 def _time_unit(recording: Recording) -> tuple[float, str]:

@@ -1,13 +1,11 @@
 """NIR in the lab: "Export NIR" writes the lab's network, "Open NIR" runs a NIR file.
 
     from snnlab.lab import Lab
-    from snnlab.io.lab_nir import add_nir_actions
-    lab = Lab()
-    add_nir_actions(lab)
+    lab = Lab()          # where nir is installed, the buttons are there already
     lab
 
-Two file actions join the lab's Export / Save / Load buttons (through
-``Lab.add_file_action``):
+``add_nir_actions(lab)`` adds them to a lab that lacks them. Two file actions
+join the lab's Export / Save / Load buttons (through ``Lab.add_file_action``):
 
 * **Export NIR** writes the network of the last run (or the one the next run
   would use) to ``network.nir`` in the export folder and offers it as a
@@ -46,7 +44,10 @@ def export_network(lab) -> Path:
     """Write the lab's network to ``<export folder>/network.nir``; returns the path."""
     from snnlab.io.nir_graph import write_nir
 
-    out = Path(lab.export_dir.value)
+    folder = lab.export_dir.value.strip()
+    if not folder:  # not the current folder (often the repository) by accident
+        raise ValueError("no export folder; choose a folder to export into")
+    out = Path(folder).expanduser()
     if out.exists() and not out.is_dir():
         raise ValueError(f"export folder {str(out)!r} is not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -81,8 +82,16 @@ def open_network(lab, content: bytes, name: str = "network.nir") -> str:
 
 
 def add_nir_actions(lab) -> tuple:
-    """Add "Export NIR" and "Open NIR" to a Lab's file actions; returns the two widgets."""
+    """Add "Export NIR" and "Open NIR" to a Lab's file actions; returns the two widgets.
+
+    The lab adds them itself where ``nir`` is installed (its Export panel); then
+    this returns those, and adds no second pair.
+    """
     from snnlab.export import download_links
+
+    existing = getattr(getattr(lab, "export_panel", None), "nir_actions", ())
+    if existing:
+        return existing
 
     export_button = widgets.Button(description="Export NIR", icon="project-diagram",
                                    tooltip="Write the network (layers, parameters, weights) as network.nir")

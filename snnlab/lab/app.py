@@ -40,6 +40,7 @@ from snnlab.lab.controller import (
     ACTIVE_STATES, BUILDING, DONE, ERROR, IDLE, PAUSED, RUNNING, STOPPED, STOPPING, Controller,
 )
 from snnlab.lab.experiment import Experiment, NetworkExperiment, learning_rule
+from snnlab.lab.export_panel import ExportPanel
 from snnlab.lab.views import LAYER_COLORS, DiagramView, RasterView, RateView, TimeAxis, VoltageView, WeightView
 
 __all__ = ["Lab", "parse_traced", "default_export_dir"]
@@ -276,7 +277,7 @@ class Lab(widgets.AppLayout):
         self.export_button.add_class("snnlab-export")
         self.save_button.add_class("snnlab-save")
         self.upload.add_class("snnlab-load")
-        self.export_button.on_click(lambda _: self.export())
+        self.export_button.on_click(lambda _: self.export_panel.start())  # in a thread (export_panel)
         self.save_button.on_click(lambda _: self.save_config())
         self.upload.observe(self._on_upload, names="value")
         #: Buttons of file actions; others (Export as NIR, Sweep, ...) may be added with add_file_action.
@@ -291,8 +292,11 @@ class Lab(widgets.AppLayout):
                                        tooltip="Each run is written whole to FOLDER/run-N.zarr as it goes "
                                                "(snnlab.lab.store.load_run reads it, also after a crash)")
         self.record_dir.add_class("snnlab-record-dir")
-        self.files_box = widgets.VBox([widgets.HTML("<b>Files</b>"), self.export_dir, self.file_actions,
-                                       self.record_dir, self.downloads])
+        self.export_panel = ExportPanel(self)  # window, layers, formats, width; progress, Cancel, messages
+        self.export_panel.add_nir_actions()  # Export NIR / Open NIR where nir is installed
+        self.files_box = widgets.VBox([widgets.HTML("<b>Files</b>"), self.export_dir, self.export_panel.options,
+                                       self.file_actions, self.export_panel.status, self.record_dir,
+                                       self.downloads])
 
     def show_sweep(self, sweep, **options):
         """Show a ``snnlab.sweep.Sweep`` under the views (``snnlab.lab.sweep_view.SweepView``):
@@ -671,6 +675,7 @@ class Lab(widgets.AppLayout):
 
     def _on_state(self, state: str, message: str) -> None:
         with self._ui_lock:
+            self.export_panel.refresh()  # the export window follows the recorded run
             active = state in ACTIVE_STATES
             self.run_button.disabled = active
             self.stop_button.disabled = not active or state == STOPPING
@@ -820,22 +825,11 @@ class Lab(widgets.AppLayout):
     # -- files ----------------------------------------------------------------------------------------
 
     def export(self) -> list:
-        """Write the last run's figures, data and config to the export folder (the Export button)."""
-        from snnlab import export
+        """Export with the Export panel's choices and wait for it (for scripts; the button does not wait).
 
-        rec = self.recording
-        if rec is None or rec.steps == 0:
-            self._error("Nothing to export yet: run the network first.")
-            return []
-        try:
-            paths = export.export_recording(rec, self.export_dir.value, ("png",), figures=True)
-        except (OSError, ValueError, TypeError) as ex:
-            self._error(f"Export failed: {ex}")
-            return []
-        self.downloads.value = export.download_links(paths).value
-        self._info(f"Exported {len(paths)} files to {Path(self.export_dir.value).resolve()}"
-                   + ("" if rec.completed else f" (the run stopped at {rec.duration:g} ms)"))
-        return paths
+        Returns the files written, or [] (the message says why). See ``snnlab.lab.export_panel``.
+        """
+        return self.export_panel.export()
 
     def config_json(self) -> str:
         """The settings as JSON: a seed ``LabConfig``, or the experiment's name and parameter values."""

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time as _time
+import warnings
 from typing import Callable, Dict, Iterator, Mapping, Optional, Union
 
 import torch
@@ -259,6 +260,7 @@ class Network(torch.nn.Module):
         progress_bar: bool = False,
         callback: Optional[Callable[[Chunk], None]] = None,
         callback_steps: Optional[int] = None,
+        input_time_dim: int = 0,
     ) -> None:
         """Simulate ``time`` ms.
 
@@ -292,7 +294,17 @@ class Network(torch.nn.Module):
         callback : callable, optional
             Called with a :class:`Chunk` every ``callback_steps`` steps (and at
             the end); :meth:`request_stop` stops the run between chunks.
+        input_time_dim : int
+            Accepted for BindsNET's scripts, which pass it; BindsNET 0.3.4 ignores
+            it and so does snnlab (time is always the first dimension). A value
+            other than 0 gives a warning saying so.
         """
+        if input_time_dim != 0:
+            if isinstance(input_time_dim, bool) or not isinstance(input_time_dim, int):
+                raise TypeError(f"input_time_dim must be an int, got {describe(input_time_dim)}")
+            warnings.warn(
+                f"run(input_time_dim={input_time_dim}) is ignored, as in BindsNET 0.3.4: inputs are read "
+                "as [time, batch, *shape] (time first)", UserWarning, stacklevel=2)
         steps = steps_from_time(time, self.dt) if time is not None else None
         if steps is None:
             raise TypeError("run() needs time (ms)")

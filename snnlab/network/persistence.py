@@ -3,8 +3,11 @@
 A saved network is a ``torch.save`` archive holding only plain data: a
 JSON-like description of the layers and connections (registered class
 names, see :func:`snnlab.dynamics.register`; the parameters of each object's
-record as numbers, strings and lists) and a dict of tensors (weights and
-every state variable). Loading uses ``torch.load(weights_only=True)`` and
+record as numbers, strings and lists) and a dict of tensors (weights,
+every state variable, and the learning rules' own state such as MSTDP's
+eligibility). A ``MulticompartmentConnection`` also saves its pipeline:
+each feature's class, name, range and parameters, and its current value
+(the ``Weight``'s is the connection's ``w``). Loading uses ``torch.load(weights_only=True)`` and
 builds objects only from registered classes, so a file can never run code. Monitors and their recordings are not
 saved.
 """
@@ -23,6 +26,8 @@ from ..dynamics import rules as _learning
 from ..dynamics import topology as _topology
 from ..dynamics.checks import check_device
 from .._files import mkstemp_beside
+from .topology_extra import MulticompartmentConnection
+from .topology_features import SAVED_FEATURES, Weight
 
 FORMAT = "snnlab.network"
 VERSION = 1
@@ -144,6 +149,9 @@ def save(network, path: "str | os.PathLike") -> None:
         }
         if entry["reduction"] == "unsupported":
             raise TypeError(f"cannot save connection {src!r}->{tgt!r}: reduction must be None, torch.sum or torch.mean")
+        if isinstance(conn, MulticompartmentConnection):
+            entry["pipeline"] = _save_pipeline(conn, owner, f"connection {src!r}->{tgt!r}", tensors)
+            entry["options"] = {k: bool(getattr(conn, k)) for k in _MULTICOMPARTMENT_OPTIONS}
         if isinstance(conn, _topology.SparseConnection):
             tensors[f"{owner}/rows"] = conn.rows.cpu().clone()
             tensors[f"{owner}/cols"] = conn.cols.cpu().clone()
@@ -152,6 +160,11 @@ def save(network, path: "str | os.PathLike") -> None:
             tensors[f"{owner}/w"] = conn.w.detach().cpu().clone()
             if conn.b is not None:
                 tensors[f"{owner}/b"] = conn.b.detach().cpu().clone()
+        rule = conn.update_rule
+        for name in rule.model.state if rule.model is not None else ():
+            value = rule.__dict__.get(name)  # the rule's own state (MSTDP's eligibility), once it has run
+            if isinstance(value, torch.Tensor):
+                tensors[f"{owner}/rule_state/{name}"] = value.detach().cpu().clone()
         connections.append(entry)
     spec = {
         "format": FORMAT,
@@ -163,6 +176,47 @@ def save(network, path: "str | os.PathLike") -> None:
         "connections": connections,
     }
     _write_atomically({"spec": spec, "tensors": tensors}, os.fspath(path))
+
+
+_MULTICOMPARTMENT_OPTIONS = ("manual_update", "traces", "sparse_compute")
+#: what a saved Weight feature holds besides its class, name and range
+_WEIGHT_FIELDS = {"norm", "nu", "decay", "reduction", "learning_rule", "options"}
+#: Weight's BindsNET-signature options that are saved (value_dtype can only be float32)
+_WEIGHT_OPTIONS = tuple(k for k in Weight.bindsnet_options if k != "value_dtype")
+
+
+def _save_pipeline(conn, owner: str, what: str, tensors: Dict[str, torch.Tensor]) -> list:
+    """The description of a multicompartment connection's features; their values go to ``tensors``."""
+    out = []
+    for i, feature in enumerate(conn.pipeline):
+        cls = type(feature)
+        if SAVED_FEATURES.get(cls.__name__) is not cls:
+            raise TypeError(
+                f"cannot save {what}: its pipeline feature {feature.name!r} is a {cls.__module__}.{cls.__qualname__}, "
+                f"which a load could not rebuild; only the features of snnlab.network.topology_features "
+                f"({', '.join(SAVED_FEATURES)}) can be saved"
+            )
+        fowner = f"{owner}/pipeline/{i}"
+        item = {"class": cls.__name__, "name": feature.name, "range": _encode(fowner, "range", feature.range, tensors)}
+        if isinstance(feature, Weight):
+            # The connection's own w, bounds, nu and rule are saved with the connection;
+            # these are the feature's attributes as the user gave them.
+            reduction = {torch.sum: "sum", torch.mean: "mean", None: None}.get(feature.reduction, "unsupported")
+            if reduction == "unsupported":
+                raise TypeError(f"cannot save {what}: the reduction of feature {feature.name!r} must be None, torch.sum or torch.mean")
+            rule = feature.learning_rule
+            item["params"] = {
+                "norm": _encode(fowner, "norm", feature.norm, tensors),
+                "nu": _encode(fowner, "nu", feature.nu, tensors),
+                "decay": _encode(fowner, "decay", feature.decay, tensors),
+                "reduction": reduction,
+                "learning_rule": None if rule is None else _saved_name(rule, f"the learning rule of feature {feature.name!r}"),
+                "options": {k: _encode(fowner, k, v, tensors) for k, v in feature._extra.items() if k in _WEIGHT_OPTIONS},
+            }
+        else:
+            tensors[fowner] = feature.value.detach().cpu().clone()
+        out.append(item)
+    return out
 
 
 _TMP_SUFFIX = ".snnlab-tmp"
@@ -364,11 +418,18 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
             raise ValueError(f"{where}: reduction {_short(reduction)}; expected one of {list(_REDUCTIONS)}")
         nu = _field(entry, "nu", list, where)
         owner = f"conn/{src}/{tgt}"
-        params = {k: _decode(v, tensors, used, f"{where} parameter {k!r}") for k, v in _field(entry, "params", dict, where).items()}
+        conn_params = {k: _decode(v, tensors, used, f"{where} parameter {k!r}") for k, v in _field(entry, "params", dict, where).items()}
         rule_params = entry.get("rule_params", {})
         if not isinstance(rule_params, dict):
             raise ValueError(f"{where}: 'rule_params' is {_short(rule_params)}; expected a dict")
-        params.update({k: _decode(v, tensors, used, f"{where} rule parameter {k!r}") for k, v in rule_params.items()})
+        rule_values = {k: _decode(v, tensors, used, f"{where} rule parameter {k!r}") for k, v in rule_params.items()}
+        params = dict(conn_params, **rule_values)
+        multicompartment = issubclass(cls, MulticompartmentConnection)
+        for key in ("pipeline", "options"):
+            if (key in entry) != multicompartment:
+                raise ValueError(
+                    f"{where}: a {cls.__name__} " + (f"needs a saved {key!r}" if multicompartment else f"has no {key!r}")
+                )
         n_in, n_out = net.layers[src].n, net.layers[tgt].n
 
         def tensor(name: str, required: bool = True):
@@ -411,13 +472,131 @@ def _rebuild(spec: dict, tensors: Dict[str, torch.Tensor], used: set, learning):
                     raise ValueError(f"{where}: b is {b.dtype} of shape {tuple(b.shape)}; expected float32 ({n_out},)")
                 params["b"] = b
         try:
-            conn = cls(
-                net.layers[src], net.layers[tgt], nu=tuple(nu), update_rule=rule,
-                reduction=_REDUCTIONS[reduction], **params,
-            )
+            if multicompartment:
+                if "b" in params:
+                    raise ValueError(f"{where}: a {cls.__name__} has no bias, but the file holds {owner}/b")
+                conn = _rebuild_multicompartment(
+                    cls, net.layers[src], net.layers[tgt], entry, where, owner, rule, _REDUCTIONS[reduction],
+                    tuple(nu), conn_params, rule_values, params["w"], tensors, used,
+                )
+            else:
+                conn = cls(
+                    net.layers[src], net.layers[tgt], nu=tuple(nu), update_rule=rule,
+                    reduction=_REDUCTIONS[reduction], **params,
+                )
         except TypeError as ex:
             raise ValueError(f"{where}: {ex}") from ex
         if (src, tgt) in net.connections:
             raise ValueError(f"{where} appears twice")
         net.add_connection(conn, src, tgt)
+        _restore_rule_state(conn.update_rule, owner, where, tensors, used)
     return net
+
+
+def _restore_rule_state(rule, owner: str, where: str, tensors: Dict[str, torch.Tensor], used: set) -> None:
+    """Put the saved ``<owner>/rule_state/<name>`` tensors into the rebuilt rule, each checked."""
+    prefix = f"{owner}/rule_state/"
+    declared = rule.model.state if rule.model is not None else {}
+    for key, value in tensors.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix):]
+        if name not in declared:
+            raise ValueError(f"{where}: saved rule state {name!r}; {type(rule).__name__} keeps {sorted(declared) or 'none'}")
+        expected = rule.state_shapes(value.shape[0] if value.dim() else 0)[name]
+        if tuple(value.shape) != expected or value.dtype != torch.float32:
+            raise ValueError(f"{where}: rule state {name!r} is {value.dtype} of shape {tuple(value.shape)}; "
+                             f"expected float32 of shape {expected} (batch, ...)")
+        if torch.isnan(value).any():
+            raise ValueError(f"{where}: rule state {name!r} holds NaN; expected numbers")
+        setattr(rule, name, value.clone())
+        used.add(key)
+
+
+def _rebuild_multicompartment(cls, source, target, entry: dict, where: str, owner: str, rule, reduction, nu: tuple,
+                              conn_params: dict, rule_values: dict, w: torch.Tensor,
+                              tensors: Dict[str, torch.Tensor], used: set):
+    """A saved ``MulticompartmentConnection``: its features rebuilt from the file (each checked), the
+    connection built from them, then every saved value (w, feature values, bounds) put back exactly."""
+    shape = (source.n, target.n)
+    features, values, weight_attrs = [], [], None
+    for i, item in enumerate(_field(entry, "pipeline", list, where)):
+        fwhere = f"{where} pipeline feature #{i}"
+        if not isinstance(item, dict) or not {"class", "name", "range"} <= set(item) <= {"class", "name", "range", "params"}:
+            raise ValueError(f"{fwhere} is {_short(item)}; expected a dict with 'class', 'name', 'range' (and 'params')")
+        fcls = SAVED_FEATURES.get(_field(item, "class", str, fwhere))
+        if fcls is None:
+            raise ValueError(f"{fwhere} has unknown class {item['class']!r}; expected one of {', '.join(SAVED_FEATURES)}")
+        name = _field(item, "name", str, fwhere)
+        fwhere = f"{where} pipeline feature {name!r}"
+        frange = _decode(item["range"], tensors, used, f"{fwhere} range")
+        if not (isinstance(frange, tuple) and len(frange) == 2 and all(isinstance(v, (int, float)) for v in frange)):
+            raise ValueError(f"{fwhere}: range is {_short(frange)}; expected (low, high)")
+        if fcls is Weight:
+            saved = _field(item, "params", dict, fwhere)
+            if set(saved) != _WEIGHT_FIELDS:
+                raise ValueError(f"{fwhere}: params hold {sorted(saved)}; expected {sorted(_WEIGHT_FIELDS)}")
+            attrs = {k: _decode(saved[k], tensors, used, f"{fwhere} {k!r}") for k in ("norm", "nu", "decay")}
+            if saved["reduction"] not in _REDUCTIONS:
+                raise ValueError(f"{fwhere}: reduction {_short(saved['reduction'])}; expected one of {list(_REDUCTIONS)}")
+            attrs["reduction"] = _REDUCTIONS[saved["reduction"]]
+            rule_name = saved["learning_rule"]
+            attrs["learning_rule"] = None if rule_name is None else _registered(rule_name, _learning.LearningRule)
+            if rule_name is not None and attrs["learning_rule"] is None:
+                raise ValueError(f"{fwhere} has unknown learning rule {_short(rule_name)}; expected a registered rule")
+            options = _field(saved, "options", dict, fwhere)
+            unknown = sorted(set(options) - set(_WEIGHT_OPTIONS))
+            if unknown:
+                raise ValueError(f"{fwhere}: unknown options {unknown}; expected some of {list(_WEIGHT_OPTIONS)}")
+            options = {k: _decode(v, tensors, used, f"{fwhere} option {k!r}") for k, v in options.items()}
+            # Built with the connection's current nu, decay, norm and rule (what the saved one ran with);
+            # the feature's own attributes are put back below.
+            feature = Weight(
+                name, value=w, range=frange, norm=conn_params.get("norm"), learning_rule=rule, nu=nu,
+                reduction=reduction, decay=conn_params.get("weight_decay", 0.0), **options, **rule_values,
+            )
+            weight_attrs = (feature, attrs)
+            value = None
+        else:
+            if "params" in item:
+                raise ValueError(f"{fwhere}: a {fcls.__name__} has no params; the file gives {_short(item['params'])}")
+            key = f"{owner}/pipeline/{i}"
+            if key not in tensors:
+                raise ValueError(f"{fwhere}: the file has no tensor {key!r}")
+            value = tensors[key]
+            used.add(key)
+            if tuple(value.shape) != shape or value.dtype != torch.float32:
+                raise ValueError(f"{fwhere}: value is {value.dtype} of shape {tuple(value.shape)}; expected float32 {shape}")
+            if torch.isnan(value).any():
+                raise ValueError(f"{fwhere}: value holds NaN; expected numbers")
+            feature = fcls(name, value=value, range=frange)
+        features.append(feature)
+        values.append(value)
+    if weight_attrs is None and (rule is not _learning.NoOp or rule_values):
+        raise ValueError(f"{where}: learning rule {entry['rule']!r} but the pipeline has no Weight feature to learn")
+    options = _field(entry, "options", dict, where)
+    if set(options) != set(_MULTICOMPARTMENT_OPTIONS) or not all(isinstance(v, bool) for v in options.values()):
+        raise ValueError(f"{where}: options are {_short(options)}; expected {list(_MULTICOMPARTMENT_OPTIONS)} as True/False")
+    conn = cls(source, target, pipeline=features, **options)
+    # Bounds, decay and norm as saved (they may differ from the features' after a live change).
+    checked = {}
+    for p in cls.params:
+        if p.name in conn_params:
+            checked[p.name] = p.check(cls.__name__, conn_params[p.name])
+    unknown = sorted(set(conn_params) - {p.name for p in cls.params})
+    if unknown:
+        raise ValueError(f"{where}: unknown parameters {unknown}; a {cls.__name__} takes {[p.name for p in cls.params]}")
+    conn.check_parameters(cls.__name__, {**{p.name: getattr(conn, p.name) for p in cls.params}, **checked})
+    for name, v in checked.items():
+        setattr(conn, name, v)
+    # Exactly the saved tensors: the constructor clamps to the ranges, a saved value may lie outside
+    # (e.g. weights rescaled by norm after the last learning step).
+    conn.w.data.copy_(w)
+    for feature, value in zip(features, values):
+        if value is not None:
+            feature.value.copy_(value)
+    if weight_attrs is not None:
+        feature, attrs = weight_attrs
+        for k, v in attrs.items():
+            setattr(feature, k, v)
+    return conn

@@ -654,6 +654,7 @@ make_init(  # BindsNET: MeanFieldConnection(source, target, nu, weight_decay, ..
 
 
 # ----------------------------------------------------------------- multicompartment
+@register
 class MulticompartmentConnection(Connection):
     """A connection whose synapses are a pipeline of features
     (:mod:`snnlab.network.topology_features`): e.g.
@@ -670,7 +671,13 @@ class MulticompartmentConnection(Connection):
     ``device`` moves it there; ``manual_update``, ``traces`` and
     ``sparse_compute`` are accepted for BindsNET's signature (updates happen
     every step; ``sparse_compute`` is what snnlab's event-driven propagation
-    does anyway). Saving a network with one is not supported yet.
+    does anyway).
+
+    A network holding one saves and loads (``Network.save``,
+    :func:`snnlab.network.load`) with every feature's parameters and current
+    value and the ``Weight``'s rule and its state, as long as the pipeline
+    holds only the features of :mod:`snnlab.network.topology_features` (a
+    subclass of one is refused at save time).
     """
 
     def __init__(self, source, target, device="cpu", pipeline: Sequence = (), manual_update: bool = False,
@@ -697,7 +704,7 @@ class MulticompartmentConnection(Connection):
             head = {"source": source, "target": target, "nu": None, "reduction": None, "update_rule": None,
                     "w": torch.ones(shape), "b": None}
             values = {"weight_decay": 0.0, "wmin": -math.inf, "wmax": math.inf, "norm": None}
-        self._construct(head, values, {})
+        self._construct(head, values, {} if wf is None else wf.rule_params())
         self.pipeline = pipeline
         for i, feature in enumerate(pipeline):
             feature._attach(self, i)

@@ -19,7 +19,7 @@ import torch
 
 from ..dynamics.checks import check_finite_tensor, describe
 
-__all__ = ["AbstractFeature", "Weight", "Bias", "Probability", "Mask", "Intensity"]
+__all__ = ["AbstractFeature", "Weight", "Bias", "Probability", "Mask", "Intensity", "SAVED_FEATURES"]
 
 
 class AbstractFeature:
@@ -107,7 +107,12 @@ class Weight(AbstractFeature):
     (sum of the weights into each target neuron, restored after every run)
     become the connection's. ``value`` None: ``U(range)`` for a finite range,
     else ``U(0, 1)``. ``sparse=True`` is not supported (weights stay dense).
+    Other keyword arguments (e.g. ``tc_plus`` for ``MSTDP``) go to the
+    learning rule, as BindsNET; one the rule does not take raises ``TypeError``.
     """
+
+    #: keyword arguments kept for BindsNET's signature (not the rule's)
+    bindsnet_options = ("value_dtype", "batch_size", "norm_frequency", "enforce_polarity")
 
     def __init__(self, name: str, value=None, range=None, norm=None, learning_rule=None, nu=None, reduction=None,
                  decay: float = 0.0, sparse: bool = False, **kwargs) -> None:
@@ -117,12 +122,13 @@ class Weight(AbstractFeature):
         self.norm, self.learning_rule, self.nu, self.reduction, self.decay = norm, learning_rule, nu, reduction, decay
 
     def _accepted(self) -> set:
-        return {"value_dtype", "batch_size", "norm_frequency", "enforce_polarity"}
+        return set(self.bindsnet_options)
+
+    def rule_params(self) -> dict:
+        """The keyword arguments meant for the learning rule (checked by the connection)."""
+        return {k: v for k, v in self._extra.items() if k not in self._accepted()}
 
     def _attach(self, connection, index: int) -> None:
-        unknown = set(self._extra) - self._accepted()
-        if unknown:
-            raise TypeError(f"Weight {self.name!r}: unexpected keyword arguments {sorted(unknown)}")
         if self._extra.get("value_dtype", torch.float32) != torch.float32:
             raise ValueError(f"Weight {self.name!r}: value_dtype must be torch.float32")
         self.connection = connection  # the value is the connection's w
@@ -166,3 +172,8 @@ class Mask(AbstractFeature):
 
 class Intensity(AbstractFeature):
     """A multiplicative scale per synapse."""
+
+
+#: The feature classes a saved network may name, by class name: persistence
+#: rebuilds only these (a user's own feature class is refused at save time).
+SAVED_FEATURES = {cls.__name__: cls for cls in (Weight, Bias, Probability, Mask, Intensity)}

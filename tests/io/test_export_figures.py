@@ -188,3 +188,32 @@ def test_bad_arguments_are_named():
         rate_figure(rec, bin_ms=-1)
     with pytest.raises(TypeError, match="snnlab.recording.Recording"):
         raster_figure({"A": np.zeros((3, 3), bool)})
+
+
+def test_one_thread_at_a_time_draws_in_snnlab_style():
+    """rcParams are global: a second thread waits while one draws in the style."""
+    import threading
+
+    import matplotlib
+
+    from snnlab.io import figures
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def draw():
+        with figures.figure_style({"font.size": 17}):
+            inside.set()
+            assert leave.wait(30)
+
+    t = threading.Thread(target=draw)
+    t.start()
+    assert inside.wait(30)
+    try:
+        assert matplotlib.rcParams["font.size"] == 17
+        assert not figures._STYLE_LOCK.acquire(blocking=False)  # another thread would wait here
+    finally:
+        leave.set()
+        t.join(30)
+    assert figures._STYLE_LOCK.acquire(blocking=False)
+    figures._STYLE_LOCK.release()
+    assert matplotlib.rcParams["font.size"] != 17

@@ -75,3 +75,14 @@ def test_round_trip_through_the_lab_buttons(lab, tmp_path):
     assert "Opened network.nir" in lab.message.value and "no time step" not in lab.message.value
     opened = lab.experiment.build()
     assert sorted(to_nir(opened).nodes) == sorted(to_nir(read_nir(tmp_path / "export" / "network.nir")).nodes)
+
+
+def test_export_nir_needs_a_folder_and_expands_home(lab, tmp_path, monkeypatch):
+    export, _ = add_nir_actions(lab)
+    lab.export_dir.value = "  "
+    export.click()
+    assert "snnlab-error" in lab.message.value and "choose a folder" in lab.message.value
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    lab.export_dir.value = "~/nir-out"
+    export.click()
+    assert (tmp_path / "home" / "nir-out" / "network.nir").is_file()

@@ -16,7 +16,7 @@ from snnlab.engine import available_backends, make_plan, use_backend
 from snnlab.engine.plan import RunOptions
 from snnlab.network import Network
 from snnlab.network.monitors import Monitor
-from snnlab.learning import MSTDP
+from snnlab.learning import LearningRule
 from snnlab.network.nodes import Input, LIFNodes
 from snnlab.network.topology import Connection
 
@@ -57,13 +57,29 @@ def test_forcing_an_unknown_or_unavailable_backend_is_an_error():
                 pass
 
 
+def _short_window_net():
+    net = small_net()
+    net.add_monitor(Monitor(net.layers["B"], ("v",), time=5), name="B5")  # a 5-step window
+    return net
+
+
+# A run each compiled back-end cannot take, and the words its refusal must use.
+REFUSED = {
+    "cpu": (small_net, {"clamp": {"B": torch.zeros(3, dtype=torch.bool)}}, "clamp"),
+    "graph-emulate": (_short_window_net, {}, "window shorter than 64 steps"),
+    "cuda-graphs": (_short_window_net, {}, "window shorter than 64 steps"),
+    "triton": (_short_window_net, {}, "window shorter than 64 steps"),
+}
+
+
 @pytest.mark.parametrize("name", [n for n in available_backends() if n != "eager"])
 def test_forced_backend_that_cannot_run_the_plan_says_why(name):
     dev = device_for(name)
-    net = small_net().to(dev)
-    clamp = {"B": torch.zeros(3, dtype=torch.bool, device=dev)}
-    with use_backend(name), pytest.raises(ValueError, match=f"back-end {name!r} cannot run.*clamp"):
-        net.run({"A": torch.ones(5, 4, device=dev)}, time=5, clamp=clamp)
+    make, options, reason = REFUSED[name]
+    net = make().to(dev)
+    options = {k: {layer: t.to(dev) for layer, t in v.items()} for k, v in options.items()}
+    with use_backend(name), pytest.raises(ValueError, match=f"back-end {name!r} cannot run.*{reason}"):
+        net.run({"A": torch.ones(5, 4, device=dev)}, time=5, **options)
     assert net.layers["B"].v.eq(-65.0).all()  # nothing was simulated
 
 
@@ -96,9 +112,16 @@ def test_the_run_plan_is_immutable():
     assert isinstance(plan.layers, tuple) and isinstance(plan.updates, tuple)
 
 
+class HandWritten(LearningRule):
+    """A rule written by hand in ``_update`` (no description): eager only."""
+
+    def _update(self, reward):
+        self.connection.add_to_weights(self.nu[0] * self.connection.outer_sum(self.source.s, self.target.s))
+
+
 def test_automatic_selection_skips_backends_that_cannot_run_a_plan():
     net = small_net()
-    net.connections[("A", "B")].update_rule = MSTDP(net.connections[("A", "B")], 0.1)  # written by hand: eager only
+    net.connections[("A", "B")].update_rule = HandWritten(net.connections[("A", "B")], 0.1)
     net.run({"A": torch.ones(5, 4)}, time=5, reward=1.0)
     assert net.last_backend == "eager"
 

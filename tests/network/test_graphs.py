@@ -105,16 +105,53 @@ def test_other_models_match_eager(layer):
         assert torch.equal(eager[k], emulated[k]), k
 
 
-def test_runs_that_change_weights_do_not_use_the_graph_path():
+def _learning_net():
     net = Network()
     a, b = Input(n=10, traces=True), LIFNodes(n=10, traces=True)
     net.add_layer(a, "A"); net.add_layer(b, "B")
-    net.add_connection(Connection(a, b, update_rule=PostPre, nu=(0.01, 0.01)), "A", "B")
+    net.add_connection(Connection(a, b, w=torch.full((10, 10), 4.0), update_rule=PostPre, nu=(0.01, 0.02),
+                                  wmin=0.0, wmax=8.0), "A", "B")
+    net.add_monitor(Monitor(b, ("s", "v")), "B")
+    return net
+
+
+def test_learning_runs_on_the_graph_path_and_matches_eager():
+    x = {"A": torch.rand(150, 10, generator=torch.Generator().manual_seed(1)) < 0.3}
+    ref = _learning_net()
+    with use_backend("eager"):
+        ref.run(inputs=x, time=150)
+    net = _learning_net()
     net.cuda_graphs = "emulate"
-    net.run(inputs={"A": torch.ones(64, 10)}, time=64)
-    assert runner(net) is None and net.last_backend in ("cpu", "eager")
-    with use_backend("graph-emulate"), pytest.raises(ValueError, match="weights change"):
-        net.run(inputs={"A": torch.ones(64, 10)}, time=64)
+    with use_backend("graph-emulate"):
+        net.run(inputs=x, time=150)
+    assert net.last_backend == "graph-emulate"
+    assert 0 < int(ref.monitors["B"].get("s").sum()) < 1500
+    assert torch.equal(net.monitors["B"].get("s"), ref.monitors["B"].get("s"))
+    w, w_ref = net.connections[("A", "B")].w, ref.connections[("A", "B")].w
+    assert not torch.equal(w_ref, torch.full((10, 10), 4.0))  # it learnt
+    torch.testing.assert_close(w, w_ref, rtol=0, atol=1e-6)
+
+
+def test_graph_path_applies_masks_and_sees_changed_learning_rates():
+    x = {"A": torch.ones(64, 10, dtype=torch.bool)}
+    mask = torch.zeros(10, 10, dtype=torch.bool)
+    mask[:, 3] = True  # nothing reaches neuron 3
+    ref = _learning_net()
+    with use_backend("eager"):
+        ref.run(inputs=x, time=64, masks={("A", "B"): mask})
+    net = _learning_net()
+    net.cuda_graphs = "emulate"
+    with use_backend("graph-emulate"):
+        net.run(inputs=x, time=64, masks={("A", "B"): mask})
+    w = net.connections[("A", "B")].w
+    assert w[:, 3].eq(0).all() and torch.equal(w, ref.connections[("A", "B")].w)
+    assert torch.equal(net.monitors["B"].get("s"), ref.monitors["B"].get("s"))
+    key = runner(net)._key
+    # A captured graph holds scalar parameters as constants: a new rate must mean a new graph.
+    net.connections[("A", "B")].update_rule.nu = (0.05, 0.05)
+    with use_backend("graph-emulate"):
+        net.run(inputs=x, time=64)
+    assert runner(net)._key != key
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -127,6 +164,39 @@ def test_captured_graph_matches_eager_on_cuda():
     assert (eager["B", "s"] != graphed["B", "s"]).float().mean() < 1e-3
     dv = (eager["B", "v"] - graphed["B", "v"]).abs()
     assert dv.median() < 1e-4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_captured_graph_sees_parameters_changed_between_runs_on_cuda():
+    # A captured graph holds scalar parameters as constants; a change must re-capture.
+    x = {k: v.cuda() for k, v in inputs(256, 60, 0.1).items()}
+    nets = {"eager": build(device="cuda"), "cuda-graphs": build(device="cuda")}
+    counts = {}
+    for name, net in nets.items():
+        net.cuda_graphs = "auto"
+        with use_backend(name):
+            net.run(x, time=256)
+            net.layers["B"].thresh = -60.0  # 8 mV nearer rest: many more spikes
+            net.monitors["B"].reset_state_variables()
+            net.run(x, time=256)
+        assert net.last_backend == name
+        counts[name] = net.monitors["B"].get("s")
+    assert counts["eager"].sum() > 0
+    assert (counts["eager"] != counts["cuda-graphs"]).float().mean() < 1e-3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_captured_learning_matches_eager_on_cuda():
+    x = {"A": (torch.rand(256, 10, generator=torch.Generator().manual_seed(1)) < 0.3).cuda()}
+    nets = {"eager": _learning_net().cuda(), "cuda-graphs": _learning_net().cuda()}
+    for name, net in nets.items():
+        with use_backend(name):
+            net.run(inputs=x, time=256)
+        assert net.last_backend == name
+    s_ref, s = (nets[k].monitors["B"].get("s") for k in ("eager", "cuda-graphs"))
+    assert 0 < int(s_ref.sum()) and torch.equal(s, s_ref)
+    torch.testing.assert_close(nets["cuda-graphs"].connections[("A", "B")].w,
+                               nets["eager"].connections[("A", "B")].w, rtol=0, atol=1e-5)
 
 
 def test_repeated_runs_after_reset_record_every_block():

@@ -194,7 +194,7 @@ def test_rule_parameters_through_the_connection():
     conn = Connection(pre, post, update_rule=MSTDP, nu=0.1, tc_plus=10.0, a_minus=-0.5)
     rule = conn.update_rule
     assert (rule.tc_plus, rule.tc_minus, rule.a_minus) == (10.0, 20.0, -0.5)
-    assert rule._plus_decay == pytest.approx(math.exp(-1 / 10.0))
+    assert rule.decays["plus_decay"] == pytest.approx(math.exp(-1 / 10.0))
     with pytest.raises(TypeError, match="tc_plsu"):
         Connection(pre, post, update_rule=MSTDP, tc_plsu=10.0)
     with pytest.raises(TypeError, match="tc_plus"):
@@ -202,7 +202,7 @@ def test_rule_parameters_through_the_connection():
     with pytest.raises(ValueError, match="tc_plus"):
         Connection(pre, post, update_rule=MSTDP, tc_plus=0.0)
     set_parameters(rule, tc_plus=5.0)
-    assert rule._plus_decay == pytest.approx(math.exp(-1 / 5.0))
+    assert rule.decays["plus_decay"] == pytest.approx(math.exp(-1 / 5.0))
 
 
 # --------------------------------------------------------------------------- registry and persistence

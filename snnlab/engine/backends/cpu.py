@@ -19,10 +19,12 @@ a sum can differ, as can a batch > 1 learning update summed in another order).
 
 Runs it takes: CPU tensors; any registered layer (every one has a
 description); dense ``Connection`` and ``SparseConnection``; learning rules
-with a description (``model``); masks; any batch size; monitors of layer
-variables recording every step. Not (the eager back-end runs them): clamp,
-unclamp or injects_v, rules written by hand (MSTDP, MSTDPET), monitors of
-connections, ``every`` > 1.
+with a description (``model``), with their own per-neuron and per-synapse
+state and a reward (a number or one per sample: MSTDP, MSTDPET); masks; any
+batch size; monitors of layer variables recording every step. Not (the eager
+back-end runs them): clamp, unclamp or injects_v, rules written by hand
+(DiehlAndCook, Rmax), a rule's custom ``reduction`` or per-synapse bounds,
+monitors of connections, ``every`` > 1.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ...dynamics.model import outer_terms, parse_step, phases, rule_update_parts
+from ...dynamics.model import outer_terms, parse_step, phases, rule_passes, rule_update_parts
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
 from ..validate import value_stamp
@@ -124,6 +126,72 @@ def _scalar(expr: ast.expr, names: Dict[str, str], outers=None) -> str:
     return ast.unparse(_Scalar(names, outers).visit(ast.parse(ast.unparse(expr), mode="eval").body))
 
 
+def _per_sample_outers(st, names) -> Dict[Tuple[str, str], str]:
+    """In a per-synapse statement ``outer(a, b)`` is one sample's product."""
+    return {(a, b): f"({names[a]} * {names[b]})" for a, b in outer_terms(st.expr)}
+
+
+def _batch_sums(st, m: int):
+    """A weight update's increment with each ``outer(a, b)`` / ``sum_batch(e)``
+    replaced by a name ``acc<m>_<n>``, and what each name sums over the batch."""
+    sums = {}
+
+    class Sums(ast.NodeTransformer):
+        def visit_Call(self, node):
+            if isinstance(node.func, ast.Name) and node.func.id in ("outer", "sum_batch"):
+                name = f"acc{m}_{len(sums)}"
+                sums[name] = node.args[0] if node.func.id == "sum_batch" else ast.BinOp(node.args[0], ast.Mult(), node.args[1])
+                return ast.Name(name, ast.Load())
+            self.generic_visit(node)
+            return node
+
+    inc = Sums().visit(ast.parse(ast.unparse(rule_update_parts(st)), mode="eval").body)
+    return inc, sums
+
+
+def _rule_why_not(u, plan) -> Optional[str]:
+    """Why the loop cannot run a connection's learning rule (None if it can)."""
+    rule = u.conn.update_rule
+    if not u.learn or rule.model is None:
+        return None
+    if rule.model.uses_reward and plan.reward is None:
+        return f"the learning rule {type(rule).__name__} of {u.key} needs a reward (the eager back-end says so)"
+    if u.conn.reduction is not None and u.conn.reduction is not torch.sum:
+        return f"connection {u.key} sums its learning over the batch with its own reduction"
+    for name in ("wmin", "wmax"):
+        if isinstance(getattr(u.conn, name), torch.Tensor):
+            return f"connection {u.key} has a {name} per synapse"
+    return None
+
+
+def rule_argument_types(plan) -> Dict[str, np.ndarray]:
+    """Arrays of the right types for the rules' state arguments (compiling a loop)."""
+    out = {}
+    for c, (_, conn) in enumerate(plan.connections):
+        rule = conn.update_rule
+        if rule.model is None or not rule.model.general:
+            continue
+        for name, where in rule.model.state.items():
+            dims = 3 if where == "synapse" and not isinstance(conn, SparseConnection) else 2
+            out[f"RS{c}_{name}"] = np.zeros((1,) * dims, np.float32)
+    return out
+
+
+def rule_arguments(plan, names, out: dict) -> None:
+    """The rules' state (their own tensors, written in place) and rewards (``[batch]``)."""
+    B = plan.batch
+    for c, (_, conn) in enumerate(plan.connections):
+        rule = conn.update_rule
+        if rule.model is None or not rule.model.general:
+            continue
+        if any(n.startswith(f"RS{c}_") for n in names):
+            for name, t in rule.ensure_state(B, torch.device("cpu")).items():
+                out[f"RS{c}_{name}"] = t.numpy()
+        if f"RW{c}" in names:
+            r = torch.as_tensor(plan.reward, dtype=torch.float32).reshape(-1)
+            out[f"RW{c}"] = np.ascontiguousarray(r.expand(B).numpy() if r.numel() == 1 else r.numpy())
+
+
 # --------------------------------------------------------------- the plan
 def why_not(plan) -> Optional[str]:
     if plan.device.type != "cpu":
@@ -137,6 +205,9 @@ def why_not(plan) -> Optional[str]:
         rule = u.conn.update_rule
         if u.learn and not rule.described():
             return f"the learning rule {type(rule).__name__} of {u.key} is written by hand, not described (model)"
+        reason = _rule_why_not(u, plan)
+        if reason is not None:
+            return reason
     for lp in plan.layers:
         if not lp.layer.described():
             return f"layer {lp.name!r} ({type(lp.layer).__name__}) has a hand-written step (forward), not a description"
@@ -315,11 +386,13 @@ class _Gen:
         n_pre, n_post = conn.source.n, conn.target.n
         sparse = isinstance(conn, SparseConnection)
         wref = f"{self.arg(f'WV{c}')}[k]" if sparse else f"{self.arg(f'W{c}')}[i, j]"
-        if u.learn:
+        if u.learn and conn.update_rule.model.general:
+            self.general_rule_code(u, c, p, q, sparse, wref)
+        elif u.learn:
             rule = conn.update_rule
             side = {"s_pre": (f"S{p}", "i"), "x_pre": (f"V{p}_x", "i"), "s_post": (f"S{q}", "j"), "x_post": (f"V{q}_x", "j")}
             for name, (arr, _) in side.items():
-                if name.startswith("x"):
+                if name.startswith("x") and any(name in st.names for st in rule.model.statements()):
                     self.arg(arr)
             names = {"w": wref}
             for name in rule.values():
@@ -449,6 +522,150 @@ class _Gen:
             mk = f"{self.arg(f'MK{c}')}[k]" if sparse else f"{self.arg(f'MK{c}')}[i, j]"
             self._each_weight(c, sparse, n_pre, n_post, [f"if {mk}:", f"    {wref} = f32(0.0)"])
 
+    def general_rule_code(self, u, c, p, q, sparse, wref) -> None:
+        """A rule with its own state or a reward (``RuleModel.general``): its
+        passes (:func:`rule_passes`) over the neurons and one over the weights,
+        then weight decay and bounds, folded into that pass when nothing after
+        the last weight update there reads ``w``."""
+        conn = u.conn
+        rule = conn.update_rule
+        model = rule.model
+        n_pre, n_post = conn.source.n, conn.target.n
+        one = self.plan.batch == 1
+        bi = "0" if one else "b"  # batch index (a batch of one: no batch loop, a loop LLVM can vectorize)
+        scalars = set(rule.values()) - {"s_pre", "x_pre", "s_post", "x_post", "w", "wmin", "wmax"}
+
+        def names_for(kind: str) -> Dict[str, str]:
+            out = {"w": wref, "wmin": self.arg(f"WMIN{c}"), "wmax": self.arg(f"WMAX{c}")}
+            out.update(s_pre=f"f32(S{p}[{bi}, i])", s_post=f"f32(S{q}[{bi}, j])",
+                       x_pre=f"V{p}_x[{bi}, i]", x_post=f"V{q}_x[{bi}, j]", reward=f"RW{c}[{bi}]")
+            for name, where in model.state.items():
+                index = {"pre": "i", "post": "j", "synapse": "k" if sparse else "i, j"}[where]
+                out[name] = f"RS{c}_{name}[{bi}, {index}]"
+            for name in scalars:
+                out[name] = f"RP{c}_{name}"
+            return out
+
+        def declare(stmts) -> None:  # arguments in a fixed order (the source is the disk cache key)
+            used = set()
+            for st in stmts:
+                used |= st.names | {st.target}
+            for name in sorted(used):
+                if name in ("x_pre", "x_post"):
+                    self.arg(f"V{p if name == 'x_pre' else q}_x")
+                elif name == "reward":
+                    self.arg(f"RW{c}")
+                elif name in model.state:
+                    self.arg(f"RS{c}_{name}")
+                elif name in scalars:
+                    self.arg(f"RP{c}_{name}")
+
+        passes = rule_passes(model)
+        last_synapse = max((k for k, (kind, _) in enumerate(passes) if kind == "synapse"), default=None)
+        folded = False
+        for k, (kind, stmts) in enumerate(passes):
+            declare(stmts)
+            names = names_for(kind)
+            if kind in ("pre", "post"):
+                idx, n = ("i", n_pre) if kind == "pre" else ("j", n_post)
+                body = [f"{names[st.target]} = {_scalar(st.expr, names)}" for st in stmts]
+                if one:
+                    self.emit(f"for {idx} in range({n}):")
+                    self._block(body, 1)
+                else:
+                    self.emit("for b in range(B):")
+                    self.emit(f"    for {idx} in range({n}):")
+                    self._block(body, 2)
+                continue
+            last_w = max((m for m, st in enumerate(stmts) if st.target == "w"), default=None)
+            fold_at = last_w if k == last_synapse and last_w is not None and not any(
+                "w" in later.names for later in stmts[last_w + 1:]) else None
+            folded = folded or fold_at is not None
+            if sparse:
+                self.arg(f"WI{c}")
+                self.arg(f"WC{c}")
+                self.arg(f"WR{c}")
+                self.arg(f"WV{c}")
+            if one:
+                self._synapse_pass_one(c, conn, stmts, names, sparse, n_pre, n_post, fold_at)
+            else:
+                self._synapse_pass_batched(c, conn, stmts, names, sparse, n_pre, n_post, fold_at)
+        if not folded and (conn.weight_decay or conn.bounded):
+            self._each_weight(c, sparse, n_pre, n_post, [f"wk = {wref}"] + self._decay_and_bounds(c, conn, "wk", assign=False) + [f"{wref} = wk"])
+
+    def _synapse_pass_one(self, c, conn, stmts, names, sparse, n_pre, n_post, fold_at) -> None:
+        """A batch of one: every statement at one synapse after the other, in one
+        loop over the weights (a loop LLVM can vectorize)."""
+        wref = names["w"]
+        body = []
+        for m, st in enumerate(stmts):
+            if st.target == "w":
+                inc, sums = _batch_sums(st, m)
+                local = dict(names, **{name: f"({_scalar(inner, names)})" for name, inner in sums.items()})
+                body.append(f"{wref} = {wref} + {_scalar(inc, local)}")
+            else:
+                body.append(f"{names[st.target]} = {_scalar(st.expr, names, _per_sample_outers(st, names))}")
+            if m == fold_at:
+                body += self._decay_and_bounds(c, conn, wref)
+        if sparse:
+            self.emit(f"for k in range(WV{c}.shape[0]):")
+            self.emit(f"    i = WI{c}[k]")
+            self.emit(f"    j = WC{c}[k]")
+            self._block(body, 1)
+        else:
+            self.emit(f"for i in range({n_pre}):")
+            self.emit(f"    for j in range({n_post}):")
+            self._block(body, 2)
+
+    def _synapse_pass_batched(self, c, conn, stmts, names, sparse, n_pre, n_post, fold_at) -> None:
+        """A batch > 1: row by row (pre-synaptic neuron i), each statement a loop
+        over the row's synapses per sample, so the inner loops run over contiguous
+        memory; a weight update first sums each ``outer`` / ``sum_batch`` over the
+        samples (in sample order) into a scratch row."""
+        wref = names["w"]
+        at = "k" if sparse else "j"
+        if sparse:
+            row = [f"for k in range(WR{c}[i], WR{c}[i + 1]):", f"    j = WC{c}[k]"]
+        else:
+            row = [f"for j in range({n_post}):"]
+        sums_of = {m: _batch_sums(st, m) for m, st in enumerate(stmts) if st.target == "w"}
+        size = f"WV{c}.shape[0]" if sparse else str(n_post)
+        for m, (_, sums) in sums_of.items():
+            for name in sums:
+                self.emit(f"{name} = np.empty({size}, np.float32)")
+        self.emit(f"for i in range({n_pre}):")
+        self.ind += 1
+        for m, st in enumerate(stmts):
+            if st.target == "w":
+                inc, sums = sums_of[m]
+                for name, inner in sums.items():
+                    self._block(row + [f"    {name}[{at}] = f32(0.0)"], 0)
+                    self.emit("for b in range(B):")
+                    self._block(row + [f"    {name}[{at}] += {_scalar(inner, names)}"], 1)
+                local = dict(names, **{name: f"{name}[{at}]" for name in sums})
+                body = [f"{wref} = {wref} + {_scalar(inc, local)}"]
+                if m == fold_at:
+                    body += self._decay_and_bounds(c, conn, wref)
+                self._block(row + ["    " + line for line in body], 0)
+            else:
+                self.emit("for b in range(B):")
+                self._block(row + [f"    {names[st.target]} = {_scalar(st.expr, names, _per_sample_outers(st, names))}"], 1)
+        self.ind -= 1
+
+    def _decay_and_bounds(self, c, conn, wref, assign: bool = True) -> List[str]:
+        """``w *= 1 - weight_decay``, then the bounds, as lines on ``wref``."""
+        if not (conn.weight_decay or conn.bounded):
+            return []
+        body = [f"wk = {wref}"] if assign else []
+        if conn.weight_decay:
+            body.append(f"wk = wk * {self.arg(f'WD{c}')}")
+        if conn.bounded:
+            body += [f"if wk < {self.arg(f'WMIN{c}')}:", f"    wk = WMIN{c}",
+                     f"if wk > {self.arg(f'WMAX{c}')}:", f"    wk = WMAX{c}"]
+        if assign:
+            body.append(f"{wref} = wk")
+        return body
+
     def _each_weight(self, c, sparse, n_pre, n_post, body) -> None:
         """``body`` for every weight (``k`` for a sparse connection, ``i, j`` for a dense one)."""
         if sparse:
@@ -536,7 +753,9 @@ def structure_key(plan, ext_layers=()) -> tuple:
     updates = []
     for u in plan.updates:
         rule, conn = u.conn.update_rule, u.conn
-        learn = (type(rule), rule.model, tuple(rule.values()), bool(conn.bounded), bool(conn.weight_decay)) if u.learn else None
+        # (the model's repr: a RuleModel holds dicts of its state and decays, so it is not hashable)
+        learn = (type(rule), repr(rule.model), tuple(rule.values()), bool(conn.bounded), bool(conn.weight_decay),
+                 plan.reward is not None) if u.learn else None
         updates.append((conn_index[id(conn)], u.mask is not None, learn))
     monitors = tuple((index[id(m.obj)], m.state_vars) for m in plan.monitors)
     return (layers, conns, tuple(updates), monitors, plan.one_step, plan.batch)
@@ -669,7 +888,7 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros((1, 1), np.bool_))
         elif head in ("A", "V", "C", "W", "U"):
             out.append(np.zeros((1, 1), np.float32))
-        elif head in ("T", "P", "H", "BB", "WV"):
+        elif head in ("T", "P", "H", "BB", "WV", "RW"):
             out.append(one)
         elif head in ("E", "R"):
             out.append(np.zeros((1, 1, 1), np.float32))
@@ -677,7 +896,7 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros(1, np.int64))
         elif head in ("RA", "CA"):
             out.append(np.zeros(1, np.bool_))
-        elif head == "MK":
+        elif head in ("MK", "RS"):
             out.append(hr_types[name])
         elif head in ("RP", "WD", "WMIN", "WMAX"):
             out.append(_F32(0.0))
@@ -766,6 +985,7 @@ class CpuBackend(Backend):
             types[f"HR{k}"] = np.zeros((1,) * (2 if var in layer.model.shared else 3), dtype)
         for c, (_, conn) in enumerate(plan.connections):
             types[f"MK{c}"] = np.zeros((1,) if isinstance(conn, SparseConnection) else (1, 1), np.bool_)
+        types.update(rule_argument_types(plan))
         compile_in_background(src, dummy_arguments(names, types))
         return False
 
@@ -862,6 +1082,7 @@ class CpuBackend(Backend):
                 for name, value in conn.update_rule.values().items():
                     if f"RP{c}_{name}" in wanted:
                         out[f"RP{c}_{name}"] = _F32(value)
+        rule_arguments(plan, names, out)
         for u in plan.updates:
             if u.mask is not None:
                 c = [i for i, (_, conn) in enumerate(plan.connections) if conn is u.conn][0]

@@ -28,10 +28,18 @@ With Triton installed (as with PyTorch's CUDA builds), propagation uses the
 kernels of :mod:`snnlab.engine.backends.triton_kernels` instead: they loop over the spike
 count read on the device, so nothing can overflow.
 
-Eligible runs: CUDA tensors; no weight changes during the block (no learning
-rule that changes weights, no masks); no clamp, unclamp or injects_v; dense
-connections; deterministic node models; monitors recording every step with a
-window of at least ``BLOCK`` rows.
+Eligible runs: CUDA tensors; learning by rules written as descriptions
+(PostPre, WeightDependentPostPre, Hebbian, MSTDP, MSTDPET, ... and NoOp's decay
+and bounds; their updates run inside the block, after the layers, with dense
+outer products, then the masks; a rule's own state is written in place and the
+run's reward read from a static buffer); clamp, unclamp and injects_v (read from static buffers; such layers
+run the eager step, not the generated Triton kernel); dense and sparse connections; monitors recording
+every step with a window of at least ``BLOCK`` rows. Random draws inside a step
+(SRM0's escape noise, Diehl & Cook's one winner) come from torch's CUDA
+generator, which a captured graph advances on every replay (fresh numbers each
+block; the stream is not the eager path's, the distribution is).
+A captured graph holds the values of scalar parameters, so the graph key
+includes them: a changed parameter means a new capture.
 
 The same code runs without capture on any device (``capture=False``), which is
 how its logic is tested on machines without a GPU.
@@ -49,8 +57,8 @@ import os
 from ...dynamics import parameters_of
 from ...dynamics.model import static_shapes
 from ..monitors import Monitor
-from ...dynamics.nodes import DiehlAndCookNodes, SRM0Nodes
-from ...dynamics.topology import Connection
+from ...dynamics.rules import NoOp, reward_values
+from ...dynamics.topology import Connection, SparseConnection
 from .base import Backend, cache_for
 from .eager import drive, external_block, fixed_inputs
 
@@ -101,23 +109,64 @@ class _Propagator:
         return out if self.conn.b is None else out + self.conn.b
 
 
+class _SparsePropagator:
+    """``s @ w`` for a SparseConnection: every synapse's pre-spike times weight,
+    summed into the targets (shapes fixed by the synapse count)."""
+
+    def __init__(self, conn: SparseConnection) -> None:
+        self.conn = conn
+
+    def __call__(self, s: torch.Tensor, overflow: torch.Tensor) -> torch.Tensor:
+        return self.conn.compute(s)
+
+
 def why_not(plan, capture: bool = True):
     """None if the graph code can run this plan, else why not."""
-    if plan.has_forcing:
-        return "clamp, unclamp or injects_v"
-    if plan.updates:
-        return "weights change during the run (learning or masks)"
-    for lp in plan.layers:
-        layer = lp.layer
-        if capture and (isinstance(layer, SRM0Nodes) or (isinstance(layer, DiehlAndCookNodes) and layer.one_spike)):
-            return f"layer {lp.name!r} draws random numbers inside a step (a captured graph would replay the same)"
+    for u in plan.updates:
+        rule = u.conn.update_rule
+        if u.learn and not (type(rule).described() or type(rule) is NoOp):
+            return f"the learning rule {type(rule).__name__} of connection {u.key} is written by hand (eager only)"
+        if u.learn and _uses_reward(rule) and plan.reward is None:
+            return f"the learning rule {type(rule).__name__} of connection {u.key} needs a reward (none given)"
     for key, conn in plan.connections:
-        if type(conn) is not Connection:
-            return f"connection {key} is a {type(conn).__name__} (it runs dense Connection)"
+        if type(conn) not in (Connection, SparseConnection):
+            return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
     for m in plan.monitors:
         if m.every != 1 or (m.time is not None and m.time < BLOCK):
             return f"a monitor records every {m.every} steps or keeps a window shorter than {BLOCK} steps"
     return None
+
+
+def _general(rule) -> bool:
+    """Whether a described rule keeps its own state or reads a reward."""
+    return rule.model is not None and rule.model.general
+
+
+def _uses_reward(rule) -> bool:
+    return rule.needs_reward or (rule.model is not None and rule.model.uses_reward)
+
+
+def _forcing(lp) -> dict:
+    """A layer's ``{"clamp"|"unclamp"|"inject": (tensor, per_step)}`` in this plan."""
+    return {kind: value for kind, value in (("inject", lp.inject), ("clamp", lp.clamp), ("unclamp", lp.unclamp))
+            if value is not None}
+
+
+def _scalar_values(objects) -> tuple:
+    """The non-tensor parameter values and decay factors of ``objects`` (a captured
+    graph holds them as constants; tensors are read by address instead)."""
+    out = []
+    for obj in objects:
+        try:
+            record = {name: value for name, (_, value) in parameters_of(obj).items()}
+        except TypeError:  # an object without a parameter record: its plain number attributes
+            record = {k: v for k, v in vars(obj).items() if isinstance(v, (bool, int, float, tuple))}
+        values = [(name, value) for name, value in record.items() if not isinstance(value, torch.Tensor)]
+        decays = getattr(obj, "decays", None)
+        if isinstance(decays, dict):
+            values.extend((name, value) for name, value in sorted(decays.items()) if not isinstance(value, torch.Tensor))
+        out.append(repr(values))
+    return tuple(out)
 
 
 class GraphRunner:
@@ -133,10 +182,12 @@ class GraphRunner:
 
     # ------------------------------------------------------------- structure
     def _state_tensors(self) -> List[torch.Tensor]:
-        """What a block changes: every layer's state (and adaptive theta)."""
+        """What a block changes: every layer's state (and adaptive theta), and learnt weights."""
         tensors = []
         for lp in self.plan.layers:
             tensors.extend(lp.layer.state_tensors().values())
+        tensors.extend(u.conn.weights() for u in self.plan.updates)
+        tensors.extend(self.rule_states)
         return tensors
 
     def _read_tensors(self, plan) -> List[torch.Tensor]:
@@ -151,24 +202,44 @@ class GraphRunner:
         # Recorders must exist (with their staging buffers) before capture.
         records = [(m, var, m.recorder(var)) for m in plan.monitors for var in m.state_vars]
         ext_specs = tuple((k, tuple(v.shape[1:]), v.dtype) for k, v in sorted(ext_block.items()) if v is not None)
+        # clamp / unclamp / injects_v: read from static buffers, a row per step or one for the run
+        forcing_specs = tuple(
+            (lp.name, kind, per_step, tuple(t.shape[1:] if per_step else t.shape), t.dtype)
+            for lp in plan.layers
+            for kind, (t, per_step) in _forcing(lp).items()
+        )
         structure = tuple(
             (lp.name, id(lp.layer), tuple(id(c) for _, c in lp.step_conns), tuple(id(c) for _, c in lp.block_conns))
             for lp in plan.layers
         )
         # Monitors are re-made by resets: always write into the current recorders.
         self.records = records
+        # Rules with state: their tensors made (outside capture) for this batch, written in place.
+        self.rule_states = [t for u in plan.updates if u.learn and _general(u.conn.update_rule)
+                            for t in u.conn.update_rule.ensure_state(plan.batch, plan.device).values()]
+        rewarded = any(u.learn and _uses_reward(u.conn.update_rule) for u in plan.updates)
+        reward = reward_values("reward", plan.reward, plan.batch, plan.device) if rewarded else None
         key = (
             structure,
             plan.one_step,
             plan.batch,
             plan.dt,
             ext_specs,
+            forcing_specs,
+            tuple((u.key, tuple(u.mask.shape)) for u in plan.updates if u.mask is not None),
             tuple(t.data_ptr() for t in self._read_tensors(plan)),
-            tuple(c.w.data_ptr() for _, c in plan.connections),
+            tuple(c.weights().data_ptr() for _, c in plan.connections),
             tuple(rec.stage.data_ptr() for _, _, rec in records),
             # the flags a step tests (lbound set, S nonzero, ...): a captured graph holds their values
             tuple(lp.layer.flags() for lp in plan.layers if hasattr(lp.layer, "flags")),
+            # so do the scalar parameters (thresh, nu, bounds, ...) and which weights learn
+            _scalar_values([lp.layer for lp in plan.layers] + [c for _, c in plan.connections]
+                           + [u.conn.update_rule for u in plan.updates]),
+            tuple((u.key, u.learn) for u in plan.updates),
+            tuple(t.data_ptr() for t in self.rule_states),
+            None if reward is None else tuple(reward.shape),
         )
+        self.reward_now = reward
         self.plan = plan
         if key == self._key:
             return
@@ -177,10 +248,17 @@ class GraphRunner:
         self.ext_static = {
             name: torch.zeros((BLOCK, *shape), dtype=dtype, device=device) for name, shape, dtype in ext_specs
         }
+        self.mask_static = {u.key: torch.zeros(u.mask.shape, dtype=torch.bool, device=device)
+                            for u in plan.updates if u.mask is not None}
+        self.reward_static = None if reward is None else torch.zeros(reward.shape, dtype=torch.float32, device=device)
+        self.forcing_static: Dict[str, Dict[str, tuple]] = {}
+        for name, kind, per_step, shape, dtype in forcing_specs:
+            buf = torch.zeros((BLOCK, *shape) if per_step else shape, dtype=dtype, device=device)
+            self.forcing_static.setdefault(name, {})[kind] = (buf, per_step)
         self.overflow = torch.zeros((), dtype=torch.bool, device=device)
         make = self._propagator_class()
         self.props = {
-            id(conn): make(conn, plan.batch)
+            id(conn): _SparsePropagator(conn) if isinstance(conn, SparseConnection) else make(conn, plan.batch)
             for lp in plan.layers
             for _, conn in lp.step_conns
         }
@@ -211,14 +289,16 @@ class GraphRunner:
         """Layers whose step is elementwise get one generated Triton kernel per step
         (with Triton's propagation only); the others run their eager step."""
         self.fused_steps, self.fused_outs = {}, {}
-        triton_props = bool(self.props) and all(not isinstance(p, _Propagator) for p in self.props.values())
-        use = (triton_props or (not self.props and self._propagator_class() is not _Propagator))
+        # (Triton steps where the propagation is Triton's too: the dense connections' kernel is chosen)
+        use = self._propagator_class() is not _Propagator
         wanted = {}
         for m, var, rec in self.records:
             wanted.setdefault(id(m.obj), []).append(var)
         if use:
             for lp in plan.layers:
                 layer = lp.layer
+                if _forcing(lp):  # the generated kernel has no clamp or injection
+                    continue
                 if layer.described() and triton_kernels.step_supported(layer):
                     step = triton_kernels.ModelStep(layer, recorded=tuple(dict.fromkeys(wanted.get(id(layer), ()))))
                     self.fused_steps[lp.name] = step
@@ -267,12 +347,25 @@ class GraphRunner:
             for i, lp in enumerate(layers):
                 x = drives[i] if not one_step else self._inputs(lp, ext, fixed, j, batch)
                 step = self.fused_steps.get(lp.name)
-                if step is None:
+                forced = self.forcing_static.get(lp.name)
+                if forced is not None:
+                    lp.layer.forward(x, *self._forcing_rows(lp.layer, forced, j))
+                elif step is None:
                     lp.layer.forward(x, None, None)
                 else:  # one kernel: input sum, update, and the monitors' rows
                     step(*x, outs={k: rec.stage[j] for k, rec in self.fused_outs[lp.name].items()})
+            for u in plan.updates:
+                u.conn.update(learning=u.learn, mask=self.mask_static.get(u.key), reward=self.reward_static)
             for m, var, rec in self.copied_records:
                 rec.stage[j].copy_(getattr(m.obj, var))
+
+    @staticmethod
+    def _forcing_rows(layer, forced: dict, j: int):
+        """Step ``j``'s clamp and unclamp (None where absent), after adding injects_v to ``v``."""
+        rows = {kind: buf[j] if per_step else buf for kind, (buf, per_step) in forced.items()}
+        if "inject" in rows:
+            layer.v.add_(rows["inject"])
+        return rows.get("clamp"), rows.get("unclamp")
 
     def _inputs(self, lp, ext, fixed, j: int, batch: int):
         """A layer's input: a tensor, or for a fused step its (connections, block product, external) parts."""
@@ -290,7 +383,7 @@ class GraphRunner:
         return self.props[id(conn)](conn.source.s, self.overflow)
 
     # ------------------------------------------------------------------- run
-    def run_block(self, plan, ext_block: Dict[str, torch.Tensor], steps: int) -> bool:
+    def run_block(self, plan, ext_block: Dict[str, torch.Tensor], steps: int, first_step: int = 0) -> bool:
         """Simulate one block of ``steps`` (<= BLOCK) steps.
 
         Returns False, with the state as before, if the block must be run by
@@ -316,6 +409,15 @@ class GraphRunner:
             return False
         for name, buf in self.ext_static.items():
             buf[:steps].copy_(ext_block[name])
+        for u in plan.updates:
+            if u.mask is not None:
+                self.mask_static[u.key].copy_(u.mask)
+        if self.reward_static is not None:
+            self.reward_static.copy_(self.reward_now)
+        for lp in plan.layers:
+            for kind, (t, per_step) in _forcing(lp).items():
+                buf = self.forcing_static[lp.name][kind][0]
+                (buf[:steps] if per_step else buf).copy_(t[first_step:first_step + steps] if per_step else t)
         snapshot = self._snapshot() if self.can_overflow else None
         if graph is not None:
             graph.replay()
@@ -378,7 +480,7 @@ class GraphBackend(Backend):
         if runner.failed:
             cache_for(network, self.name)["failed"] = runner.failed
             return False
-        ok = runner.run_block(plan, external_block(plan, ext, start, b0, b1), b1 - b0)
+        ok = runner.run_block(plan, external_block(plan, ext, start, b0, b1), b1 - b0, first_step=b0)
         if not ok:
             cache_for(network, self.name)["failed"] = runner.failed or "a step had more spikes than the propagator holds"
         return ok
