@@ -304,3 +304,29 @@ def test_the_source_cache_keeps_a_bounded_number_of_structures(monkeypatch):
     assert cpu.structure_key(plans[0][1], plans[0][2]) not in cpu._SOURCES  # the oldest went
     _, plan, ext = plans[0]
     assert cpu.source_for(plan, ext)[0] == cpu.generate_source(plan, ext)[0]
+
+
+def test_short_runs_of_one_structure_add_up_to_a_background_compilation(monkeypatch, tmp_path):
+    # BindsNET's training loop: one short sample per run(). Each run alone is too
+    # short to be worth the compiler; together they are.
+    monkeypatch.setenv("SNNLAB_CACHE_DIR", str(tmp_path))  # nothing compiled on disk
+    monkeypatch.delenv("SNNLAB_COMPILE", raising=False)
+    monkeypatch.setattr(cpu, "BACKGROUND_WORK", 5000)
+    torch.manual_seed(0)
+    net = Network()
+    net.add_layer(Input(n=50, traces=True), "A")
+    net.add_layer(CurrentLIFNodes(n=23, traces=True), "B")  # a size no other test compiles
+    net.add_connection(Connection(net.layers["A"], net.layers["B"], w=torch.rand(50, 23), update_rule=Hebbian,
+                                  nu=(1e-3, 1e-3)), "A", "B")
+    net.add_monitor(Monitor(net.layers["B"], ("s", "v")), "B")
+    x = inputs(40)  # 40 steps x 73 neurons = 2920 < 5000
+    net.run(x, time=40)
+    assert net.last_backend == "eager"
+    cpu.wait_for_compiles(timeout=300)  # (none was started)
+    net.reset_state_variables()
+    net.run(x, time=40)  # 5840 in all: compiles in the background, this run eager
+    assert net.last_backend == "eager"
+    cpu.wait_for_compiles(timeout=300)
+    net.reset_state_variables()
+    net.run(x, time=40)
+    assert net.last_backend == "cpu"

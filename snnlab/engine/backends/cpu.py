@@ -50,8 +50,10 @@ from .base import Backend, cache_for
 
 __all__ = ["CpuBackend", "available", "source_for", "generate_source", "structure_key", "wait_for_compiles"]
 
-#: runs (steps x neurons) shorter than this do not start a background compilation
+#: a structure run for less than this (steps x neurons, in all) starts no background compilation
 BACKGROUND_WORK = 200_000
+#: source key -> steps x neurons run without the compiled loop in this process
+_EAGER_WORK: Dict[str, int] = {}
 _COMPILED: Dict[str, object] = {}
 _PENDING: Dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -960,13 +962,22 @@ class CpuBackend(Backend):
         """Whether the loop for this plan is compiled; unless ``wait``, a loop
         not compiled yet is compiled in the background and False returned
         (the engine runs eagerly meanwhile: a lab user never waits for the compiler).
-        ``SNNLAB_COMPILE=wait`` compiles first instead (benchmarks). Runs
-        shorter than ``BACKGROUND_WORK`` steps x neurons start no compilation."""
+        ``SNNLAB_COMPILE=wait`` compiles first instead (benchmarks). A run
+        shorter than ``BACKGROUND_WORK`` steps x neurons starts no compilation,
+        unless the runs of its structure in this process add up to that much:
+        a training loop of one short sample per run (BindsNET's Diehl & Cook)
+        would otherwise run eagerly for ever."""
         src, names, records = self._source(network, plan, ext)
         if wait or ready(src) or os.environ.get("SNNLAB_COMPILE") == "wait":
             return True
-        if plan.run_steps * sum(lp.layer.n for lp in plan.layers) < BACKGROUND_WORK:
-            return False  # a short run: not worth a compiler's seconds
+        neurons = sum(lp.layer.n for lp in plan.layers)
+        # this chunk's steps: the rows of its inputs (the whole run's if it has none)
+        steps = next((int(v.shape[0]) for v in ext.values()), plan.run_steps)
+        key = _key(src)
+        with _LOCK:
+            done = _EAGER_WORK[key] = _EAGER_WORK.get(key, 0) + steps * neurons
+        if plan.run_steps * neurons < BACKGROUND_WORK and done < BACKGROUND_WORK:
+            return False  # short runs, so far: not worth a compiler's seconds
         types = {}
         for k, (m, var, l) in enumerate(records):
             layer = plan.layers[l].layer
