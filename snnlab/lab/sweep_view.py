@@ -148,6 +148,9 @@ class SweepView:
         current = {p.path: p.value for p in lab.controller.parameters().values()
                    if p.kind in ("float", "int") and p.path != "seed"}
         target = ExperimentTarget(lab.experiment, time=time, values=current)
+        if metric is None:  # the rate of the last layer (the output, often) until the user picks
+            net = lab.controller.preview_network()
+            metric = f"rate_{list(net.layers)[-1]}" if net is not None and net.layers else None
         return cls(Sweep(target, design, **sweep_options), lab=lab, run_options=run_options, x=x, y=y, metric=metric)
 
     # -- figure -------------------------------------------------------------------
@@ -172,8 +175,10 @@ class SweepView:
                                   scales={"x": self.lx, "y": self.ly}, colors=["#1f77b4"], marker="circle")
         self.error_bars = bq.Lines(x=np.zeros((1, 2), np.float32), y=np.zeros((1, 2), np.float32),
                                    scales={"x": self.lx, "y": self.ly}, colors=["#1f77b4"], opacities=[0.6])
-        self.grid.observe(self._on_grid_select, names="selected")
-        self.scatter.observe(self._on_scatter_select, names="selected")
+        # Clicks come as element_click messages: in the page bqplot 0.13's GridHeatMap never
+        # updates ``selected`` on a click (seen in Chromium), but it sends the cell clicked.
+        self.grid.on_element_click(self._on_grid_click)
+        self.scatter.on_element_click(self._on_scatter_click)
         self.axis_x = bq.Axis(scale=self.x_scale, label="x")
         self.axis_y = bq.Axis(scale=self.y_scale, side="left", label="y")
         self.axis_c = bq.ColorAxis(scale=self.color_scale, side="right")
@@ -186,8 +191,8 @@ class SweepView:
         if not names:
             layers = ["B"]
             names = [f"{m}_{layer}" for layer in layers for m in ("rate", "cv", "fano", "chi")]
-        if wanted is not None and wanted not in names:
-            names = [wanted] + names
+        if wanted is not None and wanted not in names and self.table.empty:
+            names = [wanted] + names  # until the first rows say which metrics there are
         rates = [n for n in names if n.startswith("rate_")]
         return sorted(names, key=lambda n: (n not in rates, names.index(n)))
 
@@ -359,19 +364,22 @@ class SweepView:
                 self.status.value = f"cannot load this point: {ex}"
         return row
 
-    def _on_grid_select(self, change) -> None:
-        sel = change["new"]
-        if sel is None or len(sel) == 0:
+    def _on_grid_click(self, mark, event) -> None:
+        data = (event or {}).get("data") or {}
+        if "rowNum" not in data or "columnNum" not in data:
             return
-        r, c = (int(v) for v in np.asarray(sel)[-1])
+        r, c = int(data["rowNum"]), int(data["columnNum"])
         ys, xs = self._values(self.y_pick.value), self._values(self.x_pick.value)
-        self.select({self.x_pick.value: xs[c], self.y_pick.value: ys[r]})
+        if 0 <= r < len(ys) and 0 <= c < len(xs):
+            self.select({self.x_pick.value: xs[c], self.y_pick.value: ys[r]})
 
-    def _on_scatter_select(self, change) -> None:
-        sel = change["new"]
-        if sel is None or len(sel) == 0:
+    def _on_scatter_click(self, mark, event) -> None:
+        data = (event or {}).get("data") or {}
+        if "index" not in data:
             return
-        i = int(np.asarray(sel)[-1])
+        i = int(data["index"])
+        if not 0 <= i < len(self.scatter.x):
+            return
         x = float(self.scatter.x[i])
         values = {self.x_pick.value: x}
         if self.mode == "scatter":
