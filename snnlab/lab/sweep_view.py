@@ -238,9 +238,10 @@ class SweepView:
             z = heatmap(self.table, x, y, metric, xs, ys) if not self.table.empty else np.full((len(ys), len(xs)), np.nan)
             # Row, column and colour change shape together: validate them together.
             with self.grid.hold_sync(), self.grid.hold_trait_notifications():
-                self.grid.row = np.asarray(ys, np.float32)
-                self.grid.column = np.asarray(xs, np.float32)
-                self.grid.color = z.astype(np.float32)
+                self.grid.row = np.asarray(ys, np.float64)
+                self.grid.column = np.asarray(xs, np.float64)
+                self.grid.color = z.astype(np.float64)
+            self._set_color_domain(z)
             self.axis_x.scale, self.axis_y.scale = self.grid.scales["column"], self.grid.scales["row"]
             self.axis_x.tick_format, self.axis_y.tick_format = ".3g", ".3g"
             marks = [self.grid]
@@ -254,6 +255,7 @@ class SweepView:
             with self.scatter.hold_sync():
                 self.scatter.x, self.scatter.y = px.astype(np.float32), py.astype(np.float32)
                 self.scatter.color = c.astype(np.float32)
+            self._set_color_domain(c)
             self.axis_x.scale, self.axis_y.scale = self.lx, self.ly
             marks = [self.scatter]
         else:
@@ -278,6 +280,20 @@ class SweepView:
         if list(self.figure.marks) != marks:
             self.figure.marks = marks
         self._last_draw = _time.perf_counter()
+
+    def _set_color_domain(self, values) -> None:
+        """The colour scale's range from the finite values: the page kept the domain of
+        the first, all-empty draw (every cell black) when left to find it."""
+        v = np.asarray(values, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return
+        lo, hi = float(v.min()), float(v.max())
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        if (self.color_scale.min, self.color_scale.max) != (lo, hi):
+            with self.color_scale.hold_sync():
+                self.color_scale.min, self.color_scale.max = lo, hi
 
     # -- rows ---------------------------------------------------------------------
 

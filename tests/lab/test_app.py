@@ -397,6 +397,10 @@ def test_sweep_button_runs_a_sweep_of_the_lab_and_a_click_loads_a_point():
     view.grid._handle_custom_msg({"event": "element_click", "data": {"rowNum": 1, "columnNum": 1}}, [])
     assert lab.wait(60)
     assert (lab.controller.config.inhibition, lab.controller.config.weight_scale) == (0.5, 2.0)
+    # loading the point kept the panel's choices (the same experiment's parameters)
+    assert (panel.low[0].value, panel.high[0].value, panel.points[0].value, panel.time.value) == (0.0, 0.5, 2, 30.0)
+    finite = view.grid.color[np.isfinite(view.grid.color)]
+    assert (view.color_scale.min, view.color_scale.max) == (float(finite.min()), float(finite.max()))
     lab.sweep_button.click()  # hides the panel; the results stay
     assert panel.widget not in lab.views_box.children and any(
         "snnlab-sweep" in c._dom_classes for c in lab.views_box.children)
