@@ -156,7 +156,10 @@ class SweepView:
     # -- figure -------------------------------------------------------------------
 
     def _build_figure(self) -> None:
-        self.color_scale = bq.ColorScale(scheme="viridis")
+        # A set range and tick format from the start: with the empty grid's NaN domain
+        # the page's colour axis made the format ".undefinedg", refused the state, and
+        # every cell stayed one colour.
+        self.color_scale = bq.ColorScale(scheme="viridis", min=0.0, max=1.0)
         self.x_scale, self.y_scale = bq.OrdinalScale(), bq.OrdinalScale()
         self.grid = bq.GridHeatMap(
             row=np.zeros(2, np.float32), column=np.arange(2, dtype=np.float32), color=np.full((2, 2), np.nan, np.float32),
@@ -181,7 +184,7 @@ class SweepView:
         self.scatter.on_element_click(self._on_scatter_click)
         self.axis_x = bq.Axis(scale=self.x_scale, label="x")
         self.axis_y = bq.Axis(scale=self.y_scale, side="left", label="y")
-        self.axis_c = bq.ColorAxis(scale=self.color_scale, side="right")
+        self.axis_c = bq.ColorAxis(scale=self.color_scale, side="right", tick_format=".3g")
         self.figure = bq.Figure(marks=[self.grid], axes=[self.axis_x, self.axis_y, self.axis_c],
                                 fig_margin=dict(top=20, bottom=50, left=70, right=90),
                                 layout=widgets.Layout(width="640px", height="440px"))
