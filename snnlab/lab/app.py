@@ -154,6 +154,11 @@ class Lab(widgets.AppLayout):
     voltage, rate, weights, diagram : the other views
     """
 
+    #: Height of the app (px) without a sweep; the Sweep panel and results add theirs.
+    HEIGHT = 1420
+    SWEEP_PANEL_HEIGHT = 190
+    SWEEP_RESULTS_HEIGHT = 600
+
     def __init__(self, experiment=None, inputs: Optional[Mapping[str, Any]] = None, *, time="default",
                  frame_interval: float = 1 / 28, window_ms: float = 1000.0, export_dir=None,
                  record_to=None) -> None:
@@ -187,7 +192,7 @@ class Lab(widgets.AppLayout):
         ])
         super().__init__(header=header, left_sidebar=sidebar, center=self.views_box,
                          pane_widths=["380px", 1, 0], pane_heights=["150px", 1, 0],
-                         layout=widgets.Layout(height="1250px"))
+                         layout=widgets.Layout(height=f"{self.HEIGHT}px"))
         self.add_class("snnlab-lab")
         self._show_experiment()
 
@@ -218,7 +223,7 @@ class Lab(widgets.AppLayout):
         self.sweep_panel = None
         self.sweep_view = None
         for b, name in ((self.run_button, "run"), (self.pause_button, "pause"),
-                        (self.stop_button, "stop"), (self.reset_button, "reset"), (self.sweep_button, "sweep")):
+                        (self.stop_button, "stop"), (self.reset_button, "reset"), (self.sweep_button, "sweep-button")):
             b.add_class(f"snnlab-{name}")
             b.layout = widgets.Layout(width="90px", flex="0 0 auto")
         self.run_button.on_click(lambda _: self.run(time=self._button_time()))
@@ -279,7 +284,9 @@ class Lab(widgets.AppLayout):
         self.rasters_box = widgets.VBox()
         top = widgets.HBox([widgets.Box([self.diagram.figure], layout=widgets.Layout(width="55%")), chooser])
         self.views_box = widgets.VBox([top, self.rasters_box, self.voltage.figure, self.rate.widget,
-                                       self.weights.figure], layout=widgets.Layout(width="100%"))
+                                       self.weights.figure], layout=widgets.Layout(width="100%", overflow_y="auto"))
+        for view in (top, self.rasters_box, self.voltage.figure, self.rate.widget, self.weights.figure):
+            view.layout.flex = "0 0 auto"  # never squeezed into each other: the column scrolls instead
 
     def _build_files(self, export_dir) -> None:
         self.export_dir = widgets.Text(value=str(export_dir or default_export_dir()), description="folder",
@@ -331,10 +338,22 @@ class Lab(widgets.AppLayout):
         box = widgets.VBox([widgets.HTML("<b>Sweep results</b> <i>(click a cell to load that point here)</i>"),
                             view.widget])
         box.add_class("snnlab-sweep")
+        box.layout.flex = "0 0 auto"
         self.views_box.children = tuple(c for c in self.views_box.children
                                         if "snnlab-sweep" not in c._dom_classes) + (box,)
         self.sweep_view = view
+        self._fit_height()
         return view
+
+    def _fit_height(self) -> None:
+        """Make room for the Sweep panel and results, so the views keep their sizes."""
+        children = self.views_box.children
+        height = self.HEIGHT
+        if self.sweep_panel is not None and self.sweep_panel.widget in children:
+            height += self.SWEEP_PANEL_HEIGHT
+        if any("snnlab-sweep" in c._dom_classes for c in children):
+            height += self.SWEEP_RESULTS_HEIGHT
+        self.layout.height = f"{height}px"
 
     def toggle_sweep_panel(self) -> None:
         """Show or hide the Sweep panel (the Sweep button): what to vary, then Start sweep."""
@@ -350,7 +369,9 @@ class Lab(widgets.AppLayout):
             self.sweep_panel.refresh()
             children = list(self.views_box.children)
             at = next((i for i, c in enumerate(children) if "snnlab-sweep" in c._dom_classes), len(children))
+            panel.layout.flex = "0 0 auto"
             self.views_box.children = tuple(children[:at] + [panel] + children[at:])
+        self._fit_height()
 
     def add_file_action(self, button: widgets.Button) -> None:
         """Add a button to the file actions (e.g. "Export network as NIR")."""

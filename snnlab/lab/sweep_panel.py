@@ -113,12 +113,15 @@ class SweepPanel:
         first = names[0] if names else None
         for i, dd in enumerate(self.pick):
             options = names if i == 0 else [_NONE] + names
+            if list(dd.options) == options:
+                continue  # the same experiment's parameters: the user's choices and ranges stay
             keep = dd.value if dd.value in options else None
             dd.options = options
             dd.value = keep if keep is not None else (first if i == 0 else _NONE)
             self._on_pick(i)
-        t = self.lab.duration.value
-        self.time.value = float(t) if t and math.isfinite(t) and t > 0 else 1000.0
+        if not self.time.value or self.time.value <= 0:
+            t = self.lab.duration.value
+            self.time.value = float(t) if t and math.isfinite(t) and t > 0 else 1000.0
 
     def _on_pick(self, i: int) -> None:
         path = self.pick[i].value

@@ -148,12 +148,18 @@ class SweepView:
         current = {p.path: p.value for p in lab.controller.parameters().values()
                    if p.kind in ("float", "int") and p.path != "seed"}
         target = ExperimentTarget(lab.experiment, time=time, values=current)
+        if metric is None:  # the rate of the last layer (the output, often) until the user picks
+            net = lab.controller.preview_network()
+            metric = f"rate_{list(net.layers)[-1]}" if net is not None and net.layers else None
         return cls(Sweep(target, design, **sweep_options), lab=lab, run_options=run_options, x=x, y=y, metric=metric)
 
     # -- figure -------------------------------------------------------------------
 
     def _build_figure(self) -> None:
-        self.color_scale = bq.ColorScale(scheme="viridis")
+        # A set range and tick format from the start: with the empty grid's NaN domain
+        # the page's colour axis made the format ".undefinedg", refused the state, and
+        # every cell stayed one colour.
+        self.color_scale = bq.ColorScale(scheme="viridis", min=0.0, max=1.0)
         self.x_scale, self.y_scale = bq.OrdinalScale(), bq.OrdinalScale()
         self.grid = bq.GridHeatMap(
             row=np.zeros(2, np.float32), column=np.arange(2, dtype=np.float32), color=np.full((2, 2), np.nan, np.float32),
@@ -172,11 +178,13 @@ class SweepView:
                                   scales={"x": self.lx, "y": self.ly}, colors=["#1f77b4"], marker="circle")
         self.error_bars = bq.Lines(x=np.zeros((1, 2), np.float32), y=np.zeros((1, 2), np.float32),
                                    scales={"x": self.lx, "y": self.ly}, colors=["#1f77b4"], opacities=[0.6])
-        self.grid.observe(self._on_grid_select, names="selected")
-        self.scatter.observe(self._on_scatter_select, names="selected")
+        # Clicks come as element_click messages: in the page bqplot 0.13's GridHeatMap never
+        # updates ``selected`` on a click (seen in Chromium), but it sends the cell clicked.
+        self.grid.on_element_click(self._on_grid_click)
+        self.scatter.on_element_click(self._on_scatter_click)
         self.axis_x = bq.Axis(scale=self.x_scale, label="x")
         self.axis_y = bq.Axis(scale=self.y_scale, side="left", label="y")
-        self.axis_c = bq.ColorAxis(scale=self.color_scale, side="right")
+        self.axis_c = bq.ColorAxis(scale=self.color_scale, side="right", tick_format=".3g")
         self.figure = bq.Figure(marks=[self.grid], axes=[self.axis_x, self.axis_y, self.axis_c],
                                 fig_margin=dict(top=20, bottom=50, left=70, right=90),
                                 layout=widgets.Layout(width="640px", height="440px"))
@@ -186,8 +194,8 @@ class SweepView:
         if not names:
             layers = ["B"]
             names = [f"{m}_{layer}" for layer in layers for m in ("rate", "cv", "fano", "chi")]
-        if wanted is not None and wanted not in names:
-            names = [wanted] + names
+        if wanted is not None and wanted not in names and self.table.empty:
+            names = [wanted] + names  # until the first rows say which metrics there are
         rates = [n for n in names if n.startswith("rate_")]
         return sorted(names, key=lambda n: (n not in rates, names.index(n)))
 
@@ -233,9 +241,10 @@ class SweepView:
             z = heatmap(self.table, x, y, metric, xs, ys) if not self.table.empty else np.full((len(ys), len(xs)), np.nan)
             # Row, column and colour change shape together: validate them together.
             with self.grid.hold_sync(), self.grid.hold_trait_notifications():
-                self.grid.row = np.asarray(ys, np.float32)
-                self.grid.column = np.asarray(xs, np.float32)
-                self.grid.color = z.astype(np.float32)
+                self.grid.row = np.asarray(ys, np.float64)
+                self.grid.column = np.asarray(xs, np.float64)
+                self.grid.color = z.astype(np.float64)
+            self._set_color_domain(z)
             self.axis_x.scale, self.axis_y.scale = self.grid.scales["column"], self.grid.scales["row"]
             self.axis_x.tick_format, self.axis_y.tick_format = ".3g", ".3g"
             marks = [self.grid]
@@ -249,6 +258,7 @@ class SweepView:
             with self.scatter.hold_sync():
                 self.scatter.x, self.scatter.y = px.astype(np.float32), py.astype(np.float32)
                 self.scatter.color = c.astype(np.float32)
+            self._set_color_domain(c)
             self.axis_x.scale, self.axis_y.scale = self.lx, self.ly
             marks = [self.scatter]
         else:
@@ -273,6 +283,20 @@ class SweepView:
         if list(self.figure.marks) != marks:
             self.figure.marks = marks
         self._last_draw = _time.perf_counter()
+
+    def _set_color_domain(self, values) -> None:
+        """The colour scale's range from the finite values: the page kept the domain of
+        the first, all-empty draw (every cell black) when left to find it."""
+        v = np.asarray(values, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return
+        lo, hi = float(v.min()), float(v.max())
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        if (self.color_scale.min, self.color_scale.max) != (lo, hi):
+            with self.color_scale.hold_sync():
+                self.color_scale.min, self.color_scale.max = lo, hi
 
     # -- rows ---------------------------------------------------------------------
 
@@ -359,19 +383,22 @@ class SweepView:
                 self.status.value = f"cannot load this point: {ex}"
         return row
 
-    def _on_grid_select(self, change) -> None:
-        sel = change["new"]
-        if sel is None or len(sel) == 0:
+    def _on_grid_click(self, mark, event) -> None:
+        data = (event or {}).get("data") or {}
+        if "rowNum" not in data or "columnNum" not in data:
             return
-        r, c = (int(v) for v in np.asarray(sel)[-1])
+        r, c = int(data["rowNum"]), int(data["columnNum"])
         ys, xs = self._values(self.y_pick.value), self._values(self.x_pick.value)
-        self.select({self.x_pick.value: xs[c], self.y_pick.value: ys[r]})
+        if 0 <= r < len(ys) and 0 <= c < len(xs):
+            self.select({self.x_pick.value: xs[c], self.y_pick.value: ys[r]})
 
-    def _on_scatter_select(self, change) -> None:
-        sel = change["new"]
-        if sel is None or len(sel) == 0:
+    def _on_scatter_click(self, mark, event) -> None:
+        data = (event or {}).get("data") or {}
+        if "index" not in data:
             return
-        i = int(np.asarray(sel)[-1])
+        i = int(data["index"])
+        if not 0 <= i < len(self.scatter.x):
+            return
         x = float(self.scatter.x[i])
         values = {self.x_pick.value: x}
         if self.mode == "scatter":

@@ -4,7 +4,8 @@ Runs notebooks/02_lab.ipynb (its last cell builds a 3-layer network and opens
 it in a second lab), then in the page: frames per second of open-ended runs
 of the seed network and of 10,000 neurons, Stop (and how long the page waits
 for it), a refused value, the presets (STDP: two layers' rasters and the
-weight view change while it runs), and the user-built network's lab.
+weight view change while it runs), the Sweep button (a grid fills in; a
+click loads a point), and the user-built network's lab.
 Screenshots go to test-artifacts/.
 """
 
@@ -164,6 +165,31 @@ def test_lab_in_jupyterlab(page, jupyterlab, copy_nb, capsys):
     kinds = [f["kind"] for f in page.evaluate("window.__frames")]
     assert kinds.count("raster0") >= 10 and kinds.count("raster1") >= 10, kinds[:50]
     assert kinds.count("weights") >= 3 and w1 != w2  # learning, drawn live
+
+    # 6. The Sweep button: a 2 x 2 grid of the STDP preset fills in on the page; a click on a
+    #    cell loads that point into the lab and runs it.
+    lab(page).locator(".snnlab-sweep-button").click()
+    panel = lab(page).locator(".snnlab-sweep-panel")
+    panel.wait_for(timeout=30_000)
+    selects = panel.locator("select")
+    selects.nth(0).select_option("nu_post")
+    selects.nth(1).select_option("wmax")
+    numbers = panel.locator("input[type=number]")  # from, to, points (twice), each run, seeds
+    for i, value in enumerate(["0.01", "0.05", "2", "1", "2", "2", "200"]):
+        numbers.nth(i).fill(value)
+        numbers.nth(i).press("Enter")
+    page.wait_for_timeout(300)
+    panel.locator(".snnlab-sweep-start").click()
+    results = lab(page).locator(".snnlab-sweep")
+    results.get_by_text("4 of 4 runs").wait_for(timeout=120_000)
+    cells = results.locator("rect.heatmapcell")
+    assert cells.count() == 4
+    page.screenshot(path=str(ARTIFACTS / "lab_jupyterlab_sweep.png"), full_page=True)
+    cells.nth(3).click()
+    wait_for_status(page, r"^\s*done", timeout=120)
+    values = {float(lab(page).locator(".snnlab-param-nu-post input").input_value()),
+              float(lab(page).locator(".snnlab-param-wmax input").input_value())}
+    assert values <= {0.01, 0.05, 1.0, 2.0} and len(values) == 2, values  # a grid point, loaded
 
     # Frame rates are measured and reported, not asserted (wall-clock figures
     # depend on the machine's load); the issue's targets: 25 and 15 frames/s.

@@ -392,9 +392,15 @@ def test_sweep_button_runs_a_sweep_of_the_lab_and_a_click_loads_a_point():
     assert view is lab.sweep_view and view.wait(300) and view.error is None
     assert len(view.table) == 4 and set(view.table["inhibition"]) == {0.0, 0.5}
     assert np.isfinite(view.grid.color).all()  # the heatmap filled in
-    view.select({"inhibition": 0.5, "weight_scale": 2.0})  # as a click on that cell
+    assert (view.x_pick.value, view.y_pick.value) == ("inhibition", "weight_scale")
+    # what the page sends on a click of the cell (row 1: weight_scale 2, column 1: inhibition 0.5)
+    view.grid._handle_custom_msg({"event": "element_click", "data": {"rowNum": 1, "columnNum": 1}}, [])
     assert lab.wait(60)
     assert (lab.controller.config.inhibition, lab.controller.config.weight_scale) == (0.5, 2.0)
+    # loading the point kept the panel's choices (the same experiment's parameters)
+    assert (panel.low[0].value, panel.high[0].value, panel.points[0].value, panel.time.value) == (0.0, 0.5, 2, 30.0)
+    finite = view.grid.color[np.isfinite(view.grid.color)]
+    assert (view.color_scale.min, view.color_scale.max) == (float(finite.min()), float(finite.max()))
     lab.sweep_button.click()  # hides the panel; the results stay
     assert panel.widget not in lab.views_box.children and any(
         "snnlab-sweep" in c._dom_classes for c in lab.views_box.children)
@@ -435,3 +441,20 @@ def test_sweep_panel_follows_the_experiment():
     lab.sweep_panel.pick[0].value = "g"
     assert (lab.sweep_panel.low[0].value, lab.sweep_panel.high[0].value) == default_range(p.value, p.low, p.high)
     assert default_range(5.0, 0.0, 6.0) == (2.5, 6.0) and default_range(0.0, None, None) == (0.0, 1.0)
+
+
+def test_a_sweep_of_another_preset_shows_its_own_output_rate():
+    pytest.importorskip("pandas")
+    lab = Lab(SMALL)
+    lab.preset.value = "STDP feed-forward"
+    lab.sweep_button.click()
+    panel = lab.sweep_panel
+    panel.pick[0].value = "nu_post"
+    panel.low[0].value, panel.high[0].value, panel.points[0].value = 0.01, 0.05, 2
+    panel.pick[1].value = "wmax"
+    panel.low[1].value, panel.high[1].value, panel.points[1].value = 1.0, 2.0, 2
+    panel.time.value = 50.0
+    view = panel.start()
+    assert view.wait(300) and view.error is None
+    assert view.metric_pick.value == "rate_output"  # not the seed's layer name
+    assert np.isfinite(view.grid.color).all()

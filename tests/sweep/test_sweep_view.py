@@ -17,6 +17,11 @@ from .helpers import poisson_target
 SMALL = LabConfig(n_input=20, n_output=30, time=60.0, input_rate=150.0, weight_scale=3.0)
 
 
+def click(mark, **data):
+    """What bqplot's page sends on a click of a cell or point (an element_click message)."""
+    mark._handle_custom_msg({"event": "element_click", "data": data}, [])
+
+
 def test_heatmap_fills_in_as_rows_arrive_and_a_click_loads_the_point():
     sweep = Sweep(SMALL, grid(input_rate=[50.0, 150.0], weight_scale=[1.0, 2.0, 4.0]), seeds=2, seed=1)
     chosen = []
@@ -33,8 +38,8 @@ def test_heatmap_fills_in_as_rows_arrive_and_a_click_loads_the_point():
     xs, ys = [50.0, 150.0], [1.0, 2.0, 4.0]
     assert view.grid.color.shape == (3, 2)
     np.testing.assert_allclose(view.grid.color, heatmap(table, "input_rate", "weight_scale", "rate_B", xs, ys), rtol=1e-6)
-    # Cell (row 2: weight_scale 4, column 1: input_rate 150), as a click selects it.
-    view.grid.selected = [[2, 1]]
+    # Cell (row 2: weight_scale 4, column 1: input_rate 150): what a click in the page sends.
+    click(view.grid, rowNum=2, columnNum=1)
     config, values, row = chosen[-1]
     assert values == {} and isinstance(config, LabConfig)
     assert (config.input_rate, config.weight_scale, config.seed) == (150.0, 4.0, int(row["seed"]))
@@ -64,7 +69,7 @@ def test_a_design_that_is_not_a_grid_is_a_scatter():
         view.add_row(r)
     assert view.mode == "scatter" and len(view.scatter.x) == 6
     # FunctionTargets cannot be loaded into the lab: the click says so.
-    view.scatter.selected = [0]
+    click(view.scatter, index=0)
     assert "cannot be loaded into the lab" in view.status.value
 
 
@@ -113,7 +118,7 @@ def test_a_sweep_of_the_labs_experiment_loads_a_clicked_point_into_the_lab():
     assert view.sweep.target.time == SMALL.time
     assert view.start() and view.wait(300) and view.error is None
     view.redraw()
-    view.grid.selected = [[1, 0]]  # weight_scale 5, input_rate 100
+    click(view.grid, rowNum=1, columnNum=0)  # weight_scale 5, input_rate 100
     assert lab.wait(60)
     cfg = lab.controller.config
     row = view.table[(view.table["input_rate"] == 100.0) & (view.table["weight_scale"] == 5.0)].iloc[0]

@@ -209,9 +209,9 @@ class STDPExperiment(_Preset):
     weight view. Live: the input rate, learning on/off, every layer parameter.
 
     What the views show: the output voltages stay between about -75 mV and the
-    threshold (-52 mV): each output spike lowers the other outputs by
-    ``LATERAL_INHIBITION`` mV, which then decays back to rest (-65 mV). (At
-    -5 mV, bursts held them at -150 to -200 mV, far outside a neuron's range.)
+    threshold (-52 mV): each output spike lowers the other outputs by 2 mV
+    (lateral inhibition), which then decays back to rest (-65 mV). (At 5 mV,
+    bursts held them at -150 to -200 mV, far outside a neuron's range.)
     """
 
     #: Lateral inhibition: the voltage step (mV) each output spike gives the other outputs.
