@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_lab.py                 # ~2 min: frames/s, stop latency, RSS over 1 minute
     .venv/bin/python benchmarks/bench_lab.py --minutes 10    # RSS every 30 s over a 10-minute open-ended run
     .venv/bin/python benchmarks/bench_lab.py --quick         # shorter cases (smoke test)
+    .venv/bin/python benchmarks/bench_lab.py --browser       # also the page's frames/s (tests/browser in Chromium)
 
 Starts an ipykernel (jupyter_client) and displays a ``Lab`` there; the
 widget messages come to this script, which reads them as a front-end would.
@@ -16,6 +17,8 @@ widget messages come to this script, which reads them as a front-end would.
 * **stop latency**: from ``lab.stop()`` to the run's thread having ended,
   at several moments of an open-ended run of 10,000 neurons (the issue: 100
   ms whatever the run's length), and in the first chunk of a run.
+* **page frames/s** (``--browser``): what JupyterLab and Voila draw, from the
+  browser tests (real Chromium), which print them; the same targets.
 * **RSS**: the kernel's resident memory every 30 s (every 5 s with
   ``--minutes`` < 2) over an open-ended run of 10,000 neurons with the
   views streaming: it must stay flat.
@@ -27,8 +30,27 @@ import argparse
 import json
 import os
 import platform
+import re
+import subprocess
 import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_LINE = re.compile(r"^browser \((?P<front>[^)]+)\): (?P<text>.*)$", re.M)
+
+
+def page_frame_rates(output: str) -> list:
+    """``[(front-end, what it measured)]`` from the browser tests' printed lines."""
+    return [(m["front"], m["text"].strip()) for m in PAGE_LINE.finditer(output)]
+
+
+def run_browser_tests() -> tuple:
+    """Run tests/browser (JupyterLab and Voila in Chromium); (exit code, page lines)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    out = subprocess.run([sys.executable, "-m", "pytest", "tests/browser", "-q", "-s", "-p", "no:cacheprovider"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    return out.returncode, page_frame_rates(out.stdout)
 
 KERNEL_CODE = r"""
 import json, time, statistics
@@ -104,6 +126,8 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=1.0, help="length of the open-ended run for RSS (10 in the issue)")
     parser.add_argument("--quick", action="store_true", help="short cases (a smoke test)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--browser", action="store_true",
+                        help="also run tests/browser and report the frames/s the page drew")
     args = parser.parse_args(argv)
     if not (args.minutes > 0):
         parser.error(f"--minutes: {args.minutes}; expected > 0")
@@ -158,6 +182,15 @@ def main(argv=None) -> int:
         print(f"| {r['case']:<28} | {r['frames_per_s']:>8.1f} | {r['ms_per_frame']:>8.1f} | "
               f"{r['lab_steps_per_s']:>12.0f} | {r['headless_steps_per_s']:>17.0f} | {ratio:>14.2f} |")
     print("\nTargets: >= 25 frames/s (seed), >= 15 frames/s (10,000 neurons).\n")
+    if args.browser:
+        rc, lines = run_browser_tests()
+        print("In the page (tests/browser, Chromium)" + ("" if rc == 0 else f": the browser tests FAILED (exit {rc})"))
+        for front, text in lines:
+            print(f"  {front}: {text}")
+        if not lines:
+            print("  no frame rates printed")
+        res["page"] = [dict(front=f, text=t) for f, t in lines]
+        print()
     print("Stop latency, 100 -> 10,000 LIF (stop() to the run's thread ended):")
     for s in res["stop"]:
         where = "first chunk of a run" if s["at_ms"] is None else f"at {s['at_ms']:g} ms simulated"
