@@ -330,3 +330,23 @@ def test_short_runs_of_one_structure_add_up_to_a_background_compilation(monkeypa
     net.reset_state_variables()
     net.run(x, time=40)
     assert net.last_backend == "cpu"
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_clamp_unclamp_and_injects_v_match_eager(batch):
+    """Every form the run takes them in: a number, one mask for the run, one per
+    step, one per step and sample; spikes forced on and off, voltage added."""
+    g = torch.Generator().manual_seed(4)
+    T = 300
+    x = {"A": torch.rand(T, batch, 50, generator=g) < 0.1}
+    clamp_steps = torch.rand(T, batch, 30, generator=g) < 0.05
+    unclamp_one = torch.zeros(30, dtype=torch.bool)
+    unclamp_one[:5] = True
+    for injects in (2.5, torch.linspace(-1.0, 3.0, 30), torch.rand(T, 30, generator=g) * 4):
+        kw = dict(clamp={"B": clamp_steps}, unclamp={"B": unclamp_one}, injects_v={"B": injects})
+        make = lambda: build(AdaptiveLIFNodes, PostPre)  # noqa: E731
+        e, c = run_on("eager", make, x, **kw), run_on("cpu", make, x, **kw)
+        compare(e, c)
+        s = c.monitors["B"].get("s")
+        assert not s[..., :5].any() and s[clamp_steps.view(T, batch, 30) & ~unclamp_one].all()
+        assert torch.equal(e.connections[("A", "B")].w, c.connections[("A", "B")].w)

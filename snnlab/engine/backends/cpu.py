@@ -20,9 +20,9 @@ a sum can differ, as can a batch > 1 learning update summed in another order).
 Runs it takes: CPU tensors; any registered layer (every one has a
 description); dense ``Connection`` and ``SparseConnection``; learning rules
 with a description (``model``), with their own per-neuron and per-synapse
-state and a reward (a number or one per sample: MSTDP, MSTDPET); masks; any
-batch size; monitors of layer variables recording every step. Not (the eager
-back-end runs them): clamp, unclamp or injects_v, rules written by hand
+state and a reward (a number or one per sample: MSTDP, MSTDPET); masks; clamp,
+unclamp and injects_v; any batch size; monitors of layer variables recording
+every step. Not (the eager back-end runs them): rules written by hand
 (DiehlAndCook, Rmax), a rule's custom ``reduction`` or per-synapse bounds,
 monitors of connections, ``every`` > 1.
 """
@@ -192,12 +192,19 @@ def rule_arguments(plan, names, out: dict) -> None:
             out[f"RW{c}"] = np.ascontiguousarray(r.expand(B).numpy() if r.numel() == 1 else r.numpy())
 
 
+def _forcing_rows(forcing: tuple, b0: int, b1: int, B: int, n: int, dtype) -> np.ndarray:
+    """A clamp, unclamp or injects_v of steps [b0, b1) as ``[steps, B, n]`` (rows per
+    step, or one for the run; one per sample or one for all)."""
+    value, per_step = forcing  # [T, 1 or B, *shape] per step, else [1, *shape] (a number: [1, 1, ...])
+    rows = value[b0:b1] if per_step else value.unsqueeze(0)
+    rows = rows.reshape(rows.shape[0], rows.shape[1], -1).to(dtype)
+    return np.ascontiguousarray(rows.expand(b1 - b0, B, n).numpy())
+
+
 # --------------------------------------------------------------- the plan
 def why_not(plan) -> Optional[str]:
     if plan.device.type != "cpu":
         return f"it runs on the CPU, the network is on {plan.device}"
-    if plan.has_forcing:
-        return "clamp, unclamp or injects_v (the eager back-end runs them)"
     for key, conn in plan.connections:
         if type(conn) not in (Connection, SparseConnection):
             return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
@@ -298,12 +305,24 @@ class _Gen:
             self.emit(f"for j in range({n}):")
             self.emit(f"    A{l}[b, j] = A{l}[b, j] + {self.arg(f'E{l}')}[t, b, j]")
         self.ind -= 1
-        # 2. the model's step and 3. the traces, phase by phase
+        # 2. the model's step and 3. the traces, phase by phase; injects_v before
+        # the step, clamp and unclamp on its spikes before the traces (as eager)
         main, trace = layer.steps()
         names = self.layer_names(l, lp)
-        for stmts in (main, trace):
-            for ph in phases(stmts, layer.model.shared):
-                self.phase_code(l, lp, ph, names)
+        if lp.inject is not None:
+            self.emit("for b in range(B):")
+            self.emit(f"    for i in range({n}):")
+            self.emit(f"        {names['v']} = {names['v']} + {self.arg(f'IJ{l}')}[t, b, i]")
+        for ph in phases(main, layer.model.shared):
+            self.phase_code(l, lp, ph, names)
+        if lp.clamp is not None or lp.unclamp is not None:
+            on = f" or {self.arg(f'CL{l}')}[t, b, i]" if lp.clamp is not None else ""
+            off = f" and not {self.arg(f'UC{l}')}[t, b, i]" if lp.unclamp is not None else ""
+            self.emit("for b in range(B):")
+            self.emit(f"    for i in range({n}):")
+            self.emit(f"        S{l}[b, i] = (S{l}[b, i]{on}){off}")
+        for ph in phases(trace, layer.model.shared):
+            self.phase_code(l, lp, ph, names)
 
     def phase_code(self, l, lp, ph, names) -> None:
         layer = lp.layer
@@ -742,6 +761,7 @@ def structure_key(plan, ext_layers=()) -> tuple:
             bool(lp.layer.sum_input), tuple(lp.layer.values()), lp.name in ext_layers,
             tuple((src, conn_index[id(conn)]) for src, conn in lp.step_conns),
             tuple((src, conn_index[id(conn)]) for src, conn in lp.block_conns),
+            (lp.inject is not None, lp.clamp is not None, lp.unclamp is not None),
         )
         for lp in plan.layers
     )
@@ -1035,6 +1055,10 @@ class CpuBackend(Backend):
             layer = lp.layer
             n = layer.n
             out[f"S{l}"] = layer.s.reshape(B, n).numpy()
+            for arg, forcing, dtype in ((f"IJ{l}", lp.inject, torch.float32), (f"CL{l}", lp.clamp, torch.bool),
+                                        (f"UC{l}", lp.unclamp, torch.bool)):
+                if forcing is not None and arg in wanted:
+                    out[arg] = _forcing_rows(forcing, b0, b1, B, n, dtype)
             out[f"SP{l}"] = _scratch(cache, f"SP{l}", (B, n), np.bool_)
             out[f"A{l}"] = _scratch(cache, f"A{l}", (B, n), np.float32)
             out[f"T{l}"] = _scratch(cache, f"T{l}", (n,), np.float32)
