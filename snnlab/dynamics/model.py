@@ -409,6 +409,19 @@ def phases(statements: Sequence[Statement], shared: Sequence[str]) -> List[Phase
     return out
 
 
+# ------------------------------------------------- generated code, shared
+class SquareAsProduct(ast.NodeTransformer):
+    """Base of the back-ends' expression translators: ``x ** 2`` is written
+    ``x * x``, which is what torch computes for it (so every back-end rounds alike)."""
+
+    def visit_BinOp(self, node):
+        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and node.right.value == 2:
+            left = self.visit(node.left)
+            return ast.BinOp(left, ast.Mult(), left)
+        self.generic_visit(node)
+        return node
+
+
 # ------------------------------------------------------------ torch code
 class _TorchExpr(ast.NodeTransformer):
     """Elementwise functions -> torch; names stay names (tensors or floats)."""

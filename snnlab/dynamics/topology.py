@@ -164,6 +164,25 @@ class AbstractConnection(torch.nn.Module):
             hi = torch.as_tensor(hi, dtype=like.dtype, device=like.device).expand_as(like)
         return lo, hi
 
+    # Learning primitives on a stored weight tensor ``w`` (SparseConnection
+    # overrides them for its CSR values).
+    def reduce(self, per_sample: torch.Tensor) -> torch.Tensor:
+        """The batch sum (or the connection's ``reduction``) of per-sample weight changes."""
+        return per_sample.sum(0) if self.reduction is None else self.reduction(per_sample, dim=0)
+
+    def weights(self) -> torch.Tensor:
+        """The stored weights."""
+        return self.w
+
+    def add_to_weights(self, delta: torch.Tensor) -> None:
+        self.w.add_(delta)
+
+    def decay_and_clamp(self) -> None:
+        if self.weight_decay:
+            self.w.mul_(1.0 - self.weight_decay)
+        if self.bounded:
+            self.w.clamp_(*self.clamp_bounds(self.w))
+
     def _apply(self, fn, *args, **kwargs):
         # Per-synapse bounds are plain tensor attributes: move them with the weights.
         super()._apply(fn, *args, **kwargs)
@@ -329,22 +348,6 @@ class Connection(AbstractConnection):
         post = post.reshape(post.shape[0], -1).to(torch.float32)
         return torch.bmm(pre.unsqueeze(2), post.unsqueeze(1))
 
-    def reduce(self, per_sample: torch.Tensor) -> torch.Tensor:
-        return per_sample.sum(0) if self.reduction is None else self.reduction(per_sample, dim=0)
-
-    def weights(self) -> torch.Tensor:
-        """The stored weights (``[n_in, n_out]``)."""
-        return self.w
-
-    def add_to_weights(self, delta: torch.Tensor) -> None:
-        self.w.add_(delta)
-
-    def decay_and_clamp(self) -> None:
-        if self.weight_decay:
-            self.w.mul_(1.0 - self.weight_decay)
-        if self.bounded:
-            self.w.clamp_(*self.clamp_bounds(self.w))
-
     def apply_mask(self, mask: torch.Tensor) -> None:
         self.w.masked_fill_(mask, 0.0)
 
@@ -458,9 +461,6 @@ class SparseConnection(AbstractConnection):
 
     def add_outer(self, pre, post, scale: float) -> None:
         self.values.add_(scale * self.outer_sum(pre, post))
-
-    def reduce(self, per_sample):
-        return per_sample.sum(0) if self.reduction is None else self.reduction(per_sample, dim=0)
 
     def weights(self) -> torch.Tensor:
         return self.values

@@ -158,21 +158,6 @@ class _Weighted(AbstractConnection):
     def add_outer(self, pre: torch.Tensor, post: torch.Tensor, scale: float) -> None:
         self.w.add_(scale * self.outer_sum(pre, post))
 
-    def reduce(self, per_sample: torch.Tensor) -> torch.Tensor:
-        return per_sample.sum(0) if self.reduction is None else self.reduction(per_sample, dim=0)
-
-    def weights(self) -> torch.Tensor:
-        return self.w
-
-    def add_to_weights(self, delta: torch.Tensor) -> None:
-        self.w.add_(delta)
-
-    def decay_and_clamp(self) -> None:
-        if self.weight_decay:
-            self.w.mul_(1.0 - self.weight_decay)
-        if self.bounded:
-            self.w.clamp_(*self.clamp_bounds(self.w))
-
     def apply_mask(self, mask: torch.Tensor) -> None:
         self.w.masked_fill_(mask.reshape(self.w.shape), 0.0)
 

@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ...dynamics.model import outer_terms, parse_step, phases, rule_passes, rule_update_parts
+from ...dynamics.model import SquareAsProduct, outer_terms, parse_step, phases, rule_passes, rule_update_parts
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
 from ..validate import value_stamp
@@ -84,7 +84,7 @@ def _lit(value) -> str:
     return f"f32({float(value)!r})"
 
 
-class _Scalar(ast.NodeTransformer):
+class _Scalar(SquareAsProduct):
     """A description's expression -> numba float32 scalar code."""
 
     def __init__(self, names: Dict[str, str], outers: Optional[Dict[Tuple[str, str], str]] = None):
@@ -100,13 +100,6 @@ class _Scalar(ast.NodeTransformer):
         if isinstance(node.value, bool):
             return node
         return ast.parse(_lit(node.value), mode="eval").body
-
-    def visit_BinOp(self, node):
-        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and node.right.value == 2:
-            left = self.visit(node.left)
-            return ast.BinOp(left, ast.Mult(), left)  # torch's x ** 2 is x * x
-        self.generic_visit(node)
-        return node
 
     def visit_Call(self, node):
         fn = node.func.id

@@ -30,6 +30,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ...dynamics.model import SquareAsProduct
+
 COMPACT_BLOCK = 2048  # tile sizes from a sweep on an H100 (12.3 us for 200 of 10,000 spiking, was 15.4)
 ROWS_PER_ITER = 64  # spikes gathered per loop iteration (a [ROWS, COLS] tile)
 COLS = 32  # target neurons per program
@@ -99,19 +101,12 @@ SPIKING_BLOCK = 1024
 _KERNELS: dict = {}
 
 
-class _TritonExpr(ast.NodeTransformer):
+class _TritonExpr(SquareAsProduct):
     def __init__(self, names):
         self.names = names
 
     def visit_Name(self, node):
         return ast.Name(self.names.get(node.id, node.id), ast.Load())
-
-    def visit_BinOp(self, node):
-        if isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant) and node.right.value == 2:
-            left = self.visit(node.left)
-            return ast.BinOp(left, ast.Mult(), left)  # torch's x ** 2 is x * x
-        self.generic_visit(node)
-        return node
 
     def visit_Call(self, node):
         self.generic_visit(node)
