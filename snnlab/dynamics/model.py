@@ -29,6 +29,23 @@ assigns a ``shared`` per-neuron state such as an adaptive threshold, summed
 over the batch), ``one_winner(s)`` (keep one random spike per sample) and
 ``coupling(S)`` (the layer's own recurrent input ``S @ s``).
 
+``window(x, k)`` is a kernel-weighted window over the past of a value:
+``sum_d k[d] * x[t - d]`` for ``d = 0 .. len(k) - 1``, where ``x[t]`` is the
+value ``x`` has at that statement in this step (``s`` before it is assigned:
+the previous step's spikes, so ``k[0]`` weighs them) and ``x[t - d]`` the
+value it had there ``d`` steps earlier (0 before the layer's first step or
+reset). ``k`` names a 1-D float32 tensor the layer computes from its
+parameters and ``dt`` (:meth:`Nodes.window_kernels`). The back-ends keep the
+past values in a ring buffer, state ``<x>_window`` of shape
+``[len(k), batch, *shape]`` with the layer's step count ``window_clock``
+(both reset with the state). The sum is accumulated in float64 (the
+products of float32 numbers are exact there) and rounded to float32 once,
+so every back-end gets the same value whatever order it sums in. Each name
+is windowed at most once per step, and never inside an ``if``. CSRM's::
+
+    v = v + window(inp, res_kernel)
+    v = v + window(fired, ref_kernel)
+
 A :class:`RuleModel` lists a learning rule's statements: weight updates
 ``w = w + <expression>`` over ``outer(a, b)`` (``sum_b a[b, i] * b[b, j]``
 of pre-synaptic ``s_pre``/``x_pre`` and post-synaptic ``s_post``/``x_post``),
@@ -75,11 +92,20 @@ __all__ = [
     "torch_rule_update",
     "rule_passes",
     "CROSS_NEURON",
+    "WINDOW_CLOCK",
+    "window_buffer",
 ]
 
 #: functions that act across neurons (each gets its own pass over the layer)
 CROSS_NEURON = ("sum_batch", "one_winner", "coupling")
 _ELEMENTWISE = ("where", "maximum", "exp")
+#: the state that counts a layer's steps for its windows (ring-buffer position)
+WINDOW_CLOCK = "window_clock"
+
+
+def window_buffer(name: str) -> str:
+    """The state holding the past values of ``name`` for ``window(name, k)``."""
+    return f"{name}_window"
 
 
 @dataclass(frozen=True)
@@ -106,8 +132,31 @@ class NodeModel:
     shared: Tuple[str, ...] = ()
     decays: Dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self):
+        self.windows  # checks the window() calls
+
     def statements(self) -> List["Statement"]:
         return parse_step(self.step)
+
+    @functools.cached_property
+    def windows(self) -> Tuple[Tuple[str, str], ...]:
+        """The step's ``window(x, k)`` calls as ``(x, k)`` names, in order."""
+        out = []
+        for st in self.statements():
+            for node in ast.walk(st.expr):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "window"):
+                    continue
+                if len(node.args) != 2 or node.keywords or not all(isinstance(a, ast.Name) for a in node.args):
+                    raise ValueError(f"window() takes two names (a value and a kernel), got {ast.unparse(node)!r}")
+                if st.flags:
+                    raise ValueError(f"window() runs every step, not inside an 'if': {st.source!r}")
+                x, k = node.args[0].id, node.args[1].id
+                if any(x == seen for seen, _ in out):
+                    raise ValueError(f"window({x}, ...) appears twice in the step; each name is windowed once")
+                if k in self.state or k in self.shared or k in ("inp", "s", "dt", "rand"):
+                    raise ValueError(f"window({x}, {k}): the kernel {k!r} names a state or input, not a kernel")
+                out.append((x, k))
+        return tuple(out)
 
     @property
     def uses_rand(self) -> bool:
@@ -199,7 +248,7 @@ class RuleModel:
         if st.target == "w":
             rule_update_parts(st)
         for call in _calls(st.expr):
-            if call in ("one_winner", "coupling"):
+            if call in ("one_winner", "coupling", "window"):
                 raise ValueError(f"{call}() acts on a layer, not in a rule: {st.source!r}")
             if call == "sum_batch" and st.target != "w":
                 raise ValueError(f"sum_batch() belongs in a weight update, got {st.source!r}")
@@ -322,7 +371,7 @@ def parse_step(text: str, shared: Sequence[str] = ()) -> List[Statement]:
             elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 calls = _calls(node.value)
                 for c in calls:
-                    if c not in _ELEMENTWISE + CROSS_NEURON + ("outer",):
+                    if c not in _ELEMENTWISE + CROSS_NEURON + ("outer", "window"):
                         raise ValueError(f"unknown function {c!r} in {ast.unparse(node)!r}")
                 kind = "sample"
                 if "one_winner" in calls:
@@ -426,10 +475,13 @@ class SquareAsProduct(ast.NodeTransformer):
 class _TorchExpr(ast.NodeTransformer):
     """Elementwise functions -> torch; names stay names (tensors or floats)."""
 
-    MAP = {"where": "_where", "maximum": "_maximum", "exp": "_exp", "sum_batch": "_sum_batch"}
+    MAP = {"where": "_where", "maximum": "_maximum", "exp": "_exp", "sum_batch": "_sum_batch", "window": "_window"}
 
     def visit_Call(self, node):
         self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "window":  # + its ring buffer and the clock
+            x = node.args[0].id
+            node.args = [ast.Name(window_buffer(x), ast.Load()), ast.Name(WINDOW_CLOCK, ast.Load())] + node.args
         if isinstance(node.func, ast.Name) and node.func.id in self.MAP:
             node.func = ast.Name(self.MAP[node.func.id], ast.Load())
         return node
@@ -464,7 +516,24 @@ def _sum_batch(e):
     return e.to(torch.float32).sum(0)
 
 
-_TORCH_ENV = {"_where": _where, "_maximum": _maximum, "_exp": _exp, "_sum_batch": _sum_batch, "torch": torch}
+def _window(buffer: torch.Tensor, clock: torch.Tensor, x, kernel: torch.Tensor) -> torch.Tensor:
+    """``window(x, kernel)``: write ``x`` into its ring buffer's slot ``clock mod
+    len(kernel)``, then ``sum_d kernel[d] * x[t - d]``, summed in float64 and
+    rounded once (no host sync: the slot stays on the device)."""
+    length = buffer.shape[0]
+    slot = torch.remainder(clock, length)
+    if isinstance(x, torch.Tensor):
+        buffer.index_copy_(0, slot, x.to(buffer.dtype).expand(buffer.shape[1:]).unsqueeze(0))
+    else:
+        buffer.index_fill_(0, slot, float(x))
+    # the value in slot p is (slot - p) mod length steps old
+    age = torch.remainder(slot - torch.arange(length, device=buffer.device), length)
+    weights = kernel.to(device=buffer.device, dtype=torch.float64)[age]
+    return torch.tensordot(weights, buffer.to(torch.float64), dims=1).to(torch.float32)
+
+
+_TORCH_ENV = {"_where": _where, "_maximum": _maximum, "_exp": _exp, "_sum_batch": _sum_batch, "_window": _window,
+              "torch": torch}
 _TORCH_CACHE: Dict[tuple, Callable] = {}
 
 
@@ -478,15 +547,17 @@ def torch_node_step(model: NodeModel, statements: Sequence[Statement], key: tupl
     if fn is not None:
         return fn
     lines = ["def step(env):"]
-    for name in sorted(set().union(*(st.names for st in statements)) | {st.target for st in statements}):
-        if name in ("where", "maximum", "exp", "sum_batch", "one_winner", "coupling"):
+    exprs = [_TorchExpr().visit(ast.parse(ast.unparse(st.expr), mode="eval")).body for st in statements]
+    for name in sorted(set().union(*(_names(e) for e in exprs)) | {st.target for st in statements}):
+        if name in ("one_winner", "coupling") or name in _TorchExpr.MAP.values():
             continue
         lines.append(f"    {name} = env.get({name!r})")
     lines.append("    one_winner = env.get('one_winner')")
     lines.append("    coupling = env.get('coupling')")
-    for st in statements:
-        expr = ast.unparse(_TorchExpr().visit(ast.parse(ast.unparse(st.expr), mode="eval")).body)
-        lines.append(f"    {st.target} = {expr}")
+    for st, expr in zip(statements, exprs):
+        lines.append(f"    {st.target} = {ast.unparse(expr)}")
+    if any(WINDOW_CLOCK in _names(e) for e in exprs):
+        lines.append(f"    {WINDOW_CLOCK}.add_(1)  # the step is done: the windows' next slot")
     assigned = sorted({st.target for st in statements})
     lines.append("    return {" + ", ".join(f"{n!r}: {n}" for n in assigned) + "}")
     src = "\n".join(lines) + "\n"

@@ -22,7 +22,8 @@ from typing import Optional, Union
 import torch
 
 from .checks import as_shape, describe
-from .model import NodeModel, active, decay_factor, flag_value, in_static_shapes, parse_step, torch_node_step
+from .model import (WINDOW_CLOCK, NodeModel, active, decay_factor, flag_value, in_static_shapes, parse_step,
+                    torch_node_step, window_buffer)
 from .params import Param, make_init, merge
 from .registry import register
 
@@ -236,6 +237,16 @@ class Nodes(torch.nn.Module):
             self._set_state("x", self._full(0.0))
         if self.sum_input:
             self._set_state("summed", self._full(0.0))
+        if self.model.windows and "_window_kernels" in self.__dict__:  # (made by compute_decays at construction)
+            self._make_windows()
+
+    def _make_windows(self) -> None:
+        """The windows' ring buffers ``[len(kernel), batch, *shape]`` at zero, and their clock at 0."""
+        device = self._device()
+        for x, k in self.model.windows:
+            length = self.__dict__[k].shape[0]
+            self._set_state(window_buffer(x), torch.zeros((length, self.batch_size, *self.shape), device=device))
+        self._set_state(WINDOW_CLOCK, torch.zeros(1, dtype=torch.int64, device=device))
 
     def values(self) -> dict:
         """Parameters (per-neuron ones in the layer's shape), decays and ``dt``, by name."""
@@ -256,13 +267,42 @@ class Nodes(torch.nn.Module):
         self._make_state()
 
     def compute_decays(self, dt: float) -> None:
-        """Recompute the decay factors for time step ``dt`` (ms)."""
+        """Recompute the decay factors (and the windows' kernels) for time step ``dt`` (ms)."""
+        if self.model.windows:
+            self._place_kernels(float(dt))  # first: a refused window changes nothing
         self.dt = float(dt)
         decays = {name: decay_factor(self.dt, _shaped(getattr(self, tc), self.shape))
                   for name, tc in self.model.decays.items()}
         if self.traces:
             decays["trace_decay"] = decay_factor(self.dt, _shaped(self.tc_trace, self.shape))
         self._decays = decays
+
+    def window_kernels(self, dt: float) -> dict:
+        """The kernels of the step's ``window(x, k)`` calls for time step ``dt``
+        (ms): name -> 1-D float32 tensor, entry ``d`` weighing the value ``d``
+        steps back. A model with windows computes them from its parameters;
+        a ``ValueError`` refuses a window too large to keep."""
+        return {}
+
+    def _place_kernels(self, dt: float) -> None:
+        kernels = self.window_kernels(dt)
+        for _, k in self.model.windows:
+            kernel = kernels.get(k)
+            if not (isinstance(kernel, torch.Tensor) and kernel.dim() == 1 and kernel.numel() > 0):
+                raise ValueError(f"{type(self).__name__}.window_kernels() gives no 1-D kernel {k!r} for its step's window()")
+        device = self._device()
+        resized = False
+        for k, kernel in kernels.items():
+            kernel = kernel.to(device=device, dtype=torch.float32)
+            old = self.__dict__.get(k)
+            if isinstance(old, torch.Tensor) and old.shape == kernel.shape and old.device == kernel.device:
+                old.copy_(kernel)  # in place: the address stays (captured CUDA graphs read it)
+            else:
+                self.__dict__[k] = kernel
+                resized = True
+        self.__dict__["_window_kernels"] = tuple(kernels)
+        if resized or WINDOW_CLOCK not in self.__dict__:
+            self._make_windows()
 
     def tensors(self) -> list:
         """Every tensor the layer's step reads or writes (state, learned
@@ -345,6 +385,11 @@ class Nodes(torch.nn.Module):
                 env["rand"] = draws[: self.batch_size * self.n].view(self.batch_size, *self.shape)
         if "coupling" in self.model.step:
             env["coupling"] = lambda _S, s=d["s"]: self._coupling(s)
+        if self.model.windows:
+            env[WINDOW_CLOCK] = d[WINDOW_CLOCK]
+            for x, k in self.model.windows:
+                env[window_buffer(x)] = d[window_buffer(x)]
+                env[k] = d[k]
         self._write(torch_node_step(self.model, main, ("main",) + key)(env))
         s = d["s"]
         if clamp is not None:

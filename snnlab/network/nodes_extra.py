@@ -129,6 +129,13 @@ class CSRMNodes(Nodes):
     ``refractoryKernel`` in :data:`REFRACTORY_KERNELS` (``"EtaKernel"``,
     ``-reset_const * exp(-t / tau)``).
 
+    The spikes of step 3 are the layer's own (before clamp and unclamp).
+    Each window's sum is accumulated in float64 and rounded to float32 once.
+    The windows (``inp_window``, ``fired_window``: ``[steps, batch, *shape]``)
+    carry over between runs and are zeroed by ``reset_state_variables``. A
+    window of more than :data:`MAX_WINDOW_STEPS` steps, or
+    :data:`MAX_WINDOW_ELEMENTS` steps x neurons, is a ``ValueError``.
+
     BindsNET computes the windowed input inside its connections (so only its
     dense connections feed a CSRM layer); snnlab keeps the window of inputs
     in the layer, so any connection does.
@@ -136,13 +143,26 @@ class CSRMNodes(Nodes):
 
     state_names = ("s", "v")
 
-    #: Its step is imperative torch code (a kernel over windows of past inputs
-    #: and spikes is not an elementwise statement list): the description below
-    #: makes its state only, ``forward`` is its own, and only back-ends that call
-    #: ``forward`` (eager, graph emulation) run it.
-    imperative = True
-    model = NodeModel(state=("v",), init={"v": "rest"}, shared=("theta",),
-                      decays={"decay": "tc_decay", "theta_decay": "tc_theta_decay"}, step="s = v >= thresh")
+    # One description; every back-end's code comes from it (snnlab.dynamics.model).
+    # ``fired``: this step's own spikes (before clamp/unclamp) as numbers, whose
+    # window the next steps' refractory term reads (so window k = 0 is one step back).
+    model = NodeModel(
+        state=("v", "fired"), init={"v": "rest", "fired": 0.0}, shared=("theta",),
+        decays={"decay": "tc_decay", "theta_decay": "tc_theta_decay"},
+        step="""
+            v = v * decay
+            if learning:
+                theta = theta * theta_decay
+            v = v + window(inp, res_kernel)
+            v = v + window(fired, ref_kernel)
+            s = v >= thresh + theta
+            if learning:
+                theta = theta + theta_plus * sum_batch(s)
+            fired = where(s, 1.0, 0.0)
+            if lbound:
+                v = maximum(v, lbound)
+        """,
+    )
 
     params = merge(
         Nodes.params,
@@ -174,63 +194,31 @@ class CSRMNodes(Nodes):
         record.update(params)
         self._construct({"n": n, "shape": shape}, record)
 
-    def compute_decays(self, dt):
-        super().compute_decays(dt)
-        n_res = max(int(math.ceil(self.res_window_size / self.dt - 1e-9)), 1)
-        n_ref = max(int(math.ceil(self.ref_window_size / self.dt - 1e-9)), 1)
-        t_res = torch.arange(n_res, dtype=torch.float32) * self.dt
-        t_ref = torch.arange(1, n_ref + 1, dtype=torch.float32) * self.dt
-        device = self._device()
-        # kernels[k]: weight of the value k steps back (k = 0: this step's input; spikes from k = 1)
-        self._res_kernel = RESPONSE_KERNELS[self.responseKernel](t_res, self.tau).to(device)
-        self._ref_kernel = REFRACTORY_KERNELS[self.refractoryKernel](t_ref, self.tau, self.reset_const).to(device)
-        if getattr(self, "_inputs", None) is None or self._inputs.shape[0] != n_res or self._spikes.shape[0] != n_ref:
-            self._make_windows()
+    def window_kernels(self, dt: float) -> dict:
+        """``res_kernel[k] = response(k dt)`` (k = 0 .. res_window_size / dt - 1, this
+        step's input first) and ``ref_kernel[k] = refractory((k + 1) dt)`` (the
+        spikes of the last ref_window_size ms, the last step's first)."""
+        n_res = _window_steps(self, "res_window_size", dt)
+        n_ref = _window_steps(self, "ref_window_size", dt)
+        t_res = torch.arange(n_res, dtype=torch.float32) * dt
+        t_ref = torch.arange(1, n_ref + 1, dtype=torch.float32) * dt
+        return {"res_kernel": RESPONSE_KERNELS[self.responseKernel](t_res, self.tau),
+                "ref_kernel": REFRACTORY_KERNELS[self.refractoryKernel](t_ref, self.tau, self.reset_const)}
 
-    def _make_windows(self) -> None:
-        n_res = len(getattr(self, "_res_kernel", [0])) or 1
-        n_ref = len(getattr(self, "_ref_kernel", [0])) or 1
-        shape = (self.batch_size, *self.shape)
-        device = self._device()
-        self.__dict__["_inputs"] = torch.zeros((n_res, *shape), device=device)
-        self.__dict__["_spikes"] = torch.zeros((n_ref, *shape), device=device)
 
-    def _make_state(self):
-        super()._make_state()
-        self._make_windows()
+#: the most steps a CSRM window holds, and steps x neurons (a window costs that
+#: much memory per sample and that many multiply-adds per step)
+MAX_WINDOW_STEPS = 2**16
+MAX_WINDOW_ELEMENTS = 2**26
 
-    def forward(self, x, clamp=None, unclamp=None, rand=None):
-        """One step (see the class docstring); clamp/unclamp and traces as every layer."""
-        s = self._step(x)
-        if clamp is not None:
-            s.logical_or_(clamp)
-        if unclamp is not None:
-            s.logical_and_(~unclamp)
-        if self.traces:
-            self.x.mul_(self.decays["trace_decay"])
-            if self.traces_additive:
-                self.x.add_(self.trace_scale * s.to(torch.float32))
-            else:
-                self.x.copy_(torch.where(s, torch.as_tensor(self.trace_scale, dtype=torch.float32), self.x))
-        return s
 
-    def _step(self, x):
-        v = self.v
-        v.mul_(self.decays["decay"])
-        if self.learning:
-            self.theta.mul_(self.decays["theta_decay"])
-        # Newest first: shift the windows by one step.
-        self._inputs = torch.roll(self._inputs, 1, dims=0)
-        self._inputs[0] = 0.0 if x is None else x
-        k_res = self._res_kernel.to(v.device).view(-1, *([1] * v.dim()))
-        k_ref = self._ref_kernel.to(v.device).view(-1, *([1] * v.dim()))
-        v.add_((k_res * self._inputs).sum(0))
-        v.add_((k_ref * self._spikes).sum(0))
-        s = torch.ge(v, self.thresh + self.theta, out=self.s)
-        if self.learning:
-            self.theta.add_(self.theta_plus * s.to(torch.float32).sum(0))
-        self._spikes = torch.roll(self._spikes, 1, dims=0)
-        self._spikes[0] = s.to(torch.float32)
-        if self.lbound is not None:
-            v.clamp_(min=self.lbound)
-        return s
+def _window_steps(layer, name: str, dt: float) -> int:
+    """Steps of a window of ``getattr(layer, name)`` ms at ``dt``; ValueError if too large to keep."""
+    span = getattr(layer, name)
+    steps = span / dt
+    if not math.isfinite(steps) or steps > MAX_WINDOW_STEPS or math.ceil(steps - 1e-9) * layer.n > MAX_WINDOW_ELEMENTS:
+        raise ValueError(
+            f"{type(layer).__name__}: {name}={span!r} ms at dt={dt!r} ms is {steps:.6g} steps for {layer.n} neurons; "
+            f"a window holds at most {MAX_WINDOW_STEPS} steps and {MAX_WINDOW_ELEMENTS} steps x neurons"
+        )
+    return max(int(math.ceil(steps - 1e-9)), 1)

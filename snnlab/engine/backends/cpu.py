@@ -42,7 +42,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ...dynamics.model import SquareAsProduct, outer_terms, parse_step, phases, rule_passes, rule_update_parts
+from ...dynamics.model import (WINDOW_CLOCK, SquareAsProduct, outer_terms, parse_step, phases, rule_passes,
+                               rule_update_parts, window_buffer)
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
 from ..validate import value_stamp
@@ -113,6 +114,12 @@ class _Scalar(SquareAsProduct):
         if fn == "exp":
             return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "exp", ast.Load()), args, [])
         raise ValueError(f"{fn}() cannot be written as scalar code")
+
+
+def _windows_in(expr: ast.expr) -> set:
+    """The names an expression's ``window(x, k)`` calls window."""
+    return {n.args[0].id for n in ast.walk(expr)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "window"}
 
 
 def _scalar(expr: ast.expr, names: Dict[str, str], outers=None) -> str:
@@ -308,6 +315,8 @@ class _Gen:
             self.emit(f"        {names['v']} = {names['v']} + {self.arg(f'IJ{l}')}[t, b, i]")
         for ph in phases(main, layer.model.shared):
             self.phase_code(l, lp, ph, names)
+        if layer.model.windows:  # the step is done: the windows' next slot
+            self.emit(f"{self.arg(f'WCLK{l}')}[0] += 1")
         if lp.clamp is not None or lp.unclamp is not None:
             on = f" or {self.arg(f'CL{l}')}[t, b, i]" if lp.clamp is not None else ""
             off = f" and not {self.arg(f'UC{l}')}[t, b, i]" if lp.unclamp is not None else ""
@@ -330,12 +339,19 @@ class _Gen:
                 self.arg(f"R{l}")
         if ph.kind == "sample":
             temps = {}
+            windows = [(x, k) for x, k in layer.model.windows if any(_windows_in(st.expr) & {x} for st in ph.statements)]
+            for x, k in windows:  # the ring buffer's length and this step's slot
+                self.emit(f"wn_{x} = {self.arg(f'WK{l}_{k}')}.shape[0]")
+                self.emit(f"ws_{x} = {self.arg(f'WCLK{l}')}[0] % wn_{x}")
             self.emit("for b in range(B):")
             self.emit(f"    for i in range({n}):")
             self.ind += 2
             for st in ph.statements:
                 local = dict(names, **temps)
-                expr = _scalar(st.expr, local)
+                expr_node = st.expr
+                if _windows_in(st.expr):
+                    expr_node = self.window_code(l, st.expr, local)
+                expr = _scalar(expr_node, local)
                 if st.target in names:
                     self.emit(f"{names[st.target]} = {expr}")
                 else:
@@ -388,6 +404,33 @@ class _Gen:
             self.emit(f"                T{l}[i] += C{l}[j, i]")
             self.emit(f"    for i in range({n}):")
             self.emit(f"        A{l}[b, i] = A{l}[b, i] + T{l}[i]")
+
+    def window_code(self, l: int, expr: ast.expr, local: Dict[str, str]) -> ast.expr:
+        """Lines (inside the neuron loop) writing each ``window(x, k)`` of ``expr``:
+        ``x`` into its slot, then ``sum_d k[d] * x[t - d]`` in float64, newest
+        first, rounded once into ``q_window_x``; the expression reads that."""
+        calls = {}
+
+        class Calls(ast.NodeTransformer):
+            def visit_Call(self, node):
+                self.generic_visit(node)
+                if isinstance(node.func, ast.Name) and node.func.id == "window":
+                    calls[node.args[0].id] = node.args[1].id
+                    return ast.Name(f"__window_{node.args[0].id}", ast.Load())
+                return node
+
+        out = Calls().visit(ast.parse(ast.unparse(expr), mode="eval").body)
+        for x, k in calls.items():
+            buf, kern = self.arg(f"WB{l}_{x}"), self.arg(f"WK{l}_{k}")
+            self.emit(f"{buf}[ws_{x}, b, i] = f32({_scalar(ast.Name(x, ast.Load()), local)})")
+            self.emit("wacc = 0.0")
+            self.emit(f"for wd in range(ws_{x} + 1):")
+            self.emit(f"    wacc += np.float64({kern}[wd]) * np.float64({buf}[ws_{x} - wd, b, i])")
+            self.emit(f"for wd in range(ws_{x} + 1, wn_{x}):")
+            self.emit(f"    wacc += np.float64({kern}[wd]) * np.float64({buf}[ws_{x} - wd + wn_{x}, b, i])")
+            self.emit(f"q_window_{x} = f32(wacc)")
+            local[f"__window_{x}"] = f"q_window_{x}"
+        return out
 
     # --------------------------------------------------------------- rules
     def rule_code(self, u) -> None:
@@ -905,7 +948,11 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(one)
         elif head in ("E", "R"):
             out.append(np.zeros((1, 1, 1), np.float32))
-        elif head in ("WR", "WC", "WI", "CJ"):
+        elif head == "WB":
+            out.append(np.zeros((1, 1, 1), np.float32))
+        elif head == "WK":
+            out.append(one)
+        elif head in ("WR", "WC", "WI", "CJ", "WCLK"):
             out.append(np.zeros(1, np.int64))
         elif head in ("RA", "CA"):
             out.append(np.zeros(1, np.bool_))
@@ -1059,6 +1106,12 @@ class CpuBackend(Backend):
                 t = layer.__dict__.get(v)
                 if isinstance(t, torch.Tensor):
                     out[f"V{l}_{v}"] = t.reshape(B, n).numpy()
+            if layer.model.windows:  # ring buffers and clock, written in place
+                out[f"WCLK{l}"] = layer.__dict__[WINDOW_CLOCK].numpy()
+                for x, k in layer.model.windows:
+                    buf = layer.__dict__[window_buffer(x)]
+                    out[f"WB{l}_{x}"] = buf.reshape(buf.shape[0], B, n).numpy()
+                    out[f"WK{l}_{k}"] = layer.__dict__[k].numpy()
             if layer.model.shared:
                 state = layer.state_tensors()
                 for v in layer.model.shared:

@@ -116,8 +116,12 @@ class _TritonExpr(SquareAsProduct):
 
 
 def step_supported(layer) -> bool:
-    """Whether a layer's whole step (with traces) is elementwise: one kernel can run it."""
+    """Whether a layer's whole step (with traces) is elementwise: one kernel can run it.
+    (Not a step with ``window()``s, whose ring buffers the kernel does not keep:
+    the graph path runs that layer's torch step.)"""
     main, trace = layer.steps()
+    if layer.model.windows:
+        return False
     return all(st.kind == "sample" and st.target not in layer.model.shared for st in main + trace) and not any(
         name in layer.model.shared for st in main + trace for name in st.names
     )
