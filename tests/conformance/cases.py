@@ -21,7 +21,7 @@ from .reference import ConnSpec, LayerSpec
 N_IN, N_OUT = 16, 10
 STEPS = (40, 40)  # two runs: state carries over from the first to the second
 MODELS = ("McCullochPitts", "IF", "LIF", "CurrentLIF", "AdaptiveLIF", "DiehlAndCook", "DiehlAndCook1",
-          "Izhikevich", "SRM0")
+          "Izhikevich", "SRM0", "BoostedLIF", "CSRM", "CSRMAlpha")
 KINDS = ("dense", "dense_bias", "sparse")
 RULES = ("NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "MSTDP", "MSTDPET")
 RULE_NU = {"NoOp": (0.0, 0.0), "PostPre": (0.02, 0.04), "WeightDependentPostPre": (0.05, 0.1),
@@ -29,7 +29,7 @@ RULE_NU = {"NoOp": (0.0, 0.0), "PostPre": (0.02, 0.04), "WeightDependentPostPre"
 
 # Forward weight scale (mV per spike) that keeps each model active but not saturated.
 W_SCALE = {"McCullochPitts": 2.0, "IF": 3.0, "LIF": 3.0, "CurrentLIF": 2.0, "AdaptiveLIF": 3.0, "DiehlAndCook": 3.0,
-           "DiehlAndCook1": 3.0, "Izhikevich": 9.0, "SRM0": 1.0}
+           "DiehlAndCook1": 3.0, "Izhikevich": 9.0, "SRM0": 1.0, "BoostedLIF": 3.0, "CSRM": 3.0, "CSRMAlpha": 6.0}
 
 
 def dyadic(a) -> np.ndarray:
@@ -76,6 +76,20 @@ def out_layer(model: str, rng, n: int = N_OUT, additive: bool = False) -> LayerS
         return LayerSpec("Izhikevich", n, params, **kw)
     if model == "SRM0":
         return LayerSpec("SRM0", n, {"refrac": 3.0}, **kw)
+    if model == "BoostedLIF":
+        return LayerSpec("BoostedLIF", n, {"refrac": 3.0, "tc_decay": 40.0}, **kw)
+    if model == "CSRM":
+        # the exponential response kernel, per-neuron thresholds and membrane time constants, lbound
+        thresh = (-62.0 + rng.random(n) * 4.0).astype(np.float32)
+        tc = rng.uniform(200.0, 400.0, n).astype(np.float32)
+        return LayerSpec("CSRM", n, {"thresh": thresh, "tc_decay": tc, "tau": 2.0, "res_window_size": 6.0,
+                                     "ref_window_size": 4.0, "reset_const": 20.0, "theta_plus": 0.5,
+                                     "tc_theta_decay": 100.0, "lbound": -75.0}, **kw)
+    if model == "CSRMAlpha":
+        # the alpha response kernel over the default windows (20 and 10 ms); no lbound; the
+        # second run without learning (theta frozen: see matrix_case)
+        return LayerSpec("CSRM", n, {"responseKernel": "AlphaKernel", "tau": 3.0, "thresh": -60.0, "tc_decay": 1e4,
+                                     "reset_const": 10.0, "theta_plus": 0.25, "tc_theta_decay": 200.0}, **kw)
     raise ValueError(model)
 
 
@@ -127,6 +141,8 @@ def matrix_case(model: str, kind: str, rule: str, batch: int = 1, steps=STEPS) -
         reward = reward_for(rule, rng, batch)
         if reward is not None:
             opts["reward"] = reward
+        if model == "CSRMAlpha" and segments:
+            opts["train"] = False  # CSRM without learning: theta frozen (and the weights)
         segments.append(Segment(T, {"in": bernoulli(rng, T, batch, N_IN)}, opts))
     guided = ("out",) if model in ("DiehlAndCook1", "SRM0") else ()
     # Izhikevich's half-steps amplify float32 rounding near a spike (spec): a looser state tolerance.

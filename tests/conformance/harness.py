@@ -40,6 +40,8 @@ NODE_CLASSES = {
     "DiehlAndCook": "DiehlAndCookNodes",
     "Izhikevich": "IzhikevichNodes",
     "SRM0": "SRM0Nodes",
+    "BoostedLIF": "BoostedLIFNodes",
+    "CSRM": "CSRMNodes",
 }
 RUN_UP = 3
 LAYER_STATE = ("v", "refrac_count", "x", "theta", "u", "i")

@@ -20,6 +20,14 @@ Notes on the spec where it is silent:
 
 * Izhikevich resets from the previous step's spikes ``s``, *after* clamp and
   unclamp (the spikes the layer reported), as BindsNET does.
+* CSRM (BindsNET's CSRMNodes) in the order of its docstring: ``v *= decay``;
+  while learning, theta decays; ``v +=`` the response window over this
+  step's and past inputs; ``v +=`` the refractory window over the layer's own
+  past spikes (before clamp/unclamp, the last step's first); spike at
+  ``thresh + theta``; while learning ``theta += theta_plus`` per spike (over
+  the batch); no reset; clip at ``lbound``. Each window's sum is taken in
+  float64 (exact products of float32 numbers) and rounded to float32 once.
+* BoostedLIF is LIF measured from 0 mV: ``v *= decay``, no lbound, reset to 0.
 * SRM0 follows the LIF order: leak, ``v += eps_0 * x`` where not refractory,
   ``refrac_count -= dt``, spike with probability ``1 - exp(-rho dt)``,
   ``rho = rho_0 exp((v - thresh) / d_thresh)``, only where
@@ -38,6 +46,7 @@ F32 = np.float32
 
 MODELS = (
     "Input", "McCullochPitts", "IF", "LIF", "CurrentLIF", "AdaptiveLIF", "DiehlAndCook", "Izhikevich", "SRM0",
+    "BoostedLIF", "CSRM",
 )
 
 # Default parameters, from the spec's table.
@@ -55,7 +64,33 @@ DEFAULTS: Dict[str, dict] = {
     "Izhikevich": {"thresh": 45.0, "rest": -65.0, "lbound": None},
     "SRM0": {"thresh": -50.0, "rest": -70.0, "reset": -70.0, "refrac": 5.0, "tc_decay": 10.0, "lbound": None,
              "eps_0": 1.0, "rho_0": 1.0, "d_thresh": 5.0},
+    "BoostedLIF": {"thresh": 13.0, "refrac": 5.0, "tc_decay": 100.0},
+    "CSRM": {"thresh": -52.0, "rest": -65.0, "tau": 1.0, "res_window_size": 20.0, "ref_window_size": 10.0,
+             "reset_const": 50.0, "tc_decay": 100.0, "theta_plus": 0.05, "tc_theta_decay": 1e7, "lbound": None,
+             "responseKernel": "ExponentialKernel", "refractoryKernel": "EtaKernel"},
 }
+
+
+def csrm_kernels(spec: "LayerSpec", dt: float):
+    """CSRM's kernels at ``dt``, from the spec: ``response(k dt)`` for the input
+    k steps back (k = 0 .. ceil(res_window_size / dt) - 1) and ``refractory(k dt)``
+    for the spike k steps back (k = 1 .. ceil(ref_window_size / dt)), in float32."""
+    tau = F32(spec.p("tau"))
+    n_res = max(int(math.ceil(float(spec.p("res_window_size")) / dt - 1e-9)), 1)
+    n_ref = max(int(math.ceil(float(spec.p("ref_window_size")) / dt - 1e-9)), 1)
+    t = np.arange(n_res, dtype=F32) * F32(dt)
+    name = spec.p("responseKernel")
+    if name == "ExponentialKernel":
+        res = np.exp(-t / tau) / tau
+    elif name == "AlphaKernel":
+        res = t * np.exp(-t / tau) / F32(float(tau) ** 2)
+    else:
+        raise ValueError(f"the reference has no response kernel {name!r}")
+    t = np.arange(1, n_ref + 1, dtype=F32) * F32(dt)
+    if spec.p("refractoryKernel") != "EtaKernel":
+        raise ValueError(f"the reference has no refractory kernel {spec.p('refractoryKernel')!r}")
+    ref = F32(-float(spec.p("reset_const"))) * np.exp(-t / tau)
+    return res.astype(F32), ref.astype(F32)
 
 RULES = ("NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "MSTDP", "MSTDPET")
 
@@ -94,7 +129,7 @@ class LayerSpec:
 
     def p(self, name):
         value = self.params.get(name, DEFAULTS[self.model].get(name))
-        if value is None or isinstance(value, bool):
+        if value is None or isinstance(value, (bool, str)):
             return value
         return np.asarray(value, dtype=F32)
 
@@ -142,7 +177,7 @@ class _Layer:
         self.spec = spec
         self.model = spec.model
         self.n = spec.n
-        self.theta = np.zeros(spec.n, dtype=F32) if spec.model in ("AdaptiveLIF", "DiehlAndCook") else None
+        self.theta = np.zeros(spec.n, dtype=F32) if spec.model in ("AdaptiveLIF", "DiehlAndCook", "CSRM") else None
 
     def reset(self, batch: int):
         sp, n = self.spec, self.n
@@ -156,6 +191,12 @@ class _Layer:
         elif m == "Izhikevich":
             self.v = np.broadcast_to(sp.p("rest"), (batch, n)).astype(F32)
             self.u = (np.asarray(sp.params["b"], dtype=F32) * self.v).astype(F32)
+        elif m == "CSRM":
+            self.v = np.broadcast_to(sp.p("rest"), (batch, n)).astype(F32)
+            self.past_inputs = self.past_spikes = None  # [window, B, n], newest first; made at the first step
+        elif m == "BoostedLIF":
+            self.v = np.zeros((batch, n), dtype=F32)
+            self.refrac_count = np.zeros((batch, n), dtype=F32)
         elif m != "Input":
             v0 = sp.p("reset") if m == "IF" else sp.p("rest")
             self.v = np.broadcast_to(v0, (batch, n)).astype(F32)
@@ -197,6 +238,17 @@ class _Layer:
             return self.v >= sp.p("thresh")
         if m == "Izhikevich":
             return self._izhikevich(x, dt)
+        if m == "CSRM":
+            return self._csrm(x, dt, learning)
+        if m == "BoostedLIF":
+            self.v = (self.v * decay(dt, sp.p("tc_decay"))).astype(F32)
+            x = np.where(self.refrac_count > 0, F32(0), x).astype(F32)
+            self.refrac_count = (self.refrac_count - F32(dt)).astype(F32)
+            self.v = (self.v + x).astype(F32)
+            s = self.v >= sp.p("thresh")
+            self.refrac_count = np.where(s, sp.p("refrac"), self.refrac_count).astype(F32)
+            self.v = np.where(s, F32(0), self.v).astype(F32)
+            return s
         if m == "IF":
             self.v = (self.v + np.where(self.refrac_count <= 0, x, F32(0))).astype(F32)
             self.refrac_count = (self.refrac_count - F32(dt)).astype(F32)
@@ -267,6 +319,27 @@ class _Layer:
             self.v = (v + half * ((((F32(0.04) * v ** 2 + F32(5) * v) + F32(140)) - self.u) + x)).astype(F32)
         self.u = (self.u + (F32(dt) * a) * (b * self.v - self.u)).astype(F32)
         s = self.v >= sp.p("thresh")
+        self._lbound()
+        return s
+
+    def _csrm(self, x, dt, learning):
+        sp = self.spec
+        res, ref = csrm_kernels(sp, dt)
+        if self.past_inputs is None:
+            self.past_inputs = np.zeros((len(res), self.B, self.n), dtype=F32)
+            self.past_spikes = np.zeros((len(ref), self.B, self.n), dtype=F32)
+        self.v = (self.v * decay(dt, sp.p("tc_decay"))).astype(F32)
+        if learning:
+            self.theta = (self.theta * decay(dt, sp.p("tc_theta_decay"))).astype(F32)
+        self.past_inputs = np.concatenate([x[None].astype(F32), self.past_inputs[:-1]])
+        window = lambda kernel, past: np.tensordot(kernel.astype(np.float64), past.astype(np.float64), 1).astype(F32)
+        self.v = (self.v + window(res, self.past_inputs)).astype(F32)
+        self.v = (self.v + window(ref, self.past_spikes)).astype(F32)
+        s = self.v >= (sp.p("thresh") + self.theta).astype(F32)
+        if learning:
+            self.theta = (self.theta + sp.p("theta_plus") * s.astype(F32).sum(0)).astype(F32)
+        # the layer's own spikes (not the clamped ones) enter the refractory window
+        self.past_spikes = np.concatenate([s[None].astype(F32), self.past_spikes[:-1]])
         self._lbound()
         return s
 

@@ -138,6 +138,16 @@ def feature_cases():
         Segment(T, _inputs(rng, T, 2), {"masks": {("in", "out"): rng.random((N_IN, 12)) < 0.3},
                                         "clamp": {"out": rng.random((T, 12)) < 0.05}}),
     ]))
+    # CSRM: clamp and unclamp (its refractory window holds its own spikes, not the
+    # forced ones), dt = 0.5 (windows of twice the steps), reset_state_variables
+    # (windows zeroed, theta kept) and a new batch size (windows re-made).
+    rng, layers, conns = _base("csrm_features", model="CSRM")
+    out.append(Case("csrm_features", layers, conns, [
+        Segment(2 * T, _inputs(rng, 2 * T), {"clamp": {"out": rng.random((2 * T, N)) < 0.1},
+                                             "unclamp": {"out": rng.random((2 * T, N)) < 0.2}}),
+        Segment(2 * T, _inputs(rng, 2 * T), {"reset_before": True}),
+        Segment(2 * T, _inputs(rng, 2 * T, 2), {"clamp": {"out": rng.random((2 * T, 2, N)) < 0.1}}),
+    ], dt=0.5))
     return out
 
 
