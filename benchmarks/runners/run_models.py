@@ -25,6 +25,12 @@ Models (``--model``):
     fast spiking; a, b, c, d and the coupling S drawn once with NumPy and
     assigned before the layer is added) and forward weights 10x the seed's.
 
+``seed_csrm``
+    The seed network with ``CSRMNodes`` (BindsNET's defaults: exponential
+    response kernel over 20 ms, eta refractory kernel over 10 ms, adaptive
+    threshold). BindsNET computes the input window in its dense
+    connections (both connections here are dense); snnlab in the layer.
+
 ``--one-spike 0`` makes ``dc`` deterministic (DiehlAndCookNodes draw the
 winning neuron at random otherwise), so the two packages can be compared
 spike for spike; ``--save PATH`` writes the last repeat's rasters and final
@@ -47,7 +53,7 @@ import numpy as np  # noqa: E402
 
 import common as C  # noqa: E402
 
-MODELS = ("dc", "seed_postpre", "seed_izh")
+MODELS = ("dc", "seed_postpre", "seed_izh", "seed_csrm")
 DC_IN, DC_EXC, DC_STEPS = 784, 400, 350
 SEED_STEPS = 500
 IZH_W_SCALE = 10.0
@@ -63,6 +69,7 @@ def load_api(package: str) -> dict:
     return {
         "Network": net_mod.Network, "Input": nodes.Input, "LIFNodes": nodes.LIFNodes,
         "DiehlAndCookNodes": nodes.DiehlAndCookNodes, "IzhikevichNodes": nodes.IzhikevichNodes,
+        "CSRMNodes": nodes.CSRMNodes,
         "Connection": topo.Connection, "Monitor": mons.Monitor, "PostPre": learning.PostPre,
     }
 
@@ -152,6 +159,9 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True, device: str
         if model == "seed_postpre":
             B = api["LIFNodes"](n=n_out, traces=True)
             rule = {"update_rule": api["PostPre"], "nu": (1e-4, 1e-2)}
+        elif model == "seed_csrm":
+            B = api["CSRMNodes"](n=n_out)
+            rule = {}
         else:
             B = api["IzhikevichNodes"](n=n_out, excitatory=0.8)
             for key, value in data["izh"].items():
