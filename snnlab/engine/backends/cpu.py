@@ -343,6 +343,18 @@ class _Gen:
             for x, k in windows:  # the ring buffer's length and this step's slot
                 self.emit(f"wn_{x} = {self.arg(f'WK{l}_{k}')}.shape[0]")
                 self.emit(f"ws_{x} = {self.arg(f'WCLK{l}')}[0] % wn_{x}")
+                # the past values' part of the sum (d >= 1: slots this step does not write), a
+                # loop over neurons per d (contiguous, vectorized); this step's value is added in place
+                buf, kern, part = f"WB{l}_{x}", f"WK{l}_{k}", self.arg(f"WS{l}_{x}")
+                self.arg(buf)
+                self.emit("for b in range(B):")
+                self.emit(f"    for i in range({n}):")
+                self.emit(f"        {part}[b, i] = 0.0")
+                self.emit(f"    for wd in range(1, wn_{x}):")
+                self.emit(f"        wp = ws_{x} - wd if wd <= ws_{x} else ws_{x} - wd + wn_{x}")
+                self.emit(f"        wkern = np.float64({kern}[wd])")
+                self.emit(f"        for i in range({n}):")
+                self.emit(f"            {part}[b, i] += wkern * np.float64({buf}[wp, b, i])")
             self.emit("for b in range(B):")
             self.emit(f"    for i in range({n}):")
             self.ind += 2
@@ -407,8 +419,9 @@ class _Gen:
 
     def window_code(self, l: int, expr: ast.expr, local: Dict[str, str]) -> ast.expr:
         """Lines (inside the neuron loop) writing each ``window(x, k)`` of ``expr``:
-        ``x`` into its slot, then ``sum_d k[d] * x[t - d]`` in float64, newest
-        first, rounded once into ``q_window_x``; the expression reads that."""
+        ``x`` into its slot, then ``k[0] * x`` added to the past values' part
+        (``WS``, summed before the loop) in float64, rounded once into
+        ``q_window_x``; the expression reads that."""
         calls = {}
 
         class Calls(ast.NodeTransformer):
@@ -422,13 +435,9 @@ class _Gen:
         out = Calls().visit(ast.parse(ast.unparse(expr), mode="eval").body)
         for x, k in calls.items():
             buf, kern = self.arg(f"WB{l}_{x}"), self.arg(f"WK{l}_{k}")
-            self.emit(f"{buf}[ws_{x}, b, i] = f32({_scalar(ast.Name(x, ast.Load()), local)})")
-            self.emit("wacc = 0.0")
-            self.emit(f"for wd in range(ws_{x} + 1):")
-            self.emit(f"    wacc += np.float64({kern}[wd]) * np.float64({buf}[ws_{x} - wd, b, i])")
-            self.emit(f"for wd in range(ws_{x} + 1, wn_{x}):")
-            self.emit(f"    wacc += np.float64({kern}[wd]) * np.float64({buf}[ws_{x} - wd + wn_{x}, b, i])")
-            self.emit(f"q_window_{x} = f32(wacc)")
+            self.emit(f"wx = f32({_scalar(ast.Name(x, ast.Load()), local)})")
+            self.emit(f"{buf}[ws_{x}, b, i] = wx")
+            self.emit(f"q_window_{x} = f32({self.arg(f'WS{l}_{x}')}[b, i] + np.float64({kern}[0]) * np.float64(wx))")
             local[f"__window_{x}"] = f"q_window_{x}"
         return out
 
@@ -952,6 +961,8 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros((1, 1, 1), np.float32))
         elif head == "WK":
             out.append(one)
+        elif head == "WS":
+            out.append(np.zeros((1, 1), np.float64))
         elif head in ("WR", "WC", "WI", "CJ", "WCLK"):
             out.append(np.zeros(1, np.int64))
         elif head in ("RA", "CA"):
@@ -1112,6 +1123,7 @@ class CpuBackend(Backend):
                     buf = layer.__dict__[window_buffer(x)]
                     out[f"WB{l}_{x}"] = buf.reshape(buf.shape[0], B, n).numpy()
                     out[f"WK{l}_{k}"] = layer.__dict__[k].numpy()
+                    out[f"WS{l}_{x}"] = _scratch(cache, f"WS{l}_{x}", (B, n), np.float64)
             if layer.model.shared:
                 state = layer.state_tensors()
                 for v in layer.model.shared:
