@@ -194,6 +194,10 @@ class CSRMNodes(Nodes):
         record.update(params)
         self._construct({"n": n, "shape": shape}, record)
 
+    def constructor_keywords(self) -> dict:
+        """The kernel names (constructor keywords outside the parameter record), for saving."""
+        return {"responseKernel": self.responseKernel, "refractoryKernel": self.refractoryKernel}
+
     def window_kernels(self, dt: float) -> dict:
         """``res_kernel[k] = response(k dt)`` (k = 0 .. res_window_size / dt - 1, this
         step's input first) and ``ref_kernel[k] = refractory((k + 1) dt)`` (the

@@ -104,6 +104,9 @@ def _params(obj, owner: str, tensors, skip=()) -> Dict[str, Any]:
     for p in type(obj).params:
         if p.name not in skip:
             out[p.name] = _encode(owner, p.name, getattr(obj, p.name), tensors)
+    # constructor keywords outside the record (CSRMNodes' kernel names)
+    for name, value in getattr(obj, "constructor_keywords", dict)().items():
+        out[name] = _encode(owner, name, value, tensors)
     return out
 
 

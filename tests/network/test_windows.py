@@ -153,3 +153,29 @@ def test_a_csrm_window_too_large_to_keep_is_refused_naming_it(name):
         layer.compute_decays(1e-3)  # a smaller dt: the same span in 1000x the steps
     assert layer.dt == 1.0 and torch.equal(kernel, layer.res_kernel if name == "res_window_size" else layer.ref_kernel)
     assert math.isfinite(float(layer.v.sum()))
+
+
+def test_a_csrm_network_saves_loads_and_copies_with_its_kernels_and_windows(tmp_path):
+    """Saved, loaded or deep-copied mid-run, a CSRM network continues as the
+    original: its kernel names, windows, clock and theta come along."""
+    import copy
+
+    from snnlab.network import load
+
+    x = torch.rand(40, 2, 12, generator=torch.Generator().manual_seed(4)) < 0.3
+    net = _network(CSRMNodes(n=10, responseKernel="AlphaKernel", tau=2.0, thresh=-60.0, theta_plus=0.5), x, dt=0.5)
+    net.run({"X": x[:20]}, time=10.0)
+    net.save(tmp_path / "csrm.pt")
+    twins = [copy.deepcopy(net), load(tmp_path / "csrm.pt")]
+    assert all(t.layers["L"].responseKernel == "AlphaKernel" for t in twins)
+    assert int(net.layers["L"].window_clock) == 20 and net.layers["L"].inp_window.shape == (40, 2, 10)
+    for n in [net] + twins:
+        if "L" in n.monitors:
+            n.monitors["L"].reset_state_variables()
+        else:  # (a saved network keeps no monitors)
+            n.add_monitor(Monitor(n.layers["L"], ("s", "v")), "L")
+        n.run({"X": x[20:]}, time=10.0)
+    for twin in twins:
+        assert torch.equal(twin.monitors["L"].get("s"), net.monitors["L"].get("s"))
+        assert torch.equal(twin.layers["L"].v, net.layers["L"].v)
+        assert torch.equal(twin.layers["L"].theta, net.layers["L"].theta)
