@@ -9,9 +9,7 @@ inputs and weights:
   inhibitory LIF, PostPre STDP on the input weights, 350 steps per sample);
 * ``seed_postpre``: the seed network (100 -> 1000 LIF) with PostPre on the
   forward connection;
-* ``seed_izh``: the seed network with IzhikevichNodes;
-* ``seed_csrm``: the seed network with CSRMNodes (``--snnlab-eager`` also
-  times snnlab's eager back-end, to show the cpu loop's share).
+* ``seed_izh``: the seed network with IzhikevichNodes.
 
 Prints the medians, the ratio BindsNET / snnlab measured in this run, the
 issue's target (>= 10x), and whether the two simulators agree where they are
@@ -22,10 +20,11 @@ deterministic:
 * ``dc``: DiehlAndCookNodes(one_spike=True) draws a random winner, so the
   timed runs cannot agree spike for spike; the same network with
   ``one_spike=False`` (deterministic) is run once in both and compared;
-* ``seed_csrm``: deterministic in both; the rasters agree until the first
-  step after a spike of B: snnlab weighs a spike k steps back by
-  ``refractory(k dt)``, BindsNET by ``refractory((k - 1) dt)`` (docs/semantics.md;
-  with BindsNET's offset they agree bit for bit);
+* ``seed_csrm`` (the seed network with CSRMNodes): deterministic in both; the
+  rasters agree until the first step after a spike of B: snnlab weighs a
+  spike k steps back by ``refractory(k dt)``, BindsNET by
+  ``refractory((k - 1) dt)`` (docs/semantics.md; with BindsNET's offset they
+  agree bit for bit);
 * ``seed_izh``: deterministic in both, but the Izhikevich half-steps amplify
   float32 rounding about 1000x near a spike and the two packages sum the
   coupling in a different order: the rasters are identical up to the first
@@ -148,8 +147,6 @@ def main(argv=None) -> int:
     p.add_argument("--bindsnet-python", type=Path, default=None,
                    help=f"BindsNET's interpreter (default $SNNLAB_BINDSNET_PYTHON or {DEFAULT_BINDSNET_PY})")
     p.add_argument("--no-bindsnet", action="store_true", help="time snnlab only")
-    p.add_argument("--snnlab-eager", action="store_true",
-                   help="also time snnlab's eager back-end (ratios of the cpu loop and BindsNET to it)")
     p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
     p.add_argument("--out", type=Path, default=HERE / "results" / "bench_models.txt")
     p.add_argument("--json", type=Path, default=None, help="also write the records here")
@@ -166,21 +163,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
         os.environ.update(thread_env(args.threads))
 
-    rows, records, eager_rows = [], [], []
+    rows, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for model in args.models:
             print(f"[{model}] snnlab ...", flush=True)
             sn = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True,
                                     save=tmp / f"sn_{model}.npz")
-            se = None
-            if args.snnlab_eager:
-                from snnlab.engine import use_backend
-
-                print(f"[{model}] snnlab eager ...", flush=True)
-                with use_backend("eager"):
-                    se = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True)
-                se["forced_backend"] = "eager"
             bn = agree = None
             if bn_py is not None:
                 print(f"[{model}] BindsNET ...", flush=True)
@@ -194,10 +183,8 @@ def main(argv=None) -> int:
                 else:
                     agree = agreement(tmp / f"sn_{model}.npz", tmp / f"bn_{model}.npz")
                 bn["agreement"] = agree
-            records += [r for r in (sn, se, bn) if r]
+            records += [r for r in (sn, bn) if r]
             rows.append((model, sn, bn, agree))
-            if se is not None:
-                eager_rows.append((model, sn, se, bn))
 
     mi = C.machine_info()
     lines = [
@@ -219,10 +206,6 @@ def main(argv=None) -> int:
             bn_s = ratio_s = met = "-"
         lines.append(f"{LABELS[model]:46s} {sn['run_s']:9.4f} {bn_s:>10s} {ratio_s:>9s} {met:>12s}  "
                      f"{sn.get('backend', '?'):>13s}  {describe_agreement(model, agree)}")
-    for model, sn, se, bn in eager_rows:
-        lines.append(f"{LABELS[model]}: snnlab eager {se['run_s']:.4f} s; snnlab {sn.get('backend', '?')} "
-                     f"{se['run_s'] / sn['run_s']:.1f}x eager"
-                     + (f"; BindsNET / snnlab eager {bn['run_s'] / se['run_s']:.2f}x" if bn else ""))
     lines += ["", "first (untimed) run, s: " + ", ".join(
         f"{m} snnlab {sn.get('first_run_s', float('nan')):.3f}"
         + (f" (+{sn['compile_wait_s']:.1f} s waiting for its compiled loop)" if sn.get("compile_wait_s", 0) > 0.05 else "")
