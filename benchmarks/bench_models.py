@@ -65,8 +65,8 @@ TARGET_X_BINDSNET = 10.0
 LABELS = {
     "dc": "Diehl & Cook 784 -> 400 exc <-> 400 inh, STDP",
     "seed_postpre": "seed 100 -> 1000 LIF + PostPre",
-    "seed_izh": "seed 100 -> 1000 Izhikevich",
     "seed_csrm": "seed 100 -> 1000 CSRM",
+    "seed_izh": "seed 100 -> 1000 Izhikevich",
 }
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 

@@ -20,16 +20,15 @@ Models (``--model``):
     The seed network (100 Bernoulli(0.1) inputs -> 1000 LIF, recurrent
     ``0.025 (I - 1)``, 500 steps, spikes of A and B and v of B recorded) with
     traces on and PostPre (nu (1e-4, 1e-2)) on the forward connection.
-``seed_izh``
-    The seed network with ``IzhikevichNodes`` (80 % regular spiking, 20 %
-    fast spiking; a, b, c, d and the coupling S drawn once with NumPy and
-    assigned before the layer is added) and forward weights 10x the seed's.
-
 ``seed_csrm``
     The seed network with ``CSRMNodes`` (BindsNET's defaults: exponential
     response kernel over 20 ms, eta refractory kernel over 10 ms, adaptive
     threshold). BindsNET computes the input window in its dense
     connections (both connections here are dense); snnlab in the layer.
+``seed_izh``
+    The seed network with ``IzhikevichNodes`` (80 % regular spiking, 20 %
+    fast spiking; a, b, c, d and the coupling S drawn once with NumPy and
+    assigned before the layer is added) and forward weights 10x the seed's.
 
 ``--one-spike 0`` makes ``dc`` deterministic (DiehlAndCookNodes draw the
 winning neuron at random otherwise), so the two packages can be compared
@@ -156,12 +155,12 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True, device: str
     else:
         n_in, n_out = data["w_fwd"].shape
         A = Input(n=n_in, traces=model == "seed_postpre")
-        if model == "seed_postpre":
-            B = api["LIFNodes"](n=n_out, traces=True)
-            rule = {"update_rule": api["PostPre"], "nu": (1e-4, 1e-2)}
-        elif model == "seed_csrm":
+        if model == "seed_csrm":
             B = api["CSRMNodes"](n=n_out)
             rule = {}
+        elif model == "seed_postpre":
+            B = api["LIFNodes"](n=n_out, traces=True)
+            rule = {"update_rule": api["PostPre"], "nu": (1e-4, 1e-2)}
         else:
             B = api["IzhikevichNodes"](n=n_out, excitatory=0.8)
             for key, value in data["izh"].items():

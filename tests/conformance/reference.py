@@ -70,6 +70,13 @@ DEFAULTS: Dict[str, dict] = {
              "responseKernel": "ExponentialKernel", "refractoryKernel": "EtaKernel"},
 }
 
+RULES = ("NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "MSTDP", "MSTDPET")
+
+
+def decay(dt: float, tc) -> np.ndarray:
+    """``exp(-dt / tc)`` in float32 (a per-neuron array for an array ``tc``)."""
+    return np.exp(F32(-dt) / np.asarray(tc, dtype=F32)).astype(F32)
+
 
 def csrm_kernels(spec: "LayerSpec", dt: float):
     """CSRM's kernels at ``dt``, from the spec: ``response(k dt)`` for the input
@@ -91,13 +98,6 @@ def csrm_kernels(spec: "LayerSpec", dt: float):
         raise ValueError(f"the reference has no refractory kernel {spec.p('refractoryKernel')!r}")
     ref = F32(-float(spec.p("reset_const"))) * np.exp(-t / tau)
     return res.astype(F32), ref.astype(F32)
-
-RULES = ("NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "MSTDP", "MSTDPET")
-
-
-def decay(dt: float, tc) -> np.ndarray:
-    """``exp(-dt / tc)`` in float32 (a per-neuron array for an array ``tc``)."""
-    return np.exp(F32(-dt) / np.asarray(tc, dtype=F32)).astype(F32)
 
 
 @dataclasses.dataclass

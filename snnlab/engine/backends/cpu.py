@@ -42,10 +42,10 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ...dynamics.model import (WINDOW_CLOCK, SquareAsProduct, outer_terms, parse_step, phases, rule_passes,
-                               rule_update_parts, window_buffer)
+from ...dynamics.model import SquareAsProduct, outer_terms, parse_step, phases, rule_passes, rule_update_parts
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
+from ...dynamics.model import WINDOW_CLOCK, window_buffer  # noqa: I001 (a line of its own: a separate hunk)
 from ..validate import value_stamp
 from .base import Backend, cache_for
 
