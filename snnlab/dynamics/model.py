@@ -37,7 +37,7 @@ value it had there ``d`` steps earlier (0 before the layer's first step or
 reset). ``k`` names a 1-D float32 tensor the layer computes from its
 parameters and ``dt`` (:meth:`Nodes.window_kernels`). The back-ends keep the
 past values in a ring buffer, state ``<x>_window`` of shape
-``[len(k), batch, *shape]`` with the layer's step count ``window_clock``
+``[len(k), batch, *shape]`` (float64) with the layer's step count ``window_clock``
 (both reset with the state). The sum is accumulated in float64 (the
 products of float32 numbers are exact there) and rounded to float32 once,
 so every back-end gets the same value whatever order it sums in. Each name
@@ -75,6 +75,7 @@ import contextlib
 import contextvars
 import functools
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -517,19 +518,45 @@ def _sum_batch(e):
 
 
 def _window(buffer: torch.Tensor, clock: torch.Tensor, x, kernel: torch.Tensor) -> torch.Tensor:
-    """``window(x, kernel)``: write ``x`` into its ring buffer's slot ``clock mod
-    len(kernel)``, then ``sum_d kernel[d] * x[t - d]``, summed in float64 and
-    rounded once (no host sync: the slot stays on the device)."""
+    """``window(x, kernel)``: write ``x`` into its ring buffer's (float64) slot
+    ``clock mod len(kernel)``, then ``sum_d kernel[d] * x[t - d]``, summed in
+    float64 and rounded once. On the CPU outside a captured block the slot is
+    read as a number and the weights are a slice of the kernel reversed twice
+    over; otherwise the slot stays on the device (no host sync)."""
     length = buffer.shape[0]
-    slot = torch.remainder(clock, length)
-    if isinstance(x, torch.Tensor):
-        buffer.index_copy_(0, slot, x.to(buffer.dtype).expand(buffer.shape[1:]).unsqueeze(0))
+    if buffer.device.type == "cpu" and not in_static_shapes():
+        slot = int(clock) % length
+        if isinstance(x, torch.Tensor):
+            buffer[slot].copy_(x)
+        else:
+            buffer[slot].fill_(float(x))
+        # the value in slot p is (slot - p) mod length steps old: weight kernel[(slot - p) mod length]
+        weights = _reversed_twice(kernel)[length - 1 - slot: 2 * length - 1 - slot]
     else:
-        buffer.index_fill_(0, slot, float(x))
-    # the value in slot p is (slot - p) mod length steps old
-    age = torch.remainder(slot - torch.arange(length, device=buffer.device), length)
-    weights = kernel.to(device=buffer.device, dtype=torch.float64)[age]
-    return torch.tensordot(weights, buffer.to(torch.float64), dims=1).to(torch.float32)
+        slot = torch.remainder(clock, length)
+        if isinstance(x, torch.Tensor):
+            buffer.index_copy_(0, slot, x.to(buffer.dtype).expand(buffer.shape[1:]).unsqueeze(0))
+        else:
+            buffer.index_fill_(0, slot, float(x))
+        age = torch.remainder(slot - torch.arange(length, device=buffer.device), length)
+        weights = kernel.to(device=buffer.device, dtype=torch.float64)[age]
+    return (weights @ buffer.view(length, -1)).view(buffer.shape[1:]).to(torch.float32)
+
+
+_REVERSED: Dict[int, tuple] = {}
+
+
+def _reversed_twice(kernel: torch.Tensor) -> torch.Tensor:
+    """``cat(flip(k), flip(k))`` in float64, kept until ``kernel`` is written (its version)."""
+    hit = _REVERSED.get(id(kernel))
+    if hit is not None and hit[0]() is kernel and hit[1] == kernel._version:
+        return hit[2]
+    flipped = kernel.to(torch.float64).flip(0)
+    doubled = torch.cat((flipped, flipped))
+    if len(_REVERSED) > 256:  # kernels of layers gone since
+        _REVERSED.clear()
+    _REVERSED[id(kernel)] = (weakref.ref(kernel), kernel._version, doubled)
+    return doubled
 
 
 _TORCH_ENV = {"_where": _where, "_maximum": _maximum, "_exp": _exp, "_sum_batch": _sum_batch, "_window": _window,

@@ -241,11 +241,13 @@ class Nodes(torch.nn.Module):
             self._make_windows()
 
     def _make_windows(self) -> None:
-        """The windows' ring buffers ``[len(kernel), batch, *shape]`` at zero, and their clock at 0."""
+        """The windows' ring buffers ``[len(kernel), batch, *shape]`` at zero, and their clock at 0.
+        (float64: the window's sum is taken in float64, so a step converts one value, not the window.)"""
         device = self._device()
         for x, k in self.model.windows:
             length = self.__dict__[k].shape[0]
-            self._set_state(window_buffer(x), torch.zeros((length, self.batch_size, *self.shape), device=device))
+            shape = (length, self.batch_size, *self.shape)
+            self._set_state(window_buffer(x), torch.zeros(shape, dtype=torch.float64, device=device))
         self._set_state(WINDOW_CLOCK, torch.zeros(1, dtype=torch.int64, device=device))
 
     def values(self) -> dict:

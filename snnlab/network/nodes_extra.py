@@ -210,10 +210,10 @@ class CSRMNodes(Nodes):
                 "ref_kernel": REFRACTORY_KERNELS[self.refractoryKernel](t_ref, self.tau, self.reset_const)}
 
 
-#: the most steps a CSRM window holds, and steps x neurons (a window costs that
-#: much memory per sample and that many multiply-adds per step)
+#: the most steps a CSRM window holds, and steps x neurons (a window costs 8 bytes
+#: of memory per sample and a multiply-add per step for each)
 MAX_WINDOW_STEPS = 2**16
-MAX_WINDOW_ELEMENTS = 2**26
+MAX_WINDOW_ELEMENTS = 2**24
 
 
 def _window_steps(layer, name: str, dt: float) -> int:

@@ -354,7 +354,7 @@ class _Gen:
                 self.emit(f"        wp = ws_{x} - wd if wd <= ws_{x} else ws_{x} - wd + wn_{x}")
                 self.emit(f"        wkern = np.float64({kern}[wd])")
                 self.emit(f"        for i in range({n}):")
-                self.emit(f"            {part}[b, i] += wkern * np.float64({buf}[wp, b, i])")
+                self.emit(f"            {part}[b, i] += wkern * {buf}[wp, b, i]")
             self.emit("for b in range(B):")
             self.emit(f"    for i in range({n}):")
             self.ind += 2
@@ -436,7 +436,7 @@ class _Gen:
         for x, k in calls.items():
             buf, kern = self.arg(f"WB{l}_{x}"), self.arg(f"WK{l}_{k}")
             self.emit(f"wx = f32({_scalar(ast.Name(x, ast.Load()), local)})")
-            self.emit(f"{buf}[ws_{x}, b, i] = wx")
+            self.emit(f"{buf}[ws_{x}, b, i] = np.float64(wx)")
             self.emit(f"q_window_{x} = f32({self.arg(f'WS{l}_{x}')}[b, i] + np.float64({kern}[0]) * np.float64(wx))")
             local[f"__window_{x}"] = f"q_window_{x}"
         return out
@@ -958,7 +958,7 @@ def dummy_arguments(names, hr_types) -> tuple:
         elif head in ("E", "R"):
             out.append(np.zeros((1, 1, 1), np.float32))
         elif head == "WB":
-            out.append(np.zeros((1, 1, 1), np.float32))
+            out.append(np.zeros((1, 1, 1), np.float64))
         elif head == "WK":
             out.append(one)
         elif head == "WS":
