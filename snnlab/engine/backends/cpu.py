@@ -44,8 +44,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ...dynamics.model import (SquareAsProduct, outer_key, outer_terms, parse_step, phases, rule_passes,
-                               rule_update_parts)
+from ...dynamics.model import SquareAsProduct, outer_terms, parse_step, phases, rule_passes, rule_update_parts
+from ...dynamics.model import outer_key
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
 from ..validate import value_stamp
@@ -144,7 +144,7 @@ def _hoist_outer_arguments(stmts, prefix: str):
     name, replaced by a name ``<prefix><k>``; and ``(name, "pre" | "post", expression)``
     of each (an argument reads only per-neuron values: it is computed once per neuron
     and sample before the pass over the synapses, not once per synapse)."""
-    found: Dict[str, Tuple[str, str, ast.expr]] = {}
+    found: Dict[Tuple[str, str], Tuple[str, str, ast.expr]] = {}
 
     class Hoist(ast.NodeTransformer):
         def visit_Call(self, node):
