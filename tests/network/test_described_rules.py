@@ -223,3 +223,13 @@ def test_a_rule_reading_a_layer_state_the_layer_lacks_is_refused():
 def test_a_bad_extension_is_refused_where_it_is_written(updates, kw, match):
     with pytest.raises(ValueError, match=match):
         RuleModel(updates=updates, needs_traces=False, **kw)
+
+
+def test_every_learning_rule_snnlab_ships_is_a_description():
+    # (so the fast paths take every one; a user's rule written by hand still runs eagerly)
+    from snnlab.dynamics import registered
+
+    shipped = {name: cls for name, cls in registered().items()
+               if isinstance(cls, type) and issubclass(cls, LearningRule) and cls.__module__.startswith("snnlab.")}
+    assert {"PostPre", "MSTDP", "MSTDPET", "DiehlAndCook", "Rmax"} <= set(shipped)
+    assert [name for name, cls in shipped.items() if not cls.described()] == []
