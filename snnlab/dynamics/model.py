@@ -561,7 +561,14 @@ def derived_code(name: str, expr: str):
 def derived_values(model: "RuleModel", numbers: dict) -> dict:
     """The ``derived`` scalars of ``model`` from ``numbers`` (parameters and ``dt``), in double precision."""
     env = {"__builtins__": {}, "exp": math.exp, "inf": math.inf}
-    return {name: float(eval(derived_code(name, expr), env, numbers)) for name, expr in model.derived.items()}
+    out = {}
+    for name, expr in model.derived.items():
+        try:
+            out[name] = float(eval(derived_code(name, expr), env, numbers))
+        except NameError as exc:
+            raise ValueError(f"derived scalar {name!r} = {expr!r} reads {exc.name!r}, which is neither a number "
+                             f"parameter of the rule ({', '.join(sorted(numbers))}) nor dt") from exc
+    return out
 
 
 class _LazyScalarWhere(ast.NodeTransformer):

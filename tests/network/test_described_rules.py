@@ -212,6 +212,16 @@ def test_a_rule_reading_a_layer_state_the_layer_lacks_is_refused():
     assert conn.update_rule.values()["v_post"] is conn.target.v
 
 
+def test_a_derived_scalar_reading_an_unknown_name_is_refused_at_construction():
+    @register
+    class ReadsNothingKnown(LearningRule):
+        model = RuleModel(derived={"k": "1 - dt / tc_missing"}, needs_traces=False,
+                          updates="w = w + k * outer(s_pre, s_post)")
+
+    with pytest.raises(ValueError, match="derived scalar 'k' = '1 - dt / tc_missing' reads 'tc_missing'"):
+        Connection(Input(n=2), Input(n=3), update_rule=ReadsNothingKnown)
+
+
 @pytest.mark.parametrize("updates,kw,match", [
     ("w = w + outer(x_pre + s_post, s_post)", {}, "pre-synaptic a and a post-synaptic b"),
     ("w = w + outer(outer(x_pre, s_post), s_post)", {}, "two per-neuron expressions"),
