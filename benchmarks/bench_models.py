@@ -9,7 +9,10 @@ inputs and weights:
   inhibitory LIF, PostPre STDP on the input weights, 350 steps per sample);
 * ``seed_postpre``: the seed network (100 -> 1000 LIF) with PostPre on the
   forward connection;
-* ``seed_izh``: the seed network with IzhikevichNodes.
+* ``seed_izh``: the seed network with IzhikevichNodes;
+* ``dc_rule`` and ``seed_rmax`` (with ``--models``): Diehl & Cook with its own
+  learning rule (DiehlAndCook), the seed network of SRM0 neurons with Rmax;
+  ``seed_csrm`` (with ``--models``): the seed network of CSRMNodes.
 
 Prints the medians, the ratio BindsNET / snnlab measured in this run, the
 issue's target (>= 10x), and whether the two simulators agree where they are
@@ -32,13 +35,15 @@ deterministic:
   counts stay close.
 
 Writes the table to ``results/bench_models.txt`` (and the records as JSON
-with ``--json``).
+with ``--json``). ``--snnlab-eager`` also times snnlab's eager back-end in the
+same run (``use_backend("eager")``) and prints eager / the back-end chosen.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_models.py                  # 5 repeats, 3 D&C samples
     .venv/bin/python benchmarks/bench_models.py --quick          # 3 repeats, 2 samples
     .venv/bin/python benchmarks/bench_models.py --bindsnet-python PATH/TO/bindsnet/venv/bin/python
+    .venv/bin/python benchmarks/bench_models.py --models dc_rule seed_rmax --snnlab-eager --out results/bench_rules.txt
 """
 
 from __future__ import annotations
@@ -67,7 +72,10 @@ LABELS = {
     "seed_postpre": "seed 100 -> 1000 LIF + PostPre",
     "seed_csrm": "seed 100 -> 1000 CSRM",
     "seed_izh": "seed 100 -> 1000 Izhikevich",
+    "dc_rule": "Diehl & Cook, DiehlAndCook rule",
+    "seed_rmax": "seed 100 -> 1000 SRM0 + Rmax",
 }
+DEFAULT_MODELS = ("dc", "seed_postpre", "seed_izh")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -129,8 +137,10 @@ def agreement(a_path: Path, b_path: Path) -> dict:
 def describe_agreement(model: str, agree: dict | None) -> str:
     if agree is None:
         return "not checked (no BindsNET)"
+    if agree == "stochastic":
+        return "not compared (SRM0 draws its spikes at random in each package)"
     if agree["identical"]:
-        what = "one_spike=False variant: " if model == "dc" else ""
+        what = "one_spike=False variant: " if model in run_models.DC_MODELS else ""
         return f"{what}identical rasters and weights"
     diffs = {k: v for k, v in agree["first_diff_step"].items() if v is not None}
     counts = ", ".join(f"{k} {a}/{b}" for k, (a, b) in agree["spikes"].items())
@@ -139,7 +149,8 @@ def describe_agreement(model: str, agree: dict | None) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="snnlab vs BindsNET 0.3.4 on model networks (issue 9)")
-    p.add_argument("--models", nargs="+", default=list(run_models.MODELS), choices=run_models.MODELS)
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=run_models.MODELS)
+    p.add_argument("--snnlab-eager", action="store_true", help="also time snnlab's eager back-end (ratio eager / chosen)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--samples", type=int, default=3, help="D&C samples (350 steps each) per timed run")
     p.add_argument("--quick", action="store_true", help="3 repeats, 2 D&C samples")
@@ -170,16 +181,24 @@ def main(argv=None) -> int:
             print(f"[{model}] snnlab ...", flush=True)
             sn = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True,
                                     save=tmp / f"sn_{model}.npz")
+            if args.snnlab_eager:
+                from snnlab.engine import use_backend
+
+                print(f"[{model}] snnlab eager ...", flush=True)
+                with use_backend("eager"):
+                    sn["eager"] = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True)
             bn = agree = None
             if bn_py is not None:
                 print(f"[{model}] BindsNET ...", flush=True)
                 bn = peer_record(bn_py, model, samples=samples, repeats=repeats, warmup=1, data_dir=args.data,
                                  threads=args.threads, save=tmp / f"bn_{model}.npz")
-                if model == "dc":  # the deterministic variant, one sample, in both
-                    run_models.measure("snnlab", model, 1, 1, 0, args.data, False, save=tmp / "sn_dc_det.npz")
+                if model in run_models.DC_MODELS:  # the deterministic variant, one sample, in both
+                    run_models.measure("snnlab", model, 1, 1, 0, args.data, False, save=tmp / f"sn_{model}_det.npz")
                     peer_record(bn_py, model, samples=1, repeats=1, warmup=0, data_dir=args.data,
-                                threads=args.threads, one_spike=False, save=tmp / "bn_dc_det.npz")
-                    agree = agreement(tmp / "sn_dc_det.npz", tmp / "bn_dc_det.npz")
+                                threads=args.threads, one_spike=False, save=tmp / f"bn_{model}_det.npz")
+                    agree = agreement(tmp / f"sn_{model}_det.npz", tmp / f"bn_{model}_det.npz")
+                elif model == "seed_rmax":
+                    agree = "stochastic"  # SRM0 draws its spikes: the packages draw differently
                 else:
                     agree = agreement(tmp / f"sn_{model}.npz", tmp / f"bn_{model}.npz")
                 bn["agreement"] = agree
@@ -206,12 +225,15 @@ def main(argv=None) -> int:
             bn_s = ratio_s = met = "-"
         lines.append(f"{LABELS[model]:46s} {sn['run_s']:9.4f} {bn_s:>10s} {ratio_s:>9s} {met:>12s}  "
                      f"{sn.get('backend', '?'):>13s}  {describe_agreement(model, agree)}")
+        if "eager" in sn:
+            lines.append(f"{'  snnlab eager':46s} {sn['eager']['run_s']:9.4f}   eager / {sn.get('backend', '?')} "
+                         f"{sn['eager']['run_s'] / sn['run_s']:.2f}x (same run)")
     lines += ["", "first (untimed) run, s: " + ", ".join(
         f"{m} snnlab {sn.get('first_run_s', float('nan')):.3f}"
         + (f" (+{sn['compile_wait_s']:.1f} s waiting for its compiled loop)" if sn.get("compile_wait_s", 0) > 0.05 else "")
         + (f" / BindsNET {bn['first_run_s']:.3f}" if bn else "")
         for m, sn, bn, _ in rows)]
-    if any(m == "dc" for m, *_ in rows):
+    if any(m in run_models.DC_MODELS for m, *_ in rows):
         lines.append("D&C timed runs use one_spike=True (a random winner per step: the packages draw differently, and "
                      "BindsNET resets every neuron that crossed); the agreement column is for one_spike=False.")
     text = "\n".join(lines)

@@ -3,7 +3,9 @@
 The seed network (100 Bernoulli(0.1) inputs -> 1000 LIF, recurrent
 ``0.025 (I - 1)``, spikes of A and B and v of B recorded) with MSTDP or
 MSTDPET on the forward connection (``nu = 1e-4``, weights in [0, 1]) and one
-reward per run (+1 and -1 alternating; one per sample with ``--batch``). Each repeat runs the same network
+reward per run (+1 and -1 alternating; one per sample with ``--batch``);
+``Rmax`` runs the same network with stochastic SRM0 neurons in B and additive
+traces on A (torch is seeded before each run, so both back-ends draw alike). Each repeat runs the same network
 state on both back-ends, in alternating order, and the script prints the
 medians, the ratio eager / cpu (wall clock, and process CPU time, steadier
 on a shared machine), and whether the two agree (spikes exactly,
@@ -12,7 +14,7 @@ cache) before the timed runs; the compile time is printed apart.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_mstdp.py                # MSTDP and MSTDPET, 500 steps, 5 repeats
+    .venv/bin/python benchmarks/bench_mstdp.py                # MSTDP, MSTDPET and Rmax, 500 steps, 5 repeats
     .venv/bin/python benchmarks/bench_mstdp.py --rules MSTDP --repeats 3 --batch 4
 """
 
@@ -38,14 +40,15 @@ from snnlab.engine import use_backend  # noqa: E402
 from snnlab.engine.backends import cpu  # noqa: E402
 from snnlab.network import Network  # noqa: E402
 from snnlab.network.monitors import Monitor  # noqa: E402
-from snnlab.network.nodes import Input, LIFNodes  # noqa: E402
+from snnlab.network.nodes import Input, LIFNodes, SRM0Nodes  # noqa: E402
 from snnlab.network.topology import Connection  # noqa: E402
 
 
 def build(rule, w_fwd: np.ndarray, batch: int) -> Network:
     n_in, n_out = w_fwd.shape
     net = Network(dt=C.DT, batch_size=batch)
-    A, B = Input(n=n_in), LIFNodes(n=n_out)
+    rmax = rule is learning.Rmax  # stochastic SRM0 targets, additive traces on the source
+    A, B = Input(n=n_in, traces=rmax, traces_additive=rmax), (SRM0Nodes if rmax else LIFNodes)(n=n_out)
     net.add_layer(A, name="A")
     net.add_layer(B, name="B")
     net.add_connection(Connection(A, B, w=torch.from_numpy(w_fwd).clone(), update_rule=rule, nu=(1e-4, 1e-4),
@@ -59,6 +62,7 @@ def build(rule, w_fwd: np.ndarray, batch: int) -> Network:
 def run(net: Network, backend: str, x: torch.Tensor, reward) -> tuple:
     """(wall, process CPU) seconds of one ``run()`` from reset state."""
     net.reset_state_variables()
+    torch.manual_seed(0)  # SRM0's draws: the same on both back-ends
     with use_backend(backend):
         t0, c0 = time.perf_counter(), time.process_time()
         net.run({"A": x}, time=x.shape[0], reward=reward)
@@ -69,7 +73,7 @@ def run(net: Network, backend: str, x: torch.Tensor, reward) -> tuple:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rules", nargs="+", default=["MSTDP", "MSTDPET"])
+    parser.add_argument("--rules", nargs="+", default=["MSTDP", "MSTDPET", "Rmax"])
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1)
@@ -83,7 +87,7 @@ def main() -> None:
     x = x.reshape(args.steps, 1, -1).expand(args.steps, args.batch, x.shape[-1]).contiguous()
     # one reward per run (per sample with a batch), alternating in sign
     rewards = [1.0, -1.0] if args.batch == 1 else [torch.linspace(1.0, 0.25, args.batch), torch.linspace(-0.25, -1.0, args.batch)]
-    print(f"seed network 100 -> 1000 LIF, {args.steps} steps, batch {args.batch}, {args.repeats} repeats "
+    print(f"seed network 100 -> 1000 LIF (SRM0 for Rmax), {args.steps} steps, batch {args.batch}, {args.repeats} repeats "
           f"(torch threads 1; medians of the run() calls)")
     for rule_name in args.rules:
         rule = getattr(learning, rule_name)

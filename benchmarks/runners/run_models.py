@@ -29,6 +29,13 @@ Models (``--model``):
     The seed network with ``IzhikevichNodes`` (80 % regular spiking, 20 %
     fast spiking; a, b, c, d and the coupling S drawn once with NumPy and
     assigned before the layer is added) and forward weights 10x the seed's.
+``dc_rule``
+    ``dc`` with Diehl & Cook's own learning rule (``DiehlAndCook``, nu (0,
+    1e-2), x_tar 0.4) on X -> Ae instead of PostPre, X with additive traces.
+``seed_rmax``
+    The seed network with stochastic ``SRM0Nodes`` (defaults) and ``Rmax``
+    (nu 1e-4, weights in [0, 1]) on the forward connection, A with additive
+    traces, ``reward=1.0`` passed to every run.
 
 ``--one-spike 0`` makes ``dc`` deterministic (DiehlAndCookNodes draw the
 winning neuron at random otherwise), so the two packages can be compared
@@ -52,7 +59,8 @@ import numpy as np  # noqa: E402
 
 import common as C  # noqa: E402
 
-MODELS = ("dc", "seed_postpre", "seed_izh", "seed_csrm")
+MODELS = ("dc", "seed_postpre", "seed_izh", "dc_rule", "seed_rmax", "seed_csrm")
+DC_MODELS = ("dc", "dc_rule")
 DC_IN, DC_EXC, DC_STEPS = 784, 400, 350
 SEED_STEPS = 500
 IZH_W_SCALE = 10.0
@@ -70,6 +78,7 @@ def load_api(package: str) -> dict:
         "DiehlAndCookNodes": nodes.DiehlAndCookNodes, "IzhikevichNodes": nodes.IzhikevichNodes,
         "CSRMNodes": nodes.CSRMNodes,
         "Connection": topo.Connection, "Monitor": mons.Monitor, "PostPre": learning.PostPre,
+        "SRM0Nodes": nodes.SRM0Nodes, "DiehlAndCook": learning.DiehlAndCook, "Rmax": learning.Rmax,
     }
 
 
@@ -84,7 +93,7 @@ def model_data(model: str, samples: int, data_dir: Path) -> dict:
     """The inputs and weights of ``model``, drawn once (seed ``common.SEED``) and cached as .npy."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    if model == "dc":
+    if model in DC_MODELS:
         stem = data_dir / f"dc_{samples}x{DC_STEPS}_s{C.SEED}"
         files = {k: Path(f"{stem}_{k}.npy") for k in ("inputs", "w_in")}
         if not all(p.exists() for p in files.values()):
@@ -134,8 +143,8 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True, device: str
     mkw = {} if device == "cpu" else {"device": device}  # recordings stay on the GPU (both Monitors take device=)
     net = Network(dt=C.DT)
     monitors = {}
-    if model == "dc":
-        X = Input(n=DC_IN, traces=True, tc_trace=20.0)
+    if model in DC_MODELS:
+        X = Input(n=DC_IN, traces=True, tc_trace=20.0, traces_additive=model == "dc_rule")
         Ae = api["DiehlAndCookNodes"](n=DC_EXC, traces=True, rest=-65.0, reset=-60.0, thresh=-52.0, refrac=5,
                                       tc_decay=100.0, tc_trace=20.0, theta_plus=0.05, tc_theta_decay=1e7,
                                       one_spike=one_spike)
@@ -144,8 +153,10 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True, device: str
         for name, layer in (("X", X), ("Ae", Ae), ("Ai", Ai)):
             net.add_layer(layer, name=name)
         eye = np.eye(DC_EXC, dtype=np.float32)
-        net.add_connection(Connection(source=X, target=Ae, w=t(data["w_in"]), update_rule=api["PostPre"],
-                                      nu=(1e-4, 1e-2), wmin=0.0, wmax=1.0, norm=78.4), source="X", target="Ae")
+        rule = (dict(update_rule=api["DiehlAndCook"], nu=(0.0, 1e-2), x_tar=0.4) if model == "dc_rule"
+                else dict(update_rule=api["PostPre"], nu=(1e-4, 1e-2)))
+        net.add_connection(Connection(source=X, target=Ae, w=t(data["w_in"]), wmin=0.0, wmax=1.0, norm=78.4, **rule),
+                           source="X", target="Ae")
         net.add_connection(Connection(source=Ae, target=Ai, w=t(22.5 * eye), wmin=0.0, wmax=22.5),
                            source="Ae", target="Ai")
         net.add_connection(Connection(source=Ai, target=Ae, w=t(-17.5 * (1 - eye)), wmin=-17.5, wmax=0.0),
@@ -154,13 +165,16 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True, device: str
             monitors[name] = Monitor(layer, state_vars=("s",), time=DC_STEPS, **mkw)
     else:
         n_in, n_out = data["w_fwd"].shape
-        A = Input(n=n_in, traces=model == "seed_postpre")
+        A = Input(n=n_in, traces=model in ("seed_postpre", "seed_rmax"), traces_additive=model == "seed_rmax")
         if model == "seed_csrm":
             B = api["CSRMNodes"](n=n_out)
             rule = {}
         elif model == "seed_postpre":
             B = api["LIFNodes"](n=n_out, traces=True)
             rule = {"update_rule": api["PostPre"], "nu": (1e-4, 1e-2)}
+        elif model == "seed_rmax":
+            B = api["SRM0Nodes"](n=n_out)
+            rule = {"update_rule": api["Rmax"], "nu": (1e-4, 0.0), "wmin": 0.0, "wmax": 1.0}
         else:
             B = api["IzhikevichNodes"](n=n_out, excitatory=0.8)
             for key, value in data["izh"].items():
@@ -199,13 +213,15 @@ def simulate(net, monitors, model: str, data: dict, device: str = "cpu") -> dict
     import torch
 
     rasters = {name: [] for name in monitors}
-    steps = DC_STEPS if model == "dc" else SEED_STEPS
+    steps = DC_STEPS if model in DC_MODELS else SEED_STEPS
+    reward = {"reward": 1.0} if model == "seed_rmax" else {}
     for spikes in data["inputs"]:
         # A fresh tensor per sample: BindsNET writes into the caller's inputs.
-        net.run(inputs={"X" if model == "dc" else "A": torch.from_numpy(spikes.copy()).to(device)}, time=steps)
+        net.run(inputs={"X" if model in DC_MODELS else "A": torch.from_numpy(spikes.copy()).to(device)}, time=steps,
+                **reward)
         for name, m in monitors.items():  # (.cpu() waits for a GPU's work)
             rasters[name].append(m.get("s").reshape(steps, -1).cpu().numpy().astype(np.uint8))
-        if model == "dc":
+        if model in DC_MODELS:
             net.reset_state_variables()  # as BindsNET's example does between samples
     return {name: np.stack(r) for name, r in rasters.items()}
 
@@ -219,7 +235,7 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
     base = C.rss_mb()
     api = load_api(package)
     data = model_data(model, samples, data_dir)
-    if model == "dc":
+    if model in DC_MODELS:
         data["inputs"] = data["inputs"][:samples]
     builds, runs, spikes_out, spikes_in, warm = [], [], [], [], []
     waited = None
@@ -235,7 +251,7 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
         else:
             builds.append(tb.s)
             runs.append(tr.s)
-            out_layer = "Ae" if model == "dc" else "B"
+            out_layer = "Ae" if model in DC_MODELS else "B"
             spikes_out.append(int(rasters[out_layer].sum()))
             spikes_in.append(int(data["inputs"].sum()))
         backend = getattr(net, "last_backend", None)  # snnlab: the back-end that ran the last block
@@ -244,8 +260,8 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
             np.savez(save, **{f"s_{k}": v for k, v in rasters.items()}, **weights)
         del net, monitors
         gc.collect()
-    steps = DC_STEPS if model == "dc" else SEED_STEPS
-    wl = C.Workload(model, *(data["inputs"].shape[2], DC_EXC if model == "dc" else data["w_fwd"].shape[1]),
+    steps = DC_STEPS if model in DC_MODELS else SEED_STEPS
+    wl = C.Workload(model, *(data["inputs"].shape[2], DC_EXC if model in DC_MODELS else data["w_fwd"].shape[1]),
                     steps * len(data["inputs"]))
     extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "model": model,
              "samples": len(data["inputs"]), "one_spike": one_spike, "device": device}

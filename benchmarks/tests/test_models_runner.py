@@ -53,10 +53,12 @@ def test_snnlab_runs_each_model(model, data_dir, tmp_path):
     assert rec["simulator"] == "snnlab" and rec["repeats"] == 1
     assert rec["spikes_in"] == int(data["inputs"][:1].sum())
     with np.load(save) as z:
-        out = z["s_Ae" if model == "dc" else "s_B"]
+        out = z["s_Ae" if model in run_models.DC_MODELS else "s_B"]
         assert rec["spikes_out"] == int(out.sum()) > 0  # the network is active
-        if model == "seed_postpre":  # learning changed the forward weights
+        if model in ("seed_postpre", "seed_rmax"):  # learning changed the forward weights
             assert not np.array_equal(z["w_A_B"], data["w_fwd"])
+        if model == "dc_rule":
+            assert not np.array_equal(z["w_X_Ae"], data["w_in"])
 
 
 def _save(path, **arrays):
@@ -93,12 +95,13 @@ def test_bench_writes_its_table_without_bindsnet(tmp_path, monkeypatch):
     pytest.importorskip("snnlab.network")
     out = tmp_path / "bench_models.txt"
     assert bench_models.main(["--models", "seed_postpre", "--repeats", "1", "--no-bindsnet", "--data",
-                              str(tmp_path / "d"), "--out", str(out)]) == 0
+                              str(tmp_path / "d"), "--out", str(out), "--snnlab-eager"]) == 0
     text = out.read_text()
     assert "seed 100 -> 1000 LIF + PostPre" in text and "not checked (no BindsNET)" in text
+    assert "snnlab eager" in text and "eager / " in text
 
 
-@pytest.mark.parametrize("model,one_spike", [("seed_postpre", True), ("dc", False)])
+@pytest.mark.parametrize("model,one_spike", [("seed_postpre", True), ("dc", False), ("dc_rule", False)])
 def test_bindsnet_and_snnlab_agree(model, one_spike, data_dir, tmp_path):
     if BINDSNET_PY is None:
         pytest.skip("BindsNET venv not set up (benchmarks/peers/setup_venvs.sh or $SNNLAB_BINDSNET_PYTHON)")

@@ -48,14 +48,18 @@ is windowed at most once per step, and never inside an ``if``. CSRM's::
 
 A :class:`RuleModel` lists a learning rule's statements: weight updates
 ``w = w + <expression>`` over ``outer(a, b)`` (``sum_b a[b, i] * b[b, j]``
-of pre-synaptic ``s_pre``/``x_pre`` and post-synaptic ``s_post``/``x_post``),
-``w`` itself, the rule's and the connection's parameters; and updates of
-the rule's own state (declared per pre-synaptic neuron, per post-synaptic
-neuron or per synapse, each per sample), which may read its decay factors,
-``dt`` and ``reward`` (a number, or one per sample). In a per-synapse
-statement ``outer(a, b)`` is the product of each sample (``a[b, i] * b[b, j]``);
-in a weight update ``sum_batch(e)`` sums a per-synapse expression over the
-batch. MSTDP::
+of a pre-synaptic expression ``a`` of ``s_pre``/``x_pre`` and a post-synaptic
+``b`` of ``s_post``/``x_post``), ``w`` itself, the rule's and the connection's
+parameters; and updates of the rule's own state (declared per pre-synaptic
+neuron, per post-synaptic neuron or per synapse, each per sample), which may
+read its decay factors, derived scalars (host-computed numbers such as
+``1 - dt / tc``), ``dt``, ``reward`` (a number, or one per sample) and the
+layers' state it declares (``s_prob_post``: the target's ``s_prob``). In a
+per-synapse statement ``outer(a, b)`` is the product of each sample
+(``a[b, i] * b[b, j]``); in a weight update ``sum_batch(e)`` sums a
+per-synapse expression over the batch. ``where(c, a, b)`` with a condition
+of numbers only (``mu == 1.0``) takes one branch; ``x ** e`` rounds as torch
+does (``e`` 1, 2 or 0.5 exactly). MSTDP::
 
     w = w + nu_pre * sum_batch(reward * eligibility)
     p_plus = p_plus * plus_decay + a_plus * s_pre
@@ -195,19 +199,39 @@ class RuleModel:
         zero at the start and after ``reset_state_variables``.
     decays : dict
         Decay factor name -> time-constant parameter (ms): ``exp(-dt / tc)``.
+    layer_state : tuple of str
+        State variables of the layers the rule reads, named ``<var>_pre`` (the
+        source's ``var``) or ``<var>_post`` (the target's): ``s_prob_post`` is
+        an SRM0 target's spike probability, ``[batch, n]``.
+    derived : dict
+        Scalar name -> expression of the rule's number parameters and ``dt``
+        (``+ - * / **``, ``exp``), evaluated in double precision on the host
+        whenever ``dt`` or a parameter changes (as the decays are), then read
+        as a float32 number: ``{"e_keep": "1 - dt / tc_e_trace"}``.
     """
 
     updates: str
     needs_traces: bool = True
     state: Dict[str, str] = field(default_factory=dict)
     decays: Dict[str, str] = field(default_factory=dict)
+    layer_state: Tuple[str, ...] = ()
+    derived: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        taken = set(_RULE_AXES) | {"dt", "nu_pre", "nu_post"}
         for name, where in self.state.items():
             if where not in STATE_AXES:
                 raise ValueError(f"rule state {name!r} is declared {where!r}; expected 'pre', 'post' or 'synapse'")
-            if name in _RULE_AXES or name in ("dt", "nu_pre", "nu_post") or name in self.decays:
+            if name in taken or name in self.decays:
                 raise ValueError(f"rule state {name!r} takes the name of something a rule reads; choose another")
+        for name in self.layer_state:
+            if not (name.endswith("_pre") or name.endswith("_post")) or name in taken or name in self.state:
+                raise ValueError(f"layer state {name!r}: expected '<variable>_pre' or '<variable>_post', "
+                                 "not a name a rule reads otherwise")
+        for name, expr in self.derived.items():
+            if name in taken or name in self.state or name in self.decays or name in self.layer_state:
+                raise ValueError(f"derived scalar {name!r} takes the name of something a rule reads; choose another")
+            derived_code(name, expr)
         for st in self.statements():
             self.check(st)
 
@@ -234,7 +258,15 @@ class RuleModel:
         """What ``name`` varies over (a subset of ``"bij"``; ``""`` for a number)."""
         if name in self.state:
             return STATE_AXES[self.state[name]]
+        if name in self.layer_state:
+            return "bi" if name.endswith("_pre") else "bj"
         return _RULE_AXES.get(name, "")
+
+    @staticmethod
+    def layer_variable(name: str) -> Tuple[str, str]:
+        """``("pre" | "post", variable)`` of a ``layer_state`` name (``s_prob_post`` -> ``("post", "s_prob")``)."""
+        side = "pre" if name.endswith("_pre") else "post"
+        return side, name[: -len(side) - 1]
 
     def domain(self, st: "Statement") -> str:
         """Where a statement acts: ``"w"``, or the kind of the state it assigns."""
@@ -262,22 +294,23 @@ class RuleModel:
                                                              if "b" in got and st.target == "w" else "")
             )
 
-    def _expr_axes(self, node, st) -> str:
+    def _expr_axes(self, node, st, neuron: bool = False) -> str:
+        """What ``node`` varies over; ``neuron``: inside an argument of ``outer()``."""
         if isinstance(node, ast.Name):
             return self.axes(node.id)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "outer":
-            a, b = node.args
-            if not (isinstance(a, ast.Name) and isinstance(b, ast.Name)):
-                raise ValueError(f"outer() takes two names, got {ast.unparse(node)!r}")
-            if set(self.axes(a.id)) != set("bi") or set(self.axes(b.id)) != set("bj"):
+            if len(node.args) != 2 or neuron:
+                raise ValueError(f"outer() takes two per-neuron expressions, got {ast.unparse(node)!r}")
+            a, b = (self._expr_axes(arg, st, neuron=True) for arg in node.args)
+            if set(a) != set("bi") or set(b) != set("bj"):
                 raise ValueError(f"outer(a, b) takes a pre-synaptic a and a post-synaptic b, got {ast.unparse(node)!r}")
             return "ij" if st.target == "w" else "bij"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "sum_batch":
             return "".join(sorted(set(self._expr_axes(node.args[0], st)) - {"b"}))
         out = set()
         for child in ast.iter_child_nodes(node):
-            out |= set(self._expr_axes(child, st))
-        if st.target == "w" or self.state.get(st.target) == "synapse":
+            out |= set(self._expr_axes(child, st, neuron))
+        if (st.target == "w" or self.state.get(st.target) == "synapse") and not neuron:
             # pre- or post-synaptic values reach a synapse only through outer() (any connection kind has it)
             if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call, ast.BoolOp)):
                 for child in ast.iter_child_nodes(node):
@@ -597,16 +630,97 @@ def torch_node_step(model: NodeModel, statements: Sequence[Statement], key: tupl
 
 
 # ------------------------------------------------------------ rule code
+def outer_key(call: ast.Call) -> Tuple[str, str]:
+    """An ``outer(a, b)`` call as (a, b): a name, or an expression's source."""
+    return tuple(arg.id if isinstance(arg, ast.Name) else ast.unparse(arg) for arg in call.args)
+
+
 def outer_terms(expr: ast.expr) -> List[Tuple[str, str]]:
-    """The ``outer(a, b)`` calls of an expression, as (a, b) names."""
-    out = []
-    for n in ast.walk(expr):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "outer":
-            a, b = n.args
-            if not (isinstance(a, ast.Name) and isinstance(b, ast.Name)):
-                raise ValueError(f"outer() takes two names, got {ast.unparse(n)!r}")
-            out.append((a.id, b.id))
+    """The ``outer(a, b)`` calls of an expression, as (a, b) (see :func:`outer_key`):
+    a term is event-driven on a side whose argument is ``s_pre`` or ``s_post`` itself."""
+    return [outer_key(n) for n in ast.walk(expr)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "outer"]
+
+
+def derived_code(name: str, expr: str):
+    """A ``derived`` scalar's expression, compiled (numbers, names, ``+ - * / **``, ``exp``)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"derived scalar {name!r}: {expr!r} is not an expression") from exc
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id == "exp"):
+            raise ValueError(f"derived scalar {name!r}: only exp() may be called, got {expr!r}")
+        if isinstance(node, (ast.Attribute, ast.Subscript, ast.Lambda, ast.Compare, ast.BoolOp)):
+            raise ValueError(f"derived scalar {name!r}: arithmetic of numbers and names only, got {expr!r}")
+    return compile(tree, f"<derived {name}>", "eval")
+
+
+def derived_values(model: "RuleModel", numbers: dict) -> dict:
+    """The ``derived`` scalars of ``model`` from ``numbers`` (parameters and ``dt``), in double precision."""
+    env = {"__builtins__": {}, "exp": math.exp, "inf": math.inf}
+    out = {}
+    for name, expr in model.derived.items():
+        try:
+            out[name] = float(eval(derived_code(name, expr), env, numbers))
+        except NameError as exc:
+            raise ValueError(f"derived scalar {name!r} = {expr!r} reads {exc.name!r}, which is neither a number "
+                             f"parameter of the rule ({', '.join(sorted(numbers))}) nor dt") from exc
     return out
+
+
+class _LazyScalarWhere(ast.NodeTransformer):
+    """``where(c, a, b)`` with ``c`` of numbers only -> ``(a if c else b)``: torch then
+    computes only the branch taken (``where(mu == 1.0, ...)``)."""
+
+    def __init__(self, model: Optional["RuleModel"]):
+        self.model = model
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if (self.model is not None and isinstance(node.func, ast.Name) and node.func.id == "where"
+                and not any(self.model.axes(n) for n in _names(node.args[0]))):
+            c, a, b = node.args
+            return ast.IfExp(test=c, body=a, orelse=b)
+        return node
+
+
+class _SpikesSubtracted(ast.NodeTransformer):
+    """``s_post - e`` and ``-s_pre``: torch subtracts no bool tensors, so the spikes
+    become 0.0 / 1.0 there (elsewhere they stay bool: ``where(s_post, ...)``)."""
+
+    @staticmethod
+    def _number(node):
+        if isinstance(node, ast.Name) and node.id in ("s_pre", "s_post"):
+            return ast.Call(ast.Name("_spikes_as_float", ast.Load()), [node], [])
+        return node
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Sub):
+            node.left, node.right = self._number(node.left), self._number(node.right)
+        return node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub):
+            node.operand = self._number(node.operand)
+        return node
+
+
+def _spikes_as_float(s):
+    return s.to(torch.float32) if isinstance(s, torch.Tensor) and s.dtype == torch.bool else s
+
+
+#: the globals of a rule's compiled torch expressions
+_RULE_GLOBALS = {"_spikes_as_float": _spikes_as_float}
+
+
+def _torch_rule_expr(expr: ast.expr, model: Optional["RuleModel"]) -> ast.expr:
+    """A rule expression for torch: where() on numbers lazy, spikes subtracted as numbers."""
+    tree = ast.parse(ast.unparse(expr), mode="eval").body
+    tree = _SpikesSubtracted().visit(_LazyScalarWhere(model).visit(tree))
+    return ast.fix_missing_locations(tree)
 
 
 def rule_update_parts(st: Statement) -> ast.expr:
@@ -619,10 +733,11 @@ def rule_update_parts(st: Statement) -> ast.expr:
 
 
 def _simple_outer(inc: ast.expr) -> Optional[Tuple[ast.expr, str, str]]:
-    """``k * outer(a, b)`` with ``k`` free of outer and w: (k, a, b), else None."""
+    """``k * outer(a, b)`` with ``k`` free of outer and w, ``a`` and ``b`` names: (k, a, b), else None."""
     if isinstance(inc, ast.BinOp) and isinstance(inc.op, ast.Mult) and isinstance(inc.right, ast.Call):
         call = inc.right
-        if isinstance(call.func, ast.Name) and call.func.id == "outer":
+        if (isinstance(call.func, ast.Name) and call.func.id == "outer"
+                and all(isinstance(arg, ast.Name) for arg in call.args)):
             names = _names(inc.left)
             if "w" not in names and not outer_terms(inc.left):
                 return inc.left, call.args[0].id, call.args[1].id
@@ -649,15 +764,15 @@ def torch_rule_update(rule, conn, statements: Sequence[Statement], values: dict,
         return
     static = in_static_shapes()  # a captured block: no skipping on the device's data
     for st in statements:
-        terms, simple, code = _rule_parts(st)
-        if not static and terms and all(any(n.startswith("s_") and not values[n].any() for n in t) for t in terms):
+        terms, simple, code = _rule_parts(st, model)
+        if not static and terms and all(any(n in ("s_pre", "s_post") and not values[n].any() for n in t) for t in terms):
             continue
         if simple is not None:
             a, b = simple
-            conn.add_outer(values[a], values[b], eval(code, {}, values))
+            conn.add_outer(values[a], values[b], eval(code, _RULE_GLOBALS, values))
             continue
         env = dict(values, outer=conn.outer_sum, w=conn.weights(), where=_where, maximum=_maximum, exp=_exp)
-        conn.add_to_weights(eval(code, {}, env))
+        conn.add_to_weights(eval(code, _RULE_GLOBALS, env))
 
 
 def _general_statement(model: RuleModel, rule, conn, st: Statement, values: dict) -> None:
@@ -675,7 +790,7 @@ def _general_statement(model: RuleModel, rule, conn, st: Statement, values: dict
         if name in ("outer", "sum_batch", "where", "maximum", "exp"):
             continue
         value = conn.weights() if name == "w" else values[name]
-        if isinstance(value, torch.Tensor) and name in ("s_pre", "x_pre", "s_post", "x_post"):
+        if isinstance(value, torch.Tensor) and (name in ("s_pre", "x_pre", "s_post", "x_post") or name in model.layer_state):
             value = value.reshape(value.shape[0], -1)
         elif name == "reward" and isinstance(value, torch.Tensor) and value.dim() == 1:
             wdim = conn.weights().dim()
@@ -684,18 +799,18 @@ def _general_statement(model: RuleModel, rule, conn, st: Statement, values: dict
     env.update(where=_where, maximum=_maximum, exp=_exp)
     if domain == "w":
         env.update(outer=conn.outer_sum, sum_batch=conn.reduce if conn.reduction is not None else _sum_samples)
-        conn.add_to_weights(eval(_compiled(st, increment=True), {}, env))
+        conn.add_to_weights(eval(_compiled(st, model, increment=True), _RULE_GLOBALS, env))
         return
     if domain == "synapse":
         env["outer"] = conn.outer
     state = values[st.target]
-    decaying = _decaying(st)
+    decaying = _decaying(st, model)
     if decaying is not None:
         # ``x = x * k + rest``: in place, the same float32 operations without new tensors
-        factor, rest = (eval(code, {}, env) for code in decaying)
+        factor, rest = (eval(code, _RULE_GLOBALS, env) for code in decaying)
         state.mul_(factor).add_(rest)
         return
-    result = eval(_compiled(st), {}, env)
+    result = eval(_compiled(st, model), _RULE_GLOBALS, env)
     if not (isinstance(result, torch.Tensor) and result.shape == state.shape and result.dtype == state.dtype):
         result = torch.as_tensor(result, dtype=state.dtype, device=state.device).expand_as(state).contiguous()
     elif any(v is not state and isinstance(v, torch.Tensor) and v.data_ptr() == result.data_ptr() for v in env.values()):
@@ -710,18 +825,19 @@ def _general_statement(model: RuleModel, rule, conn, st: Statement, values: dict
 _DECAYING: dict = {}
 
 
-def _decaying(st: Statement):
+def _decaying(st: Statement, model: Optional[RuleModel] = None):
     """``(k, rest)`` compiled, when a statement is ``x = x * k + rest`` with ``x``
     in neither ``k`` nor ``rest`` (a decaying trace); else None."""
-    cached = _DECAYING.get(id(st))
-    if cached is not None and cached[0] is st:
+    cached = _DECAYING.get((id(st), id(model)))  # (a where() on numbers depends on the model's axes)
+    if cached is not None and cached[0] is st and cached[2] is model:
         return cached[1]
     e, parts = st.expr, None
     if (isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add) and isinstance(e.left, ast.BinOp)
             and isinstance(e.left.op, ast.Mult) and isinstance(e.left.left, ast.Name) and e.left.left.id == st.target
             and st.target not in _names(e.left.right) | _names(e.right)):
-        parts = tuple(compile(ast.Expression(x), "<rule>", "eval") for x in (e.left.right, e.right))
-    _DECAYING[id(st)] = (st, parts)
+        parts = tuple(compile(ast.Expression(_torch_rule_expr(x, model)), "<rule>", "eval")
+                      for x in (e.left.right, e.right))
+    _DECAYING[(id(st), id(model))] = (st, parts, model)
     return parts
 
 
@@ -733,34 +849,34 @@ def _sum_samples(e):
 _COMPILED_RULE: dict = {}
 
 
-def _compiled(st: Statement, increment: bool = False):
+def _compiled(st: Statement, model: Optional[RuleModel] = None, increment: bool = False):
     """A statement's expression (or a weight update's increment), compiled once."""
-    cached = _COMPILED_RULE.get((id(st), increment))
-    if cached is not None and cached[0] is st:
+    cached = _COMPILED_RULE.get((id(st), increment, id(model)))
+    if cached is not None and cached[0] is st and cached[2] is model:
         return cached[1]
     expr = rule_update_parts(st) if increment else st.expr
-    code = compile(ast.Expression(expr), "<rule>", "eval")
-    _COMPILED_RULE[(id(st), increment)] = (st, code)
+    code = compile(ast.Expression(_torch_rule_expr(expr, model)), "<rule>", "eval")
+    _COMPILED_RULE[(id(st), increment, id(model))] = (st, code, model)
     return code
 
 
 _RULE_PARTS: dict = {}
 
 
-def _rule_parts(st: Statement):
+def _rule_parts(st: Statement, model: Optional[RuleModel] = None):
     """``(outer terms, (a, b) of a simple k * outer(a, b) or None, compiled k or increment)``,
     worked out once per statement (compiling every step cost more than the update)."""
-    cached = _RULE_PARTS.get(id(st))
-    if cached is not None and cached[0] is st:
+    cached = _RULE_PARTS.get((id(st), id(model)))
+    if cached is not None and cached[0] is st and cached[2] is model:
         return cached[1]
     inc = rule_update_parts(st)
     simple = _simple_outer(inc)
     if simple is not None:
         k, a, b = simple
-        parts = (outer_terms(inc), (a, b), compile(ast.Expression(k), "<rule>", "eval"))
+        parts = (outer_terms(inc), (a, b), compile(ast.Expression(_torch_rule_expr(k, model)), "<rule>", "eval"))
     else:
-        parts = (outer_terms(inc), None, compile(ast.Expression(inc), "<rule>", "eval"))
-    _RULE_PARTS[id(st)] = (st, parts)
+        parts = (outer_terms(inc), None, compile(ast.Expression(_torch_rule_expr(inc, model)), "<rule>", "eval"))
+    _RULE_PARTS[(id(st), id(model))] = (st, parts, model)
     return parts
 
 

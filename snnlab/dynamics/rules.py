@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from .model import RuleModel, torch_rule_update
+from .model import RuleModel, derived_values, torch_rule_update
 from .params import Param, make_init, merge
 from .registry import register
 
@@ -78,6 +78,13 @@ class LearningRule:
                         f"{type(self).__name__} needs spike traces: create the {role} layer "
                         f"({type(layer).__name__}) with traces=True"
                     )
+        if self.model is not None:
+            for name in self.model.layer_state:
+                side, var = self.model.layer_variable(name)
+                layer = self.source if side == "pre" else self.target
+                if var not in getattr(getattr(layer, "model", None), "state", ()):
+                    raise ValueError(f"{owner} reads {name!r}, the {'source' if side == 'pre' else 'target'} layer's "
+                                     f"{var!r}, but {type(layer).__name__} has no such state")
         self.compute_decays(getattr(connection, "dt", 1.0))
         self.reset_state_variables()
 
@@ -90,8 +97,11 @@ class LearningRule:
     def compute_decays(self, dt: float) -> None:
         self.dt = float(dt)
         if self.model is not None:
-            # exp(-dt / tc) in double, applied in float32 (as BindsNET's rules)
+            # exp(-dt / tc) in double, applied in float32 (as BindsNET's rules); so are the derived scalars
             self._decays = {name: math.exp(-self.dt / getattr(self, tc)) for name, tc in self.model.decays.items()}
+            if self.model.derived:
+                numbers = {p.name: getattr(self, p.name) for p in self.params if p.name != "nu"}
+                self._decays.update(derived_values(self.model, dict(numbers, dt=self.dt)))
 
     def reset_state_variables(self) -> None:
         """Forget any per-run state (eligibilities): the model's state starts again at zero."""
@@ -101,7 +111,8 @@ class LearningRule:
 
     @property
     def decays(self) -> dict:
-        """The decay factors of the current ``dt`` (``exp(-dt / tc)``), by the model's names."""
+        """The decay factors of the current ``dt`` (``exp(-dt / tc)``) and the derived
+        scalars, by the model's names."""
         return dict(self.__dict__.get("_decays", {}))
 
     def _reward(self, reward, batch: int, device) -> torch.Tensor:
@@ -170,6 +181,9 @@ class LearningRule:
             env.update(self.__dict__.get("_decays", {}))
             if model.uses_dt:
                 env["dt"] = self.dt
+            for name in model.layer_state:  # the layers' state the rule reads (s_prob_post)
+                side, var = model.layer_variable(name)
+                env[name] = getattr(self.source if side == "pre" else self.target, var)
         return env
 
     def _update(self, reward) -> None:
@@ -265,12 +279,6 @@ class Hebbian(LearningRule):
         w = w + nu_pre * outer(s_pre, x_post)
         w = w + nu_post * outer(x_pre, s_post)
     """)
-
-
-def _reward_tensor(rule: str, reward, batch: int, like: torch.Tensor) -> torch.Tensor:
-    """Reward as a tensor broadcastable over ``[B, ...]`` weight-shaped updates (rules written by hand)."""
-    r = reward_values(rule, reward, batch, like.device)
-    return r if r.dim() == 0 else r.reshape(batch, *([1] * (like.dim() - 1)))
 
 
 def reward_values(rule: str, reward, batch: int, device) -> torch.Tensor:

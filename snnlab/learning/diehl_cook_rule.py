@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..dynamics import Param, merge, register
+from ..dynamics.model import RuleModel
 from ..dynamics.rules import LearningRule
 
 __all__ = ["DiehlAndCook"]
@@ -31,18 +32,14 @@ class DiehlAndCook(LearningRule):
         Param("mu", 1.0, low=0.0, low_open=True, doc="exponent of the weight dependence (wmax - w) ** mu"),
     )
 
+    # Event-driven on post-synaptic spikes (outer with s_post); the factor from the
+    # weights before this step, clamped at 0 only when mu != 1 (as BindsNET 0.3.4).
+    model = RuleModel(needs_traces=False, updates="""
+        w = w + nu_post * outer(x_pre - x_tar, s_post) * where(mu == 1.0, wmax - w, maximum(wmax - w, 0.0) ** mu)
+    """)
+
     def check_parameters(self, owner: str, values: dict) -> None:
         if not self.source.traces:
             raise ValueError(f"{owner} needs a spike trace on the source: create it with traces=True")
         if not bool(torch.isfinite(torch.as_tensor(self.connection.wmax)).all()):
             raise ValueError(f"{owner} needs a finite wmax on the connection, got wmax={self.connection.wmax}")
-
-    def _update(self, reward):
-        c = self.connection
-        nu_post = self.nu[1]
-        if not nu_post or not self.target.s.any():
-            return
-        factor = c.wmax - c.weights()
-        if self.mu != 1.0:
-            factor = factor.clamp(min=0.0) ** self.mu
-        c.add_to_weights(nu_post * c.outer_sum(self.source.x - self.x_tar, self.target.s) * factor)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
-
 from ..dynamics import Param, merge, register
+from ..dynamics.model import RuleModel
 from ..dynamics.nodes import SRM0Nodes
-from ..dynamics.rules import LearningRule, _reward_tensor
+from ..dynamics.rules import LearningRule
 
 __all__ = ["Rmax"]
 
@@ -37,30 +34,21 @@ class Rmax(LearningRule):
         Param("tc_e_trace", 25.0, "ms", low=0.0, low_open=True, doc="time constant of the eligibility trace"),
     )
 
+    # post_term: s_post - s_prob / (1 + tc_c / dt * s_prob), written so that
+    # tc_c = inf (then 0 where s_prob is 0, not inf * 0) gives s_post itself
+    model = RuleModel(
+        state={"eligibility_trace": "synapse"},
+        layer_state=("s_prob_post",),
+        derived={"e_keep": "1 - dt / tc_e_trace", "c_per_dt": "tc_c / dt"},
+        needs_traces=False,
+        updates="""
+            eligibility_trace = eligibility_trace * e_keep + outer(x_pre, s_post - where(s_prob_post > 0, s_prob_post / (1 + c_per_dt * s_prob_post), 0.0))
+            w = w + nu_pre * sum_batch(reward * eligibility_trace)
+        """,
+    )
+
     def check_parameters(self, owner: str, values: dict) -> None:
         if not (self.source.traces and self.source.traces_additive):
             raise ValueError(f"{owner} needs an additive trace on the source: create it with traces=True, traces_additive=True")
         if not isinstance(self.target, SRM0Nodes):
             raise ValueError(f"{owner} needs stochastically firing target neurons (SRM0Nodes), got {type(self.target).__name__}")
-
-    def reset_state_variables(self) -> None:
-        self.eligibility_trace = None
-
-    def _update(self, reward):
-        c = self.connection
-        batch = self.source.s.shape[0]
-        w = c.weights()
-        if self.eligibility_trace is None or self.eligibility_trace.shape[0] != batch or self.eligibility_trace.device != w.device:
-            self.eligibility_trace = torch.zeros(batch, *w.shape, device=w.device)
-        r = _reward_tensor("Rmax", reward, batch, self.eligibility_trace)
-        s_post = self.target.s.reshape(batch, -1).to(torch.float32)
-        p = getattr(self.target, "s_prob", None)
-        p = torch.zeros_like(s_post) if p is None else p.reshape(batch, -1)
-        if math.isinf(self.tc_c):
-            post = s_post
-        else:
-            post = s_post - p / (1.0 + self.tc_c / self.dt * p)
-        self.eligibility_trace.mul_(1.0 - self.dt / self.tc_e_trace)
-        self.eligibility_trace.add_(c.outer(self.source.x, post))
-        if self.nu[0]:
-            c.add_to_weights(self.nu[0] * c.reduce(r * self.eligibility_trace))

@@ -25,7 +25,11 @@ MODELS = ("McCullochPitts", "IF", "LIF", "CurrentLIF", "AdaptiveLIF", "DiehlAndC
 KINDS = ("dense", "dense_bias", "sparse")
 RULES = ("NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "MSTDP", "MSTDPET")
 RULE_NU = {"NoOp": (0.0, 0.0), "PostPre": (0.02, 0.04), "WeightDependentPostPre": (0.05, 0.1),
-           "Hebbian": (0.01, 0.02), "MSTDP": (0.05, 0.05), "MSTDPET": (0.1, 0.1)}
+           "Hebbian": (0.01, 0.02), "MSTDP": (0.05, 0.05), "MSTDPET": (0.1, 0.1),
+           "DiehlAndCookRule": (0.0, 0.05), "Rmax": (0.002, 0.0)}
+#: rules with their own cells, not in the product: Diehl & Cook's rule on every model
+#: (it needs a finite wmax, which every plastic cell has), Rmax on SRM0 only (it reads s_prob)
+RULE_CELLS = tuple((m, k, "DiehlAndCookRule") for m in MODELS for k in KINDS) + tuple(("SRM0", k, "Rmax") for k in KINDS)
 
 # Forward weight scale (mV per spike) that keeps each model active but not saturated.
 W_SCALE = {"McCullochPitts": 2.0, "IF": 3.0, "LIF": 3.0, "CurrentLIF": 2.0, "AdaptiveLIF": 3.0, "DiehlAndCook": 3.0,
@@ -102,6 +106,10 @@ def forward_conn(kind: str, rule: str, model: str, rng, n_in: int = N_IN, n_out:
     plastic = rule != "NoOp"
     # MSTDP/MSTDPET with their own parameters away from the defaults (given through the Connection).
     own = dict(tc_plus=15.0, tc_minus=25.0, a_plus=0.8, a_minus=-0.6, tc_e_trace=30.0) if rule.startswith("MSTDP") else {}
+    if rule == "DiehlAndCookRule":  # mu 1 (no clamp), 2 and 0.5 (torch's special cases of pow), by kind
+        own = dict(x_tar=0.25, mu={"dense": 1.0, "dense_bias": 2.0, "sparse": 0.5}[kind])
+    if rule == "Rmax":  # tc_c finite, inf (Hebbian: s_prob is not read) and 0 (the strict gradient), by kind
+        own = dict(tc_e_trace=30.0, tc_c={"dense": 5.0, "dense_bias": math.inf, "sparse": 0.0}[kind])
     return ConnSpec(
         "in", "out", w, kind="sparse" if kind == "sparse" else "dense", b=b, rule=rule, nu=RULE_NU[rule],
         # Bounds and decay where the weights change anyway; NoOp runs unbounded (fixed weights).
@@ -121,7 +129,7 @@ def bernoulli(rng, steps: int, batch: int, n: int, p: float = 0.15) -> np.ndarra
 
 
 def reward_for(rule: str, rng, batch: int):
-    if rule not in ("MSTDP", "MSTDPET"):
+    if rule not in ("MSTDP", "MSTDPET", "Rmax"):
         return None
     if batch == 1:
         return 1.0
@@ -132,8 +140,9 @@ def matrix_case(model: str, kind: str, rule: str, batch: int = 1, steps=STEPS) -
     """One cell: ``model`` x connection ``kind`` x learning ``rule``."""
     name = f"{model}-{kind}-{rule}-b{batch}"
     rng = rng_for(name)
-    layers = [("in", LayerSpec("Input", N_IN, traces=True)),
-              ("out", out_layer(model, rng, additive=RULES.index(rule) % 2 == 1))]
+    # (Rmax learns from the source's additive trace)
+    layers = [("in", LayerSpec("Input", N_IN, traces=True, traces_additive=rule == "Rmax")),
+              ("out", out_layer(model, rng, additive=rule in RULES and RULES.index(rule) % 2 == 1))]
     conns = [forward_conn(kind, rule, model, rng), recurrent_conn(model, rng)]
     segments = []
     for T in steps:

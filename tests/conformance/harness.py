@@ -43,6 +43,8 @@ NODE_CLASSES = {
     "BoostedLIF": "BoostedLIFNodes",
     "CSRM": "CSRMNodes",
 }
+#: the reference's rule names that are not the class's name in snnlab.learning
+RULE_CLASSES = {"DiehlAndCookRule": "DiehlAndCook"}
 RUN_UP = 3
 LAYER_STATE = ("v", "refrac_count", "x", "theta", "u", "i")
 
@@ -180,12 +182,16 @@ def build_snnlab(layers, conns, dt: float = 1.0):
         net.add_layer(layer, name=name)
         made[name] = layer
     for c in conns:
-        kw = dict(nu=c.nu, update_rule=getattr(learning, c.rule), wmin=c.wmin, wmax=c.wmax, norm=c.norm,
+        kw = dict(nu=c.nu, update_rule=getattr(learning, RULE_CLASSES.get(c.rule, c.rule)), wmin=c.wmin, wmax=c.wmax, norm=c.norm,
                   weight_decay=c.weight_decay)
         if c.rule in ("MSTDP", "MSTDPET"):  # the rule's own parameters, through the connection
             kw.update(tc_plus=c.tc_plus, tc_minus=c.tc_minus, a_plus=c.a_plus, a_minus=c.a_minus)
             if c.rule == "MSTDPET":
                 kw["tc_e_trace"] = c.tc_e_trace
+        if c.rule == "DiehlAndCookRule":
+            kw.update(x_tar=c.x_tar, mu=c.mu)
+        if c.rule == "Rmax":
+            kw.update(tc_c=c.tc_c, tc_e_trace=c.tc_e_trace)
         w = torch.tensor(np.asarray(c.w, dtype=np.float32))
         if c.kind == "dense":
             b = None if c.b is None else torch.tensor(np.asarray(c.b, dtype=np.float32))

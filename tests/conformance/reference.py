@@ -70,7 +70,7 @@ DEFAULTS: Dict[str, dict] = {
              "responseKernel": "ExponentialKernel", "refractoryKernel": "EtaKernel"},
 }
 
-RULES = ("NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "MSTDP", "MSTDPET")
+RULES = ("NoOp", "PostPre", "WeightDependentPostPre", "Hebbian", "MSTDP", "MSTDPET", "DiehlAndCookRule", "Rmax")
 
 
 def decay(dt: float, tc) -> np.ndarray:
@@ -160,6 +160,11 @@ class ConnSpec:
     a_plus: float = 1.0
     a_minus: float = -1.0
     tc_e_trace: float = 25.0
+    # DiehlAndCookRule (the learning rule; the spec's defaults)
+    x_tar: float = 0.0
+    mu: float = 1.0
+    # Rmax (and tc_e_trace above)
+    tc_c: float = 5.0
 
     def __post_init__(self):
         if self.kind not in ("dense", "sparse"):
@@ -201,6 +206,8 @@ class _Layer:
             v0 = sp.p("reset") if m == "IF" else sp.p("rest")
             self.v = np.broadcast_to(v0, (batch, n)).astype(F32)
             self.refrac_count = np.zeros((batch, n), dtype=F32)
+            if m == "SRM0":
+                self.s_prob = np.zeros((batch, n), dtype=F32)
             if m == "CurrentLIF":
                 self.i = np.zeros((batch, n), dtype=F32)
 
@@ -271,6 +278,7 @@ class _Layer:
             self.refrac_count = (self.refrac_count - F32(dt)).astype(F32)
             rho = sp.p("rho_0") * np.exp((self.v - sp.p("thresh")) / sp.p("d_thresh"))
             p = (1.0 - np.exp(-rho * F32(dt))).astype(F32)
+            self.s_prob = p  # this step's spike probability (the Rmax rule reads it)
             allowed = self.refrac_count <= 0
             s = np.asarray(oracle("srm0", p=p, allowed=allowed), dtype=bool)
             if (s & ~allowed).any():
@@ -404,6 +412,16 @@ class _Conn:
             w = (w + dw * self.present).astype(F32)
         elif sp.rule in ("MSTDP", "MSTDPET"):
             w = self._mstdp(w, s_pre, s_post, dt, reward)
+        elif sp.rule == "DiehlAndCookRule":
+            # Post-synaptic spikes only; the factor from the weights before this step,
+            # (wmax - w) ** mu with wmax - w clamped at 0 first when mu != 1.
+            if nu_post and post.s.any():
+                room = (F32(sp.wmax) - w).astype(F32)
+                factor = room if sp.mu == 1.0 else (np.maximum(room, F32(0)) ** F32(sp.mu)).astype(F32)
+                x_rel = (pre.x - F32(sp.x_tar)).astype(F32)
+                w = (w + nu_post * outer_sum(x_rel, s_post) * factor * self.present).astype(F32)
+        elif sp.rule == "Rmax":
+            w = self._rmax(w, pre, post, dt, reward)
         if sp.weight_decay:
             w = (w * F32(1.0 - sp.weight_decay)).astype(F32)
         self.w = self._bounded(w)
@@ -432,6 +450,27 @@ class _Conn:
         self.p_minus = (self.p_minus * F32(math.exp(-dt / sp.tc_minus)) + F32(sp.a_minus) * s_post).astype(F32)
         self.elig = (self.p_plus[:, :, None] * s_post[:, None, :] + s_pre[:, :, None] * self.p_minus[:, None, :]).astype(F32)
         return w
+
+    def _rmax(self, w, pre, post, dt, reward):
+        """Per sample: ``E = E * (1 - dt / tc_e_trace) + outer(x_pre, s_post - q)``,
+        ``q = s_prob / (1 + tc_c / dt * s_prob)`` (0 where s_prob is 0, so tc_c = inf
+        gives s_post); then ``w += nu[0] * sum_b reward_b * E_b``."""
+        sp = self.spec
+        B = post.s.shape[0]
+        if self.elig_trace is None or self.elig_trace.shape[0] != B:
+            self.elig_trace = np.zeros((B, *w.shape), dtype=F32)
+        if reward is None:
+            raise ValueError("Rmax needs a reward")
+        p = post.s_prob
+        c = F32(sp.tc_c / dt)
+        with np.errstate(invalid="ignore", divide="ignore"):  # inf * 0 where s_prob is 0: not taken
+            q = np.where(p > 0, p / (F32(1) + c * p), F32(0)).astype(F32)
+        post_term = (post.s.astype(F32) - q).astype(F32)
+        keep = F32(1.0 - dt / sp.tc_e_trace)
+        self.elig_trace = (self.elig_trace * keep + pre.x[:, :, None] * post_term[:, None, :]).astype(F32)
+        r = np.asarray(reward, dtype=F32)
+        r = r.reshape(()) if r.size == 1 else r.reshape(B, 1, 1)
+        return (w + F32(sp.nu[0]) * (r * self.elig_trace).sum(0) * self.present).astype(F32)
 
     def normalize(self):
         if self.spec.norm is None:

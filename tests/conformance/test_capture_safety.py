@@ -89,7 +89,8 @@ needs_graphs = pytest.mark.skipif("graph-emulate" not in harness.available_backe
 
 @needs_graphs
 @pytest.mark.parametrize("model,kind,rule", [(m, k, "NoOp") for m in cases.MODELS for k in ("dense", "dense_bias")]
-                         + [(m, "dense", r) for m in cases.MODELS for r in cases.RULES[1:]])
+                         + [(m, "dense", r) for m in cases.MODELS for r in cases.RULES[1:]]
+                         + [(m, k, r) for m, k, r in cases.RULE_CELLS if k == "dense"])
 def test_captured_steps_never_wait_on_the_device(model, kind, rule, monkeypatch):
     """Every model and learning rule the graph path takes runs its steps with
     host syncs refused, and still matches the reference."""

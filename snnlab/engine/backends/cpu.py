@@ -20,16 +20,18 @@ a sum can differ, as can a batch > 1 learning update summed in another order).
 Runs it takes: CPU tensors; any registered layer (every one has a
 description); dense ``Connection`` and ``SparseConnection``; learning rules
 with a description (``model``), with their own per-neuron and per-synapse
-state and a reward (a number or one per sample: MSTDP, MSTDPET); masks; clamp,
+state, the layers' state they read and a reward (a number or one per sample:
+MSTDP, MSTDPET, Rmax; DiehlAndCook); masks; clamp,
 unclamp and injects_v; any batch size; monitors of layer variables recording
-every step. Not (the eager back-end runs them): rules written by hand
-(DiehlAndCook, Rmax), a rule's custom ``reduction`` or per-synapse bounds,
+every step. Not (the eager back-end runs them): rules written by hand in
+``_update``, a rule's custom ``reduction`` or per-synapse bounds,
 monitors of connections, ``every`` > 1.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -43,6 +45,7 @@ import numpy as np
 import torch
 
 from ...dynamics.model import SquareAsProduct, outer_terms, parse_step, phases, rule_passes, rule_update_parts
+from ...dynamics.model import outer_key
 from ...dynamics.nodes import random_need
 from ...dynamics.topology import Connection, SparseConnection
 from ...dynamics.model import WINDOW_CLOCK, window_buffer  # noqa: I001 (a line of its own: a separate hunk)
@@ -102,10 +105,18 @@ class _Scalar(SquareAsProduct):
             return node
         return ast.parse(_lit(node.value), mode="eval").body
 
+    def visit_BinOp(self, node):
+        if isinstance(node.op, ast.Pow) and not (isinstance(node.right, ast.Constant) and node.right.value == 2):
+            # torch's pow special cases, so both round alike: x ** 1 is x, x ** 2 is x * x, x ** 0.5 is sqrt(x)
+            x, e = (ast.unparse(self.visit(side)) for side in (node.left, node.right))
+            return ast.parse(f"(({x}) if ({e}) == f32(1.0) else (({x}) * ({x}) if ({e}) == f32(2.0) else "
+                             f"(np.sqrt({x}) if ({e}) == f32(0.5) else ({x}) ** ({e}))))", mode="eval").body
+        return super().visit_BinOp(node)
+
     def visit_Call(self, node):
         fn = node.func.id
         if fn == "outer":
-            return ast.parse(self.outers[(node.args[0].id, node.args[1].id)], mode="eval").body
+            return ast.parse(self.outers[outer_key(node)], mode="eval").body
         args = [self.visit(a) for a in node.args]
         if fn == "where":
             return ast.IfExp(test=args[0], body=args[1], orelse=args[2])
@@ -129,6 +140,42 @@ def _scalar(expr: ast.expr, names: Dict[str, str], outers=None) -> str:
 def _per_sample_outers(st, names) -> Dict[Tuple[str, str], str]:
     """In a per-synapse statement ``outer(a, b)`` is one sample's product."""
     return {(a, b): f"({names[a]} * {names[b]})" for a, b in outer_terms(st.expr)}
+
+
+def _outer_calls(expr) -> List[ast.Call]:
+    return [n for n in ast.walk(expr) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "outer"]
+
+
+def _hoist_outer_arguments(stmts, prefix: str):
+    """The statements with each ``outer()`` argument that is an expression, not a
+    name, replaced by a name ``<prefix><k>``; and ``(name, "pre" | "post", expression)``
+    of each (an argument reads only per-neuron values: it is computed once per neuron
+    and sample before the pass over the synapses, not once per synapse)."""
+    found: Dict[Tuple[str, str], Tuple[str, str, ast.expr]] = {}
+
+    class Hoist(ast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            if isinstance(node.func, ast.Name) and node.func.id == "outer":
+                args = []
+                for side, arg in zip(("pre", "post"), node.args):
+                    if not isinstance(arg, ast.Name):
+                        key = (side, ast.unparse(arg))
+                        name = found.setdefault(key, (f"{prefix}{len(found)}", side, arg))[0]
+                        arg = ast.Name(name, ast.Load())
+                    args.append(arg)
+                node.args = args
+            return node
+
+    out = []
+    for st in stmts:
+        if not _outer_calls(st.expr):
+            out.append(st)
+            continue
+        expr = Hoist().visit(ast.parse(ast.unparse(st.expr), mode="eval").body)
+        out.append(dataclasses.replace(st, expr=expr, names=frozenset(
+            n.id for n in ast.walk(expr) if isinstance(n, ast.Name))))
+    return tuple(out), list(found.values())
 
 
 def _batch_sums(st, m: int):
@@ -460,11 +507,13 @@ class _Gen:
                     self.arg(arr)
             names = {"w": wref}
             for name in rule.values():
-                if name not in side:
+                if name not in side and name not in rule.model.layer_state:
                     names[name] = self.arg(f"RP{c}_{name}")
+            neuron = dict(names, **self.neuron_names(rule.model, p, q, "0" if self.plan.batch == 1 else "b"))
             for st in rule.model.statements():
                 inc = rule_update_parts(st)
                 terms = outer_terms(inc)
+                args_of = {outer_key(call): call.args for call in _outer_calls(inc)}
                 outers = {}
                 for k_, (a, b_) in enumerate(dict.fromkeys(terms)):
                     outers[(a, b_)] = f"o{k_}"
@@ -490,10 +539,9 @@ class _Gen:
                 self.arg(f"CA{c}")
                 body = []
                 for (a, b_), o in outers.items():
-                    (aa, ai), (ba, bi) = side[a], side[b_]
-                    batch = "0" if self.plan.batch == 1 else "b"
-                    fa = f"f32({aa}[{batch}, {ai}])" if a.startswith("s") else f"{aa}[{batch}, {ai}]"
-                    fb = f"f32({ba}[{batch}, {bi}])" if b_.startswith("s") else f"{ba}[{batch}, {bi}]"
+                    # (a spike as f32(S[b, i]); an expression in parentheses)
+                    fa, fb = (_scalar(arg, neuron) if isinstance(arg, ast.Name) else f"({_scalar(arg, neuron)})"
+                              for arg in args_of[(a, b_)])
                     if self.plan.batch == 1:  # one product (0 + a * b is a * b): a loop LLVM can vectorize
                         outers[(a, b_)] = f"({fa} * {fb})"
                         continue
@@ -586,6 +634,17 @@ class _Gen:
             mk = f"{self.arg(f'MK{c}')}[k]" if sparse else f"{self.arg(f'MK{c}')}[i, j]"
             self._each_weight(c, sparse, n_pre, n_post, [f"if {mk}:", f"    {wref} = f32(0.0)"])
 
+    def neuron_names(self, model, p, q, bi: str) -> Dict[str, str]:
+        """How a rule's per-neuron names read: spikes, traces and the layer state it
+        reads, of sample ``bi``, pre-synaptic neuron ``i`` and post-synaptic ``j``."""
+        out = {"s_pre": f"f32(S{p}[{bi}, i])", "s_post": f"f32(S{q}[{bi}, j])",
+               "x_pre": f"V{p}_x[{bi}, i]", "x_post": f"V{q}_x[{bi}, j]"}
+        for name in model.layer_state:
+            side, var = model.layer_variable(name)
+            layer, idx = (p, "i") if side == "pre" else (q, "j")
+            out[name] = f"{self.arg(f'V{layer}_{var}')}[{bi}, {idx}]"
+        return out
+
     def general_rule_code(self, u, c, p, q, sparse, wref) -> None:
         """A rule with its own state or a reward (``RuleModel.general``): its
         passes (:func:`rule_passes`) over the neurons and one over the weights,
@@ -597,12 +656,11 @@ class _Gen:
         n_pre, n_post = conn.source.n, conn.target.n
         one = self.plan.batch == 1
         bi = "0" if one else "b"  # batch index (a batch of one: no batch loop, a loop LLVM can vectorize)
-        scalars = set(rule.values()) - {"s_pre", "x_pre", "s_post", "x_post", "w", "wmin", "wmax"}
+        scalars = set(rule.values()) - {"s_pre", "x_pre", "s_post", "x_post", "w", "wmin", "wmax"} - set(model.layer_state)
 
         def names_for(kind: str) -> Dict[str, str]:
             out = {"w": wref, "wmin": self.arg(f"WMIN{c}"), "wmax": self.arg(f"WMAX{c}")}
-            out.update(s_pre=f"f32(S{p}[{bi}, i])", s_post=f"f32(S{q}[{bi}, j])",
-                       x_pre=f"V{p}_x[{bi}, i]", x_post=f"V{q}_x[{bi}, j]", reward=f"RW{c}[{bi}]")
+            out.update(self.neuron_names(model, p, q, bi), reward=f"RW{c}[{bi}]")
             for name, where in model.state.items():
                 index = {"pre": "i", "post": "j", "synapse": "k" if sparse else "i, j"}[where]
                 out[name] = f"RS{c}_{name}[{bi}, {index}]"
@@ -641,6 +699,15 @@ class _Gen:
                     self.emit(f"    for {idx} in range({n}):")
                     self._block(body, 2)
                 continue
+            stmts, hoisted = _hoist_outer_arguments(stmts, f"__outer{k}_")
+            for m, (name, side, arg) in enumerate(hoisted):  # per neuron and sample, before the pass
+                idx, n = ("i", n_pre) if side == "pre" else ("j", n_post)
+                array = f"OX{c}_{k}_{m}"
+                self.emit(f"{array} = np.empty((B, {n}), np.float32)")
+                line = f"{array}[{bi}, {idx}] = {_scalar(arg, names)}"
+                self._block(([f"for {idx} in range({n}):"] if one else ["for b in range(B):", f"    for {idx} in range({n}):"])
+                            + ["    " * (1 if one else 2) + line], 0)
+                names[name] = f"{array}[{bi}, {idx}]"
             last_w = max((m for m, st in enumerate(stmts) if st.target == "w"), default=None)
             fold_at = last_w if k == last_synapse and last_w is not None and not any(
                 "w" in later.names for later in stmts[last_w + 1:]) else None

@@ -29,7 +29,7 @@ kernels of :mod:`snnlab.engine.backends.triton_kernels` instead: they loop over 
 count read on the device, so nothing can overflow.
 
 Eligible runs: CUDA tensors; learning by rules written as descriptions
-(PostPre, WeightDependentPostPre, Hebbian, MSTDP, MSTDPET, ... and NoOp's decay
+(PostPre, WeightDependentPostPre, Hebbian, MSTDP, MSTDPET, DiehlAndCook, Rmax, ... and NoOp's decay
 and bounds; their updates run inside the block, after the layers, with dense
 outer products, then the masks; a rule's own state is written in place and the
 run's reward read from a static buffer); clamp, unclamp and injects_v (read from static buffers; such layers
