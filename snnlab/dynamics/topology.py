@@ -81,6 +81,15 @@ class AbstractConnection(torch.nn.Module):
     )
     #: keyword-only constructor arguments that are not parameters: (name, default)
     arguments: tuple = ()
+    #: How the graph path (CUDA graphs; ``graph-emulate`` on any device) propagates
+    #: this kind: ``"rows"`` (``s @ w + b`` from the rows of a dense
+    #: ``(source.n, target.n)`` ``w``), ``"compute"`` (its own :meth:`compute`) or
+    #: None (it does not: the network runs eagerly). A kind that declares one
+    #: promises that its propagation and learning primitives never wait on the
+    #: device (no ``bool(tensor)``, ``.item()``, ``.nonzero()``) and make shapes that
+    #: do not depend on the spikes. Only a class's own declaration counts: a
+    #: subclass that does not restate it runs eagerly (it may compute otherwise).
+    graph_propagation: Optional[str] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -207,6 +216,12 @@ class AbstractConnection(torch.nn.Module):
     def reset_state_variables(self) -> None:
         self.update_rule.reset_state_variables()
 
+    def propagation_state(self, batch: int, device) -> dict:
+        """The tensors :meth:`compute` updates in place from step to step (none for
+        most kinds), made for ``batch`` samples on ``device`` where missing, so a
+        compiled or captured block can read and restore them by address."""
+        return {}
+
     def compute_decays(self, dt: float) -> None:
         self.dt = float(dt)
         self.update_rule.compute_decays(self.dt)
@@ -234,6 +249,7 @@ class Connection(AbstractConnection):
     """
 
     arguments = (("w", None), ("b", None))
+    graph_propagation = "rows"
 
     def _setup(self, head: dict) -> None:
         source, target, w, b = self.source, self.target, head["w"], head["b"]
@@ -382,6 +398,7 @@ class SparseConnection(AbstractConnection):
     """
 
     arguments = (("w", None), ("sparsity", None))
+    graph_propagation = "compute"
 
     def _setup(self, head: dict) -> None:
         source, w, sparsity = self.source, head["w"], head["sparsity"]

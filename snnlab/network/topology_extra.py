@@ -21,7 +21,9 @@ Shapes (as BindsNET):
   at output position ``p``.
 * ``MeanFieldConnection``: the mean of the source's spikes times a weight per target neuron.
 
-These kinds take the general (not the fused or CUDA-graph) path of the engine.
+Each declares how the graph path (CUDA graphs, ``graph-emulate``) propagates it
+(``graph_propagation``: its own capture-safe ``compute``; ``LocalConnection`` the
+dense rows), so a network with them and described learning rules runs there.
 """
 
 from __future__ import annotations
@@ -256,6 +258,7 @@ class Conv1dConnection(_ConvNd):
     ``w`` ``(out_channels, in_channels, kernel_size)``; ``stride``, ``padding``, ``dilation`` as torch."""
 
     nd = 1
+    graph_propagation = "compute"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation"))
 
 
@@ -276,6 +279,7 @@ class Conv2dConnection(_ConvNd):
     """
 
     nd = 2
+    graph_propagation = "compute"
 
 
 @register
@@ -283,6 +287,7 @@ class Conv3dConnection(_ConvNd):
     """3-D convolution: source ``(in_channels, D, H, W)``, target ``(out_channels, D_out, H_out, W_out)``."""
 
     nd = 3
+    graph_propagation = "compute"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation"))
 
 
@@ -332,6 +337,14 @@ class _MaxPoolNd(_Weighted):
         # Stateful (running rates): one step after the other.
         return torch.stack([self.compute(s) for s in s_seq])
 
+    def propagation_state(self, batch: int, device) -> dict:
+        """``firing_rates`` ``[batch, *source.shape]`` (zeros where missing, as the first step makes them)."""
+        shape = (batch, *self.source.shape)
+        r = self.firing_rates
+        if r is None or tuple(r.shape) != shape or r.device != torch.device(device):
+            r = self.firing_rates = torch.zeros(shape, dtype=torch.float32, device=device)
+        return {"firing_rates": r}
+
     def reset_state_variables(self) -> None:
         super().reset_state_variables()
         self.firing_rates = None
@@ -353,6 +366,7 @@ class MaxPool1dConnection(_MaxPoolNd):
     in its window. ``stride`` defaults to 1 (as BindsNET; torch's pooling defaults to ``kernel_size``)."""
 
     nd = 1
+    graph_propagation = "compute"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
@@ -375,6 +389,7 @@ class MaxPool2dConnection(_MaxPoolNd):
     """
 
     nd = 2
+    graph_propagation = "compute"
 
 
 @register
@@ -383,6 +398,7 @@ class MaxPool3dConnection(_MaxPoolNd):
     (BindsNET 0.3.4 spells it ``MaxPoo3dConnection``; that name is kept as an alias.)"""
 
     nd = 3
+    graph_propagation = "compute"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
@@ -414,6 +430,7 @@ class LocalConnection(Connection):
     """
 
     params = Connection.params + _structure_params(2, ("kernel_size", "stride", "n_filters", "input_shape"))
+    graph_propagation = "rows"  # a dense Connection whose masked weights stay zero
 
     def _setup(self, head: dict) -> None:
         name = type(self).__name__
@@ -545,6 +562,7 @@ class LocalConnection1D(_LocalNd):
     ``w``: ``(in_channels, n_filters * conv_prod, kernel_size)``."""
 
     nd = 1
+    graph_propagation = "compute"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "n_filters"))
 
 
@@ -562,6 +580,7 @@ class LocalConnection2D(_LocalNd):
     """
 
     nd = 2
+    graph_propagation = "compute"
 
 
 @register
@@ -570,6 +589,7 @@ class LocalConnection3D(_LocalNd):
     ``(in_channels, n_filters * conv_prod, kd * kh * kw)``."""
 
     nd = 3
+    graph_propagation = "compute"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "n_filters"))
 
 
@@ -585,6 +605,7 @@ class MeanFieldConnection(_Weighted):
     """
 
     arguments = (("w", None),)
+    graph_propagation = "compute"
 
     def _setup(self, head: dict) -> None:
         if self._rule_cls is not NoOp:
@@ -664,6 +685,8 @@ class MulticompartmentConnection(Connection):
     holds only the features of :mod:`snnlab.network.topology_features` (a
     subclass of one is refused at save time).
     """
+
+    graph_propagation = "compute"  # s @ A + B folded from the features (Probability draws on the device)
 
     def __init__(self, source, target, device="cpu", pipeline: Sequence = (), manual_update: bool = False,
                  traces: bool = False, sparse_compute: bool = False, **kwargs) -> None:
