@@ -90,6 +90,10 @@ class AbstractConnection(torch.nn.Module):
     #: do not depend on the spikes. Only a class's own declaration counts: a
     #: subclass that does not restate it runs eagerly (it may compute otherwise).
     graph_propagation: Optional[str] = None
+    #: How the compiled CPU loop propagates this kind: ``"rows"`` (as ``"rows"``
+    #: above), ``"csr"`` (SparseConnection's rows), ``"map"`` (shared weights through
+    #: :meth:`propagation_map`) or None (eager). Only a class's own declaration counts.
+    loop_propagation: Optional[str] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -216,6 +220,11 @@ class AbstractConnection(torch.nn.Module):
     def reset_state_variables(self) -> None:
         self.update_rule.reset_state_variables()
 
+    def structural_mask(self) -> Optional[torch.Tensor]:
+        """Where weights stay zero whatever the learning (True: no synapse), in the
+        shape of :meth:`weights`, applied after every learning step; None: nowhere."""
+        return None
+
     def propagation_state(self, batch: int, device) -> dict:
         """The tensors :meth:`compute` updates in place from step to step (none for
         most kinds), made for ``batch`` samples on ``device`` where missing, so a
@@ -250,6 +259,7 @@ class Connection(AbstractConnection):
 
     arguments = (("w", None), ("b", None))
     graph_propagation = "rows"
+    loop_propagation = "rows"
 
     def _setup(self, head: dict) -> None:
         source, target, w, b = self.source, self.target, head["w"], head["b"]
@@ -399,6 +409,7 @@ class SparseConnection(AbstractConnection):
 
     arguments = (("w", None), ("sparsity", None))
     graph_propagation = "compute"
+    loop_propagation = "csr"
 
     def _setup(self, head: dict) -> None:
         source, w, sparsity = self.source, head["w"], head["sparsity"]

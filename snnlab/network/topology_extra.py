@@ -431,6 +431,7 @@ class LocalConnection(Connection):
 
     params = Connection.params + _structure_params(2, ("kernel_size", "stride", "n_filters", "input_shape"))
     graph_propagation = "rows"  # a dense Connection whose masked weights stay zero
+    loop_propagation = "rows"
 
     def _setup(self, head: dict) -> None:
         name = type(self).__name__
@@ -471,6 +472,10 @@ class LocalConnection(Connection):
     def decay_and_clamp(self) -> None:
         super().decay_and_clamp()
         self.w.masked_fill_(self.mask, 0.0)
+
+    def structural_mask(self) -> torch.Tensor:
+        """``mask``: True outside each target neuron's patches (those weights stay zero)."""
+        return self.mask
 
     def normalize(self) -> None:
         if self.norm is None:

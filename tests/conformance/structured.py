@@ -68,7 +68,7 @@ def make_connection(kind: str, source, target, rule=None, scale: float = 1.0, ra
     if kind in ("MeanField",) or kind.startswith("MaxPool"):
         return cls(source, target, **kwargs)
     if rule is not None:
-        kwargs.update(update_rule=rule, nu=(1e-2, 1e-2), wmin=0.0, wmax=scale)
+        kwargs = dict(dict(update_rule=rule, nu=(1e-2, 1e-2), wmin=0.0, wmax=scale), **kwargs)
     if "w" not in kwargs:
         probe = cls(source, target, **kwargs)  # the weight shape of this geometry
         w = scale * torch.rand(probe.w.shape)
@@ -78,8 +78,9 @@ def make_connection(kind: str, source, target, rule=None, scale: float = 1.0, ra
     return cls(source, target, **kwargs)
 
 
-def build(kind: str, rule=None, seed: int = 0, scale: float = None, monitor: bool = True) -> Network:
-    """The network of the module docstring for ``kind`` (``rule``: e.g. PostPre on both structured connections)."""
+def build(kind: str, rule=None, seed: int = 0, scale: float = None, monitor: bool = True, **extra) -> Network:
+    """The network of the module docstring for ``kind`` (``rule``: e.g. PostPre on both
+    structured connections; ``extra``: more of their constructor's keyword arguments)."""
     src, tgt, _, learns = KINDS[kind]
     torch.manual_seed(seed)
     traces = rule is not None
@@ -94,8 +95,8 @@ def build(kind: str, rule=None, seed: int = 0, scale: float = None, monitor: boo
     net.add_connection(Connection(a, h, w=12.0 * torch.rand(n_src, n_src) * (torch.rand(n_src, n_src) < 0.3)), "A", "H")
     if scale is None:
         scale = 4.0
-    net.add_connection(make_connection(kind, h, o, rule, scale, random=True), "H", "O")
-    net.add_connection(make_connection(kind, a, o, rule, scale), "A", "O")
+    net.add_connection(make_connection(kind, h, o, rule, scale, random=True, **extra), "H", "O")
+    net.add_connection(make_connection(kind, a, o, rule, scale, **extra), "A", "O")
     if monitor:
         for name in ("H", "O"):
             net.add_monitor(Monitor(net.layers[name], ("s", "v")), name)

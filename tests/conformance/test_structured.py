@@ -119,3 +119,35 @@ def test_a_subclass_that_does_not_restate_graph_propagation_runs_eagerly():
     with pytest.raises(ValueError, match="Shifted, which declares no capture-safe propagation"):
         with use_backend("graph-emulate"):
             net.run(inputs=structured.spikes("Conv2d", 5), time=5)
+
+
+needs_cpu = pytest.mark.skipif("cpu" not in available_backends(), reason="numba is not installed")
+
+
+@needs_cpu
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("rule", [None, PostPre])
+def test_cpu_loop_runs_a_local_connection_as_a_dense_one_keeping_its_mask(rule, batch):
+    eager = compare("Local", "cpu", batch, rule=rule)
+    if rule is not None:
+        net = structured.build("Local", rule)
+        for key in (("H", "O"), ("A", "O")):
+            mask = net.connections[key].structural_mask()
+            assert mask.any() and not eager[("w",) + key][mask].any(), "a masked weight learnt"
+            assert eager[("w",) + key][~mask].ne(net.connections[key].w[~mask]).any()
+
+
+@needs_cpu
+def test_cpu_loop_keeps_the_local_mask_with_decay_and_a_rule_with_state():
+    """MSTDP (its own per-synapse state, a reward) and weight decay: the mask is applied after both."""
+    from snnlab.learning import MSTDP
+
+    def build():
+        return structured.build("Local", MSTDP, nu=(0.05, 0.05), weight_decay=0.01, wmin=-1.0, wmax=4.0)
+
+    x = structured.spikes("Local", 120, 3)
+    eager = run(build(), "eager", x, 120, reward=torch.tensor([1.0, -0.5, 2.0]))
+    fast = run(build(), "cpu", x, 120, reward=torch.tensor([1.0, -0.5, 2.0]))
+    assert_same(eager, fast, "Local with MSTDP and decay on cpu")
+    mask = build().connections[("H", "O")].structural_mask()
+    assert not fast[("w", "H", "O")][mask].any() and fast[("w", "H", "O")][~mask].ne(0).all()

@@ -18,7 +18,8 @@ summed event by event here, a block matrix product there, so the last bit of
 a sum can differ, as can a batch > 1 learning update summed in another order).
 
 Runs it takes: CPU tensors; any registered layer (every one has a
-description); dense ``Connection`` and ``SparseConnection``; learning rules
+description); dense ``Connection`` and ``SparseConnection``, and ``LocalConnection`` as a
+dense one whose masked weights are zeroed after each learning step (as eager); learning rules
 with a description (``model``), with their own per-neuron and per-synapse
 state and a reward (a number or one per sample: MSTDP, MSTDPET); masks; clamp,
 unclamp and injects_v; any batch size; monitors of layer variables recording
@@ -195,12 +196,19 @@ def _forcing_rows(forcing: tuple, b0: int, b1: int, B: int, n: int, dtype) -> np
 
 
 # --------------------------------------------------------------- the plan
+def loop_propagation(conn) -> Optional[str]:
+    """How the loop propagates ``conn`` ("rows", "csr", "map"), None if it does not:
+    the class's own declaration only (a subclass may compute otherwise)."""
+    return type(conn).__dict__.get("loop_propagation")
+
+
 def why_not(plan) -> Optional[str]:
     if plan.device.type != "cpu":
         return f"it runs on the CPU, the network is on {plan.device}"
     for key, conn in plan.connections:
-        if type(conn) not in (Connection, SparseConnection):
-            return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
+        if loop_propagation(conn) is None:
+            return (f"connection {key} is a {type(conn).__name__}, which declares no propagation "
+                    f"the loop runs (loop_propagation)")
     for u in plan.updates:
         rule = u.conn.update_rule
         if u.learn and not rule.described():
@@ -530,6 +538,8 @@ class _Gen:
                              f"if wk > {self.arg(f'WMAX{c}')}:", f"    wk = WMAX{c}"]
                 body.append(f"{wref} = wk")
                 self._each_weight(c, sparse, n_pre, n_post, body)
+        if u.learn and conn.structural_mask() is not None:  # after decay and bounds, as eager (LocalConnection)
+            self._each_weight(c, sparse, n_pre, n_post, [f"if {self.arg(f'SM{c}')}[i, j]:", f"    {wref} = f32(0.0)"])
         if u.mask is not None:
             mk = f"{self.arg(f'MK{c}')}[k]" if sparse else f"{self.arg(f'MK{c}')}[i, j]"
             self._each_weight(c, sparse, n_pre, n_post, [f"if {mk}:", f"    {wref} = f32(0.0)"])
@@ -909,6 +919,8 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros(1, np.int64))
         elif head in ("RA", "CA"):
             out.append(np.zeros(1, np.bool_))
+        elif head == "SM":
+            out.append(np.zeros((1, 1), np.bool_))
         elif head in ("MK", "RS"):
             out.append(hr_types[name])
         elif head in ("RP", "WD", "WMIN", "WMAX"):
@@ -1089,6 +1101,8 @@ class CpuBackend(Backend):
                 out[f"W{c}"] = conn.w.detach().numpy()
                 if conn.b is not None:
                     out[f"BB{c}"] = conn.b.detach().numpy()
+            if f"SM{c}" in wanted:
+                out[f"SM{c}"] = np.ascontiguousarray(conn.structural_mask().numpy())
             out[f"RA{c}"] = _scratch(cache, f"RA{c}", (conn.source.n,), np.bool_)
             out[f"CA{c}"] = _scratch(cache, f"CA{c}", (conn.target.n,), np.bool_)
             out[f"CJ{c}"] = _scratch(cache, f"CJ{c}", (conn.target.n,), np.int64)
