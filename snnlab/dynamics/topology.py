@@ -15,7 +15,7 @@ of the stored weights) and :meth:`add_to_weights`.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -26,11 +26,33 @@ from .checks import check_finite_tensor, check_real, describe
 from .model import in_static_shapes
 from .nodes import Nodes
 
-__all__ = ["AbstractConnection", "Connection", "SparseConnection"]
+__all__ = ["AbstractConnection", "Connection", "SparseConnection", "PropagationMap"]
 
 # Fraction of the source layer spiking below which only the spiking rows are summed.
 EVENT_DRIVEN_MAX_FRACTION = 0.125
 _ZERO_OFFSET = torch.zeros(1, dtype=torch.long)
+
+
+class PropagationMap(NamedTuple):
+    """Which weight each spike of a pre-synaptic neuron adds to which target, for
+    connections whose weights are shared or stored in their own shape (convolution,
+    local): when neuron ``i`` spikes, for every ``k`` in ``row_ptr[i]:row_ptr[i + 1]``,
+    target ``targets[k]`` gets ``weights().reshape(-1)[weight_index[k]]``.
+    int64 tensors on the CPU; a row's entries sorted by target."""
+
+    row_ptr: torch.Tensor  # [source.n + 1]
+    targets: torch.Tensor  # [entries]
+    weight_index: torch.Tensor  # [entries]
+
+    @classmethod
+    def from_entries(cls, pre: torch.Tensor, post: torch.Tensor, weight_index: torch.Tensor, n_pre: int, n_post: int):
+        """The map of the entries ``(pre[k], post[k], weight_index[k])``, in any order."""
+        pre, post, weight_index = (t.reshape(-1).to(torch.int64).cpu() for t in (pre, post, weight_index))
+        order = torch.argsort(pre * n_post + post, stable=True)
+        pre, post, weight_index = pre[order], post[order], weight_index[order]
+        counts = torch.bincount(pre, minlength=n_pre)
+        row_ptr = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
+        return cls(row_ptr.contiguous(), post.contiguous(), weight_index.contiguous())
 
 
 def _make_connection_init(cls) -> None:
@@ -224,6 +246,15 @@ class AbstractConnection(torch.nn.Module):
         """Where weights stay zero whatever the learning (True: no synapse), in the
         shape of :meth:`weights`, applied after every learning step; None: nowhere."""
         return None
+
+    def propagation_map(self) -> PropagationMap:
+        """The :class:`PropagationMap` of this connection's geometry (kinds with
+        ``loop_propagation = "map"``; built once, the geometry is fixed)."""
+        raise TypeError(f"{type(self).__name__} has no propagation map")
+
+    def target_bias(self) -> Optional[torch.Tensor]:
+        """The bias each target neuron gets every step, ``[target.n]``, or None."""
+        return getattr(self, "b", None)
 
     def propagation_state(self, batch: int, device) -> dict:
         """The tensors :meth:`compute` updates in place from step to step (none for

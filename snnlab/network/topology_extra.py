@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from ..dynamics import Param, make_init, register
 from ..dynamics.rules import NoOp
 from ..dynamics.checks import check_finite_tensor, describe
-from ..dynamics.topology import AbstractConnection, Connection
+from ..dynamics.topology import AbstractConnection, Connection, PropagationMap
 from .topology_features import AbstractFeature, Weight
 
 __all__ = [
@@ -80,6 +80,24 @@ def _weights_arg(w, shape: tuple, name: str = "w") -> torch.Tensor:
     w = w.detach().to(torch.float32).reshape(shape).clone()
     check_finite_tensor(name, w)
     return w
+
+
+def _grid(sizes: Sequence[int], axes: Sequence[int], ndim: int) -> list:
+    """``arange(sizes[d])`` shaped to broadcast along axis ``axes[d]`` of ``ndim`` axes."""
+    out = []
+    for size, axis in zip(sizes, axes):
+        shape = [1] * ndim
+        shape[axis] = size
+        out.append(torch.arange(size).view(shape))
+    return out
+
+
+def _flat(indices: Sequence[torch.Tensor], sizes: Sequence[int]):
+    """The row-major flat index of per-dimension ``indices`` into ``sizes``."""
+    flat = 0
+    for index, size in zip(indices, sizes):
+        flat = flat * size + index
+    return flat
 
 
 def _initial(self, shape: tuple) -> torch.Tensor:
@@ -229,6 +247,40 @@ class _ConvNd(_Weighted):
     def _post(self, post: torch.Tensor) -> torch.Tensor:
         return post.reshape(post.shape[0], *self.target.shape).to(self.w.dtype)
 
+    def propagation_map(self) -> PropagationMap:
+        """For each source neuron (input channel, position), every (output channel,
+        output position, kernel element) it reaches: ``in = out * stride - padding +
+        k * dilation`` inside the input (built once: the geometry is fixed)."""
+        done = self.__dict__.get("_propagation_map")
+        if done is not None:
+            return done
+        nd = self.nd
+        size_in, size_out = self.source.shape[1:], self.target.shape[1:]
+        # axes: out channel, in channel, kernel elements (nd), output positions (nd)
+        ndim = 2 + 2 * nd
+        oc, ic = _grid((self.out_channels, self.in_channels), (0, 1), ndim)
+        ks = _grid(self.kernel_size, range(2, 2 + nd), ndim)
+        ps = _grid(size_out, range(2 + nd, 2 + 2 * nd), ndim)
+        pos = [ps[d] * self.stride[d] - self.padding[d] + ks[d] * self.dilation[d] for d in range(nd)]
+        inside = torch.ones((1,) * ndim, dtype=torch.bool)
+        for d in range(nd):
+            inside = inside & (pos[d] >= 0) & (pos[d] < size_in[d])
+        pre = ic * math.prod(size_in) + _flat([p.clamp(0, n - 1) for p, n in zip(pos, size_in)], size_in)
+        post = oc * math.prod(size_out) + _flat(ps, size_out)
+        widx = (oc * self.in_channels + ic) * math.prod(self.kernel_size) + _flat(ks, self.kernel_size)
+        shape = torch.broadcast_shapes(pre.shape, post.shape, widx.shape, inside.shape)
+        keep = inside.expand(shape)
+        entries = [t.expand(shape)[keep] for t in (pre, post, widx)]
+        done = PropagationMap.from_entries(*entries, self.source.n, self.target.n)
+        self._propagation_map = done
+        return done
+
+    def target_bias(self) -> Optional[torch.Tensor]:
+        """``b`` of each target neuron's output channel, ``[target.n]`` (None without a bias)."""
+        if self.b is None:
+            return None
+        return self.b.repeat_interleave(math.prod(self.target.shape[1:]))
+
     def outer(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
         x, g = self._spatial(pre, self.source), self._post(post)
         return torch.stack([
@@ -259,6 +311,7 @@ class Conv1dConnection(_ConvNd):
 
     nd = 1
     graph_propagation = "compute"
+    loop_propagation = "map"  # fixed weights; learning runs eagerly
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation"))
 
 
@@ -280,6 +333,7 @@ class Conv2dConnection(_ConvNd):
 
     nd = 2
     graph_propagation = "compute"
+    loop_propagation = "map"  # fixed weights; learning runs eagerly
 
 
 @register
@@ -288,6 +342,7 @@ class Conv3dConnection(_ConvNd):
 
     nd = 3
     graph_propagation = "compute"
+    loop_propagation = "map"  # fixed weights; learning runs eagerly
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation"))
 
 
@@ -538,6 +593,28 @@ class _LocalNd(_Weighted):
         out = torch.einsum("bcpk,cfpk->bfp", p, w).reshape(s.shape[0], -1)
         return out if self.b is None else out + self.b
 
+    def propagation_map(self) -> PropagationMap:
+        """For each source neuron (channel, position), every (filter, output position,
+        kernel element) whose patch holds it: ``in = out * stride + k`` (built once)."""
+        done = self.__dict__.get("_propagation_map")
+        if done is not None:
+            return done
+        nd = self.nd
+        size_in = self.source.shape[1:]
+        # axes: in channel, filter, output positions (nd), kernel elements (nd)
+        ndim = 2 + 2 * nd
+        c, f = _grid((self.in_channels, self.n_filters), (0, 1), ndim)
+        ps = _grid(self.conv_size, range(2, 2 + nd), ndim)
+        ks = _grid(self.kernel_size, range(2 + nd, 2 + 2 * nd), ndim)
+        pre = c * math.prod(size_in) + _flat([ps[d] * self.stride[d] + ks[d] for d in range(nd)], size_in)
+        post = f * self.conv_prod + _flat(ps, self.conv_size)
+        widx = (c * self.target.n + post) * self.kernel_prod + _flat(ks, self.kernel_size)
+        shape = torch.broadcast_shapes(pre.shape, post.shape, widx.shape)
+        entries = [t.expand(shape).reshape(-1) for t in (pre, post, widx)]
+        done = PropagationMap.from_entries(*entries, self.source.n, self.target.n)
+        self._propagation_map = done
+        return done
+
     def outer(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
         p = self._patches(pre)  # [B, C, P, K]
         g = post.reshape(post.shape[0], self.n_filters, self.conv_prod).to(p.dtype)
@@ -568,6 +645,7 @@ class LocalConnection1D(_LocalNd):
 
     nd = 1
     graph_propagation = "compute"
+    loop_propagation = "map"  # fixed weights; learning runs eagerly
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "n_filters"))
 
 
@@ -586,6 +664,7 @@ class LocalConnection2D(_LocalNd):
 
     nd = 2
     graph_propagation = "compute"
+    loop_propagation = "map"  # fixed weights; learning runs eagerly
 
 
 @register
@@ -595,6 +674,7 @@ class LocalConnection3D(_LocalNd):
 
     nd = 3
     graph_propagation = "compute"
+    loop_propagation = "map"  # fixed weights; learning runs eagerly
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "n_filters"))
 
 

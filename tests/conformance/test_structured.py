@@ -4,6 +4,7 @@ spike (networks in structured.py)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -151,3 +152,128 @@ def test_cpu_loop_keeps_the_local_mask_with_decay_and_a_rule_with_state():
     assert_same(eager, fast, "Local with MSTDP and decay on cpu")
     mask = build().connections[("H", "O")].structural_mask()
     assert not fast[("w", "H", "O")][mask].any() and fast[("w", "H", "O")][~mask].ne(0).all()
+
+
+MAP_KINDS = ["Conv1d", "Conv2d", "Conv2d_bias", "Conv3d", "Local1D", "Local2D", "Local3D"]
+
+
+@needs_cpu
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("kind", MAP_KINDS)
+def test_cpu_loop_propagates_fixed_convolution_and_local_weights_through_the_map(kind, batch):
+    compare(kind, "cpu", batch)
+    net = structured.build(kind)
+    net.cpu_kernels = True
+    net.run(inputs=structured.spikes(kind, 40, batch), time=40)  # chosen, not forced: compiled above
+    assert net.last_backend == "cpu"
+
+
+@needs_cpu
+def test_cpu_loop_leaves_learning_on_shared_weights_to_the_eager_path():
+    net = structured.build("Conv2d", PostPre)
+    net.cpu_kernels = True
+    with pytest.raises(ValueError, match=r"Conv2dConnection that learns: the loop propagates its shared weights"):
+        with use_backend("cpu"):
+            net.run(inputs=structured.spikes("Conv2d", 5), time=5)
+    net.run(inputs=structured.spikes("Conv2d", 5), time=5)
+    assert net.last_backend == "eager"
+    net.learning = False  # the same network with its weights fixed: the loop takes it
+    with use_backend("cpu"):
+        net.run(inputs=structured.spikes("Conv2d", 5), time=5)
+    assert net.last_backend == "cpu"
+
+
+# ------------------------------------------------------------------ the map itself
+def conv_reference(x: np.ndarray, w: np.ndarray, b, stride, padding, dilation) -> np.ndarray:
+    """A convolution (cross-correlation, as torch) from its definition, one output at a time:
+    ``out[o, p] = b[o] + sum_{c, k} w[o, c, k] x[c, p * stride - padding + k * dilation]``."""
+    nd = w.ndim - 2
+    size_in = x.shape[1:]
+    size_out = tuple((size_in[d] + 2 * padding[d] - dilation[d] * (w.shape[2 + d] - 1) - 1) // stride[d] + 1
+                     for d in range(nd))
+    out = np.zeros((w.shape[0], *size_out), np.float64)
+    for o in range(w.shape[0]):
+        for p in np.ndindex(*size_out):
+            total = 0.0 if b is None else float(b[o])
+            for c in range(w.shape[1]):
+                for k in np.ndindex(*w.shape[2:]):
+                    at = tuple(p[d] * stride[d] - padding[d] + k[d] * dilation[d] for d in range(nd))
+                    if all(0 <= at[d] < size_in[d] for d in range(nd)):
+                        total += float(w[(o, c) + k]) * float(x[(c,) + at])
+            out[(o,) + p] = total
+    return out.reshape(-1)
+
+
+def local_reference(x: np.ndarray, w: np.ndarray, b, kernel, stride, n_filters) -> np.ndarray:
+    """A locally connected layer from its definition: target ``f * P + p`` sums
+    ``w[c, f * P + p, k] x[c, p * stride + k]`` over channels and kernel elements."""
+    nd = len(kernel)
+    size_in = x.shape[1:]
+    conv = tuple((size_in[d] - kernel[d]) // stride[d] + 1 for d in range(nd))
+    P = int(np.prod(conv))
+    out = np.zeros(n_filters * P, np.float64)
+    for f in range(n_filters):
+        for pi, p in enumerate(np.ndindex(*conv)):
+            total = 0.0 if b is None else float(b[f * P + pi])
+            for c in range(x.shape[0]):
+                for ki, k in enumerate(np.ndindex(*kernel)):
+                    total += float(w[c, f * P + pi, ki]) * float(x[(c,) + tuple(p[d] * stride[d] + k[d] for d in range(nd))])
+            out[f * P + pi] = total
+    return out
+
+
+def via_map(conn, s: np.ndarray) -> np.ndarray:
+    """The propagation the cpu loop runs, in NumPy: each spiking neuron's map entries."""
+    row_ptr, targets, weight_index = (t.numpy() for t in conn.propagation_map())
+    w = conn.weights().detach().numpy().reshape(-1).astype(np.float64)
+    out = np.zeros(conn.target.n, np.float64)
+    for i in np.flatnonzero(s.reshape(-1)):
+        for k in range(row_ptr[i], row_ptr[i + 1]):
+            out[targets[k]] += w[weight_index[k]]
+    bias = conn.target_bias()
+    return out if bias is None else out + bias.detach().numpy()
+
+
+GEOMETRIES = [
+    ("Conv1d", (3, 11), dict(kernel_size=3, stride=2, padding=1, dilation=2)),
+    ("Conv2d", (2, 7, 6), dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2))),
+    ("Conv2d", (1, 9, 9), dict(kernel_size=5)),
+    ("Conv3d", (2, 4, 5, 3), dict(kernel_size=2, padding=1)),
+    ("Local1D", (2, 10), dict(kernel_size=3, stride=2, n_filters=3)),
+    ("Local2D", (2, 6, 7), dict(kernel_size=(3, 2), stride=(1, 2), n_filters=2)),
+    ("Local3D", (1, 4, 4, 5), dict(kernel_size=2, stride=(2, 1, 2), n_filters=2)),
+]
+
+
+@pytest.mark.parametrize("kind,source,kwargs", GEOMETRIES, ids=[f"{g[0]}-{i}" for i, g in enumerate(GEOMETRIES)])
+def test_propagation_map_sums_what_the_definition_sums(kind, source, kwargs):
+    from snnlab.network.nodes import Input
+    from snnlab.network import topology_extra as tx
+
+    torch.manual_seed(3)
+    nd = len(source) - 1
+    k = tx._tuple(kwargs["kernel_size"], nd, "kernel_size")
+    stride = tx._tuple(kwargs.get("stride", 1), nd, "stride")
+    if kind.startswith("Conv"):
+        padding = tx._tuple(kwargs.get("padding", 0), nd, "padding", minimum=0)
+        dilation = tx._tuple(kwargs.get("dilation", 1), nd, "dilation")
+        out = tuple((source[1 + d] + 2 * padding[d] - dilation[d] * (k[d] - 1) - 1) // stride[d] + 1 for d in range(nd))
+        target = Input(shape=(3, *out))
+        kwargs = dict(kwargs, b=torch.randn(3))
+    else:
+        conv = [(source[1 + d] - k[d]) // stride[d] + 1 for d in range(nd)]
+        target = Input(n=kwargs["n_filters"] * int(np.prod(conv)))
+        kwargs = dict(kwargs, b=torch.randn(target.n))
+    conn = structured.CLASSES[kind](Input(shape=source), target, w=None, **kwargs)
+    g = torch.Generator().manual_seed(5)
+    for p in (0.1, 0.5, 1.0):
+        s = torch.rand(source, generator=g) < p
+        x, w = s.numpy().astype(np.float64), conn.w.detach().numpy()
+        b = conn.b.detach().numpy()
+        if kind.startswith("Conv"):
+            ref = conv_reference(x, w, b, stride, padding, dilation)
+        else:
+            ref = local_reference(x, w, b, k, stride, kwargs["n_filters"])
+        np.testing.assert_allclose(via_map(conn, s.numpy()), ref, rtol=1e-6, atol=1e-5)
+        np.testing.assert_allclose(conn.compute(s.unsqueeze(0))[0].double().numpy(), ref, rtol=1e-5, atol=1e-4)
+    assert conn.propagation_map() is conn.propagation_map()  # built once

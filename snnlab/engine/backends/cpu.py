@@ -19,7 +19,10 @@ a sum can differ, as can a batch > 1 learning update summed in another order).
 
 Runs it takes: CPU tensors; any registered layer (every one has a
 description); dense ``Connection`` and ``SparseConnection``, and ``LocalConnection`` as a
-dense one whose masked weights are zeroed after each learning step (as eager); learning rules
+dense one whose masked weights are zeroed after each learning step (as eager); convolution
+and local connections (``Conv{1,2,3}dConnection``, ``LocalConnection{1,2,3}D``) with fixed
+weights, through their ``propagation_map`` (each pre neuron's (target, shared weight)
+entries; their learning runs eagerly); learning rules
 with a description (``model``), with their own per-neuron and per-synapse
 state and a reward (a number or one per sample: MSTDP, MSTDPET); masks; clamp,
 unclamp and injects_v; any batch size; monitors of layer variables recording
@@ -210,6 +213,10 @@ def why_not(plan) -> Optional[str]:
             return (f"connection {key} is a {type(conn).__name__}, which declares no propagation "
                     f"the loop runs (loop_propagation)")
     for u in plan.updates:
+        if loop_propagation(u.conn) == "map" and (u.learn or u.mask is not None):
+            return (f"connection {u.key} is a {type(u.conn).__name__} that {'learns' if u.learn else 'has a mask'}: "
+                    f"the loop propagates its shared weights through a fixed map; their updates run eagerly")
+    for u in plan.updates:
         rule = u.conn.update_rule
         if u.learn and not rule.described():
             return f"the learning rule {type(rule).__name__} of {u.key} is written by hand, not described (model)"
@@ -288,6 +295,14 @@ class _Gen:
                 self.emit(f"    if {spikes}[b, i]:")
                 self.emit(f"        for k in range({self.arg(f'WR{c}')}[i], WR{c}[i + 1]):")
                 self.emit(f"            T{l}[{self.arg(f'WC{c}')}[k]] += {self.arg(f'WV{c}')}[k]")
+            elif loop_propagation(conn) == "map":  # shared weights: (target, weight index) per pre neuron
+                self.emit(f"for i in range({conn.source.n}):")
+                self.emit(f"    if {spikes}[b, i]:")
+                self.emit(f"        for k in range({self.arg(f'MR{c}')}[i], MR{c}[i + 1]):")
+                self.emit(f"            T{l}[{self.arg(f'MT{c}')}[k]] += {self.arg(f'WF{c}')}[{self.arg(f'MI{c}')}[k]]")
+                if conn.target_bias() is not None:
+                    self.emit(f"for j in range({n}):")
+                    self.emit(f"    T{l}[j] = T{l}[j] + {self.arg(f'BB{c}')}[j]")
             else:
                 self.emit(f"for i in range({conn.source.n}):")
                 self.emit(f"    if {spikes}[b, i]:")
@@ -921,6 +936,10 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros(1, np.bool_))
         elif head == "SM":
             out.append(np.zeros((1, 1), np.bool_))
+        elif head in ("MR", "MT", "MI"):
+            out.append(np.zeros(1, np.int64))
+        elif head == "WF":
+            out.append(one)
         elif head in ("MK", "RS"):
             out.append(hr_types[name])
         elif head in ("RP", "WD", "WMIN", "WMAX"):
@@ -1097,6 +1116,11 @@ class CpuBackend(Backend):
                 out[f"WR{c}"] = conn.row_ptr.numpy()
                 out[f"WC{c}"] = conn.cols.numpy()
                 out[f"WI{c}"] = conn.rows.numpy()
+            elif loop_propagation(conn) == "map":
+                out[f"MR{c}"], out[f"MT{c}"], out[f"MI{c}"] = (t.numpy() for t in conn.propagation_map())
+                out[f"WF{c}"] = np.ascontiguousarray(conn.weights().detach().numpy()).reshape(-1)
+                if conn.target_bias() is not None:
+                    out[f"BB{c}"] = np.ascontiguousarray(conn.target_bias().detach().numpy())
             else:
                 out[f"W{c}"] = conn.w.detach().numpy()
                 if conn.b is not None:
