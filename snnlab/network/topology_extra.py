@@ -311,7 +311,7 @@ class Conv1dConnection(_ConvNd):
 
     nd = 1
     graph_propagation = "compute"
-    loop_propagation = "map"  # fixed weights; learning runs eagerly
+    loop_propagation = "map"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation"))
 
 
@@ -333,7 +333,7 @@ class Conv2dConnection(_ConvNd):
 
     nd = 2
     graph_propagation = "compute"
-    loop_propagation = "map"  # fixed weights; learning runs eagerly
+    loop_propagation = "map"
 
 
 @register
@@ -342,7 +342,7 @@ class Conv3dConnection(_ConvNd):
 
     nd = 3
     graph_propagation = "compute"
-    loop_propagation = "map"  # fixed weights; learning runs eagerly
+    loop_propagation = "map"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation"))
 
 
@@ -645,7 +645,7 @@ class LocalConnection1D(_LocalNd):
 
     nd = 1
     graph_propagation = "compute"
-    loop_propagation = "map"  # fixed weights; learning runs eagerly
+    loop_propagation = "map"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "n_filters"))
 
 
@@ -664,7 +664,7 @@ class LocalConnection2D(_LocalNd):
 
     nd = 2
     graph_propagation = "compute"
-    loop_propagation = "map"  # fixed weights; learning runs eagerly
+    loop_propagation = "map"
 
 
 @register
@@ -674,7 +674,7 @@ class LocalConnection3D(_LocalNd):
 
     nd = 3
     graph_propagation = "compute"
-    loop_propagation = "map"  # fixed weights; learning runs eagerly
+    loop_propagation = "map"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "n_filters"))
 
 

@@ -169,17 +169,41 @@ def test_cpu_loop_propagates_fixed_convolution_and_local_weights_through_the_map
 
 
 @needs_cpu
-def test_cpu_loop_leaves_learning_on_shared_weights_to_the_eager_path():
-    net = structured.build("Conv2d", PostPre)
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("kind", MAP_KINDS)
+def test_cpu_loop_learns_shared_weights_through_the_map(kind, batch):
+    """PostPre's outer products summed per shared weight over the map's entries (as conv_weight / einsum)."""
+    compare(kind, "cpu", batch, rule=PostPre)
+
+
+@needs_cpu
+@pytest.mark.parametrize("kind", ["Conv2d", "Local2D"])
+def test_cpu_loop_learns_shared_weights_with_a_weight_dependent_rule_and_decay(kind):
+    """An increment that reads w (WeightDependentPostPre), then weight decay and bounds, per shared weight."""
+    from snnlab.learning import WeightDependentPostPre
+
+    x = structured.spikes(kind, 150, 3)
+    runs = [run(structured.build(kind, WeightDependentPostPre, weight_decay=0.002), backend, x, 150)
+            for backend in ("eager", "cpu")]
+    assert_same(*runs, f"{kind} WeightDependentPostPre with decay on cpu")
+
+
+@needs_cpu
+def test_cpu_loop_leaves_a_rule_with_state_on_shared_weights_to_the_eager_path():
+    from snnlab.learning import MSTDP
+
+    net = structured.build("Conv2d", MSTDP)
     net.cpu_kernels = True
-    with pytest.raises(ValueError, match=r"Conv2dConnection that learns: the loop propagates its shared weights"):
+    x = structured.spikes("Conv2d", 5)
+    with pytest.raises(ValueError, match=r"MSTDP of \('H', 'O'\) keeps its own state; on the shared weights of a "
+                                         r"Conv2dConnection it runs eagerly"):
         with use_backend("cpu"):
-            net.run(inputs=structured.spikes("Conv2d", 5), time=5)
-    net.run(inputs=structured.spikes("Conv2d", 5), time=5)
+            net.run(inputs=x, time=5, reward=1.0)
+    net.run(inputs=x, time=5, reward=1.0)
     assert net.last_backend == "eager"
     net.learning = False  # the same network with its weights fixed: the loop takes it
     with use_backend("cpu"):
-        net.run(inputs=structured.spikes("Conv2d", 5), time=5)
+        net.run(inputs=x, time=5)
     assert net.last_backend == "cpu"
 
 

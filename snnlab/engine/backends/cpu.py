@@ -20,9 +20,11 @@ a sum can differ, as can a batch > 1 learning update summed in another order).
 Runs it takes: CPU tensors; any registered layer (every one has a
 description); dense ``Connection`` and ``SparseConnection``, and ``LocalConnection`` as a
 dense one whose masked weights are zeroed after each learning step (as eager); convolution
-and local connections (``Conv{1,2,3}dConnection``, ``LocalConnection{1,2,3}D``) with fixed
-weights, through their ``propagation_map`` (each pre neuron's (target, shared weight)
-entries; their learning runs eagerly); learning rules
+and local connections (``Conv{1,2,3}dConnection``, ``LocalConnection{1,2,3}D``) through
+their ``propagation_map`` (each pre neuron's (target, shared weight) entries), learning
+by described rules without state of their own (PostPre, WeightDependentPostPre, Hebbian:
+each ``outer`` summed per shared weight over the map; rules with state run eagerly on
+them); learning rules
 with a description (``model``), with their own per-neuron and per-synapse
 state and a reward (a number or one per sample: MSTDP, MSTDPET); masks; clamp,
 unclamp and injects_v; any batch size; monitors of layer variables recording
@@ -198,6 +200,20 @@ def _forcing_rows(forcing: tuple, b0: int, b1: int, B: int, n: int, dtype) -> np
     return np.ascontiguousarray(rows.expand(b1 - b0, B, n).numpy())
 
 
+def _map_rule_why_not(u) -> Optional[str]:
+    """Why the loop cannot update a connection's shared weights (propagation map), None if it can."""
+    conn, name = u.conn, type(u.conn).__name__
+    if u.mask is not None:
+        return f"connection {u.key} is a {name} with a mask (masks of shared weights run eagerly)"
+    rule = conn.update_rule
+    if u.learn and rule.described() and rule.model.general:
+        return (f"the learning rule {type(rule).__name__} of {u.key} keeps its own state; on the shared "
+                f"weights of a {name} it runs eagerly")
+    if u.learn and not conn.weights().is_contiguous():
+        return f"connection {u.key} has weights that are not contiguous"
+    return None
+
+
 # --------------------------------------------------------------- the plan
 def loop_propagation(conn) -> Optional[str]:
     """How the loop propagates ``conn`` ("rows", "csr", "map"), None if it does not:
@@ -213,9 +229,9 @@ def why_not(plan) -> Optional[str]:
             return (f"connection {key} is a {type(conn).__name__}, which declares no propagation "
                     f"the loop runs (loop_propagation)")
     for u in plan.updates:
-        if loop_propagation(u.conn) == "map" and (u.learn or u.mask is not None):
-            return (f"connection {u.key} is a {type(u.conn).__name__} that {'learns' if u.learn else 'has a mask'}: "
-                    f"the loop propagates its shared weights through a fixed map; their updates run eagerly")
+        reason = _map_rule_why_not(u) if loop_propagation(u.conn) == "map" else None
+        if reason is not None:
+            return reason
     for u in plan.updates:
         rule = u.conn.update_rule
         if u.learn and not rule.described():
@@ -415,6 +431,9 @@ class _Gen:
     # --------------------------------------------------------------- rules
     def rule_code(self, u) -> None:
         conn = u.conn
+        if loop_propagation(conn) == "map":
+            self.map_rule_code(u)
+            return
         c = self.conn_index[id(conn)]
         p = self.plan.order[self.plan.name_of(conn.source)]
         q = self.plan.order[self.plan.name_of(conn.target)]
@@ -558,6 +577,56 @@ class _Gen:
         if u.mask is not None:
             mk = f"{self.arg(f'MK{c}')}[k]" if sparse else f"{self.arg(f'MK{c}')}[i, j]"
             self._each_weight(c, sparse, n_pre, n_post, [f"if {mk}:", f"    {wref} = f32(0.0)"])
+
+    def map_rule_code(self, u) -> None:
+        """A described rule without state on shared weights (convolution, local):
+        each ``outer(a, b)`` of a statement is summed over the map's entries and the
+        samples into one value per weight (``conn.outer_sum``: the entries of the
+        spiking pre rows, or of the spiking post neurons through the map by target,
+        where one side is a spike), then every weight takes its increment, then
+        weight decay and bounds."""
+        conn = u.conn
+        c = self.conn_index[id(conn)]
+        p = self.plan.order[self.plan.name_of(conn.source)]
+        q = self.plan.order[self.plan.name_of(conn.target)]
+        rule = conn.update_rule
+        n_pre, n_post, n_w = conn.source.n, conn.target.n, conn.weights().numel()
+        wf = self.arg(f"WF{c}")
+        names = {"w": f"{wf}[m]", "s_pre": f"f32(S{p}[b, i])", "s_post": f"f32(S{q}[b, j])",
+                 "x_pre": f"V{p}_x[b, i]", "x_post": f"V{q}_x[b, j]"}
+        for name in rule.values():
+            if name not in names:
+                names[name] = self.arg(f"RP{c}_{name}")
+        for m, st in enumerate(rule.model.statements() if u.learn else ()):
+            inc, sums = _batch_sums(st, m)
+            for name, inner in sums.items():
+                used = {n.id for n in ast.walk(inner) if isinstance(n, ast.Name)}
+                for side, layer in (("x_pre", p), ("x_post", q)):
+                    if side in used:
+                        self.arg(f"V{layer}_x")
+                self.emit(f"{name} = np.zeros({n_w}, np.float32)")
+                self.emit("for b in range(B):")
+                term = f"{name}[m] += {_scalar(inner, names)}"
+                if "s_post" in used and "s_pre" not in used:  # the spiking targets' entries
+                    self.emit(f"    for j in range({n_post}):")
+                    self.emit(f"        if S{q}[b, j]:")
+                    self.emit(f"            for k in range({self.arg(f'TR{c}')}[j], TR{c}[j + 1]):")
+                    self.emit(f"                i = {self.arg(f'TP{c}')}[k]")
+                    self.emit(f"                m = {self.arg(f'TI{c}')}[k]")
+                    self.emit(f"                {term}")
+                else:  # the spiking sources' entries (every source's without a pre spike in the term)
+                    self.emit(f"    for i in range({n_pre}):")
+                    self.emit(f"        if S{p}[b, i]:" if "s_pre" in used else "        if True:")
+                    self.emit(f"            for k in range({self.arg(f'MR{c}')}[i], MR{c}[i + 1]):")
+                    self.emit(f"                j = {self.arg(f'MT{c}')}[k]")
+                    self.emit(f"                m = {self.arg(f'MI{c}')}[k]")
+                    self.emit(f"                {term}")
+            local = dict(names, **{name: f"{name}[m]" for name in sums})
+            self.emit(f"for m in range({n_w}):")
+            self.emit(f"    {wf}[m] = {wf}[m] + {_scalar(inc, local)}")
+        if u.learn and (conn.weight_decay or conn.bounded):
+            self.emit(f"for m in range({n_w}):")
+            self._block(self._decay_and_bounds(c, conn, f"{wf}[m]"), 1)
 
     def general_rule_code(self, u, c, p, q, sparse, wref) -> None:
         """A rule with its own state or a reward (``RuleModel.general``): its
@@ -936,7 +1005,7 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros(1, np.bool_))
         elif head == "SM":
             out.append(np.zeros((1, 1), np.bool_))
-        elif head in ("MR", "MT", "MI"):
+        elif head in ("MR", "MT", "MI", "TR", "TP", "TI"):
             out.append(np.zeros(1, np.int64))
         elif head == "WF":
             out.append(one)
@@ -977,6 +1046,16 @@ def _derived(cache: dict, key: str, layer, value, make) -> np.ndarray:
     array = make(value, layer)
     cache[key] = (layer, value, stamp, array)
     return array
+
+
+def _by_target(row_ptr, conn) -> tuple:
+    """A connection's propagation map ordered by target: (row_ptr by target, sources, weight indices)."""
+    row_ptr, targets, weight_index = conn.propagation_map()
+    sources = torch.repeat_interleave(torch.arange(conn.source.n), row_ptr[1:] - row_ptr[:-1])
+    order = torch.argsort(targets, stable=True)
+    counts = torch.bincount(targets, minlength=conn.target.n)
+    by_target = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
+    return by_target.numpy(), sources[order].contiguous().numpy(), weight_index[order].contiguous().numpy()
 
 
 def _scratch(cache: dict, key: str, shape: tuple, dtype) -> np.ndarray:
@@ -1118,7 +1197,9 @@ class CpuBackend(Backend):
                 out[f"WI{c}"] = conn.rows.numpy()
             elif loop_propagation(conn) == "map":
                 out[f"MR{c}"], out[f"MT{c}"], out[f"MI{c}"] = (t.numpy() for t in conn.propagation_map())
-                out[f"WF{c}"] = np.ascontiguousarray(conn.weights().detach().numpy()).reshape(-1)
+                if f"TR{c}" in wanted:
+                    out[f"TR{c}"], out[f"TP{c}"], out[f"TI{c}"] = _derived(cache, f"TR{c}", conn, conn.propagation_map().row_ptr, _by_target)
+                out[f"WF{c}"] = conn.weights().detach().numpy().reshape(-1)  # a view: learning writes the weights
                 if conn.target_bias() is not None:
                     out[f"BB{c}"] = np.ascontiguousarray(conn.target_bias().detach().numpy())
             else:
