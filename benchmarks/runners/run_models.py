@@ -30,6 +30,9 @@ Models (``--model``):
     weights U(0, 3)) -> 8 x 24 x 24 ``LIFNodes`` ``Y``, 250 steps; spikes of Y
     recorded. snnlab's cpu loop propagates it through the connection's
     propagation map; ``--backend eager`` times snnlab's eager path instead.
+``conv_postpre``
+    ``conv`` with traces and PostPre (nu (1e-4, 1e-2), w in [0, 3]) on the
+    convolution's shared weights.
 
 ``--one-spike 0`` makes ``dc`` deterministic (DiehlAndCookNodes draw the
 winning neuron at random otherwise), so the two packages can be compared
@@ -53,7 +56,7 @@ import numpy as np  # noqa: E402
 
 import common as C  # noqa: E402
 
-MODELS = ("dc", "seed_postpre", "seed_izh", "conv")
+MODELS = ("dc", "seed_postpre", "seed_izh", "conv", "conv_postpre")
 CONV_SHAPE, CONV_CHANNELS, CONV_KERNEL, CONV_STEPS = (1, 28, 28), 8, 5, 250
 DC_IN, DC_EXC, DC_STEPS = 784, 400, 350
 SEED_STEPS = 500
@@ -101,7 +104,7 @@ def model_data(model: str, samples: int, data_dir: Path) -> dict:
             _save_atomic(files["inputs"], spikes)
             _save_atomic(files["w_in"], w_in)
         return {k: np.load(p) for k, p in files.items()}
-    if model == "conv":
+    if model.startswith("conv"):
         stem = data_dir / f"conv_{samples}x{CONV_STEPS}_s{C.SEED}"
         files = {k: Path(f"{stem}_{k}.npy") for k in ("inputs", "w_conv")}
         if not all(p.exists() for p in files.values()):
@@ -167,13 +170,15 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True, device: str
                            source="Ai", target="Ae")
         for name, layer in (("Ae", Ae), ("Ai", Ai)):
             monitors[name] = Monitor(layer, state_vars=("s",), time=DC_STEPS, **mkw)
-    elif model == "conv":
+    elif model.startswith("conv"):
         side = CONV_SHAPE[1] - CONV_KERNEL + 1
-        X = Input(shape=CONV_SHAPE)
-        Y = api["LIFNodes"](shape=(CONV_CHANNELS, side, side))
+        learn = model == "conv_postpre"
+        X = Input(shape=CONV_SHAPE, traces=learn)
+        Y = api["LIFNodes"](shape=(CONV_CHANNELS, side, side), traces=learn)
         net.add_layer(X, name="X")
         net.add_layer(Y, name="Y")
-        net.add_connection(api["Conv2dConnection"](X, Y, kernel_size=CONV_KERNEL, w=t(data["w_conv"])),
+        rule = {"update_rule": api["PostPre"], "nu": (1e-4, 1e-2), "wmin": 0.0, "wmax": 3.0} if learn else {}
+        net.add_connection(api["Conv2dConnection"](X, Y, kernel_size=CONV_KERNEL, w=t(data["w_conv"]), **rule),
                            source="X", target="Y")
         monitors["Y"] = Monitor(Y, state_vars=("s",), time=CONV_STEPS, **mkw)
     else:
@@ -216,7 +221,7 @@ def _wait_for_background_compiles(package: str):
 
 
 def model_steps(model: str) -> int:
-    return {"dc": DC_STEPS, "conv": CONV_STEPS}.get(model, SEED_STEPS)
+    return {"dc": DC_STEPS, "conv": CONV_STEPS, "conv_postpre": CONV_STEPS}.get(model, SEED_STEPS)
 
 
 def simulate(net, monitors, model: str, data: dict, device: str = "cpu") -> dict:
@@ -256,7 +261,7 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
     base = C.rss_mb()
     api = load_api(package)
     data = model_data(model, samples, data_dir)
-    if model in ("dc", "conv"):
+    if model in ("dc", "conv", "conv_postpre"):
         data["inputs"] = data["inputs"][:samples]
     builds, runs, spikes_out, spikes_in, warm = [], [], [], [], []
     waited = None
@@ -272,7 +277,7 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
         else:
             builds.append(tb.s)
             runs.append(tr.s)
-            out_layer = {"dc": "Ae", "conv": "Y"}.get(model, "B")
+            out_layer = {"dc": "Ae", "conv": "Y", "conv_postpre": "Y"}.get(model, "B")
             spikes_out.append(int(rasters[out_layer].sum()))
             spikes_in.append(int(data["inputs"].sum()))
         backend = getattr(net, "last_backend", None)  # snnlab: the back-end that ran the last block
@@ -283,7 +288,8 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
         gc.collect()
     steps = model_steps(model)
     n_in = int(np.prod(data["inputs"].shape[2:]))
-    n_out = {"dc": DC_EXC, "conv": CONV_CHANNELS * (CONV_SHAPE[1] - CONV_KERNEL + 1) ** 2}.get(model)
+    n_conv = CONV_CHANNELS * (CONV_SHAPE[1] - CONV_KERNEL + 1) ** 2
+    n_out = {"dc": DC_EXC, "conv": n_conv, "conv_postpre": n_conv}.get(model)
     wl = C.Workload(model, n_in, n_out or data["w_fwd"].shape[1], steps * len(data["inputs"]))
     extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "model": model,
              "samples": len(data["inputs"]), "one_spike": one_spike, "device": device}

@@ -53,10 +53,12 @@ def test_snnlab_runs_each_model(model, data_dir, tmp_path):
     assert rec["simulator"] == "snnlab" and rec["repeats"] == 1
     assert rec["spikes_in"] == int(data["inputs"][:1].sum())
     with np.load(save) as z:
-        out = z[{"dc": "s_Ae", "conv": "s_Y"}.get(model, "s_B")]
+        out = z[{"dc": "s_Ae", "conv": "s_Y", "conv_postpre": "s_Y"}.get(model, "s_B")]
         assert rec["spikes_out"] == int(out.sum()) > 0  # the network is active
         if model == "seed_postpre":  # learning changed the forward weights
             assert not np.array_equal(z["w_A_B"], data["w_fwd"])
+        if model == "conv_postpre":
+            assert not np.array_equal(z["w_X_Y"], data["w_conv"])
 
 
 def _save(path, **arrays):
