@@ -123,6 +123,17 @@ def test_a_subclass_that_does_not_restate_graph_propagation_runs_eagerly():
 
 
 needs_cpu = pytest.mark.skipif("cpu" not in available_backends(), reason="numba is not installed")
+needs_triton = pytest.mark.skipif("triton" not in available_backends(), reason=(
+    "no triton back-end here (a GPU or TRITON_INTERPRET=1; test_triton_interpret runs these in the interpreter)"))
+
+
+@needs_triton
+@pytest.mark.parametrize("kind,rule", [("Conv2d", PostPre), ("Local", PostPre), ("Local2D", None), ("MaxPool2d", None),
+                                       ("MeanField", None), ("Multicompartment", PostPre)])
+def test_triton_backend_runs_structured_kinds_as_eager(kind, rule):
+    """The Triton back-end (its kernels for the dense rows and the layers' steps,
+    the kinds' own compute for the rest) on the structured kinds."""
+    compare(kind, "triton", 3, rule=rule, time=70)
 
 
 @needs_cpu
