@@ -312,3 +312,28 @@ def test_propagation_map_sums_what_the_definition_sums(kind, source, kwargs):
         np.testing.assert_allclose(via_map(conn, s.numpy()), ref, rtol=1e-6, atol=1e-5)
         np.testing.assert_allclose(conn.compute(s.unsqueeze(0))[0].double().numpy(), ref, rtol=1e-5, atol=1e-4)
     assert conn.propagation_map() is conn.propagation_map()  # built once
+
+
+@needs_cpu
+def test_cpu_loop_of_one_size_serves_another_kernel_of_the_same_sizes():
+    """Two convolutions with the same source and target sizes but other kernels (3x3 pad 1,
+    5x5 pad 2) share the loop's structure: the number of shared weights is read at run time."""
+    from snnlab.network import Network
+    from snnlab.network.monitors import Monitor
+    from snnlab.network.nodes import Input, LIFNodes
+    from snnlab.network.topology_extra import Conv2dConnection
+
+    def build(k):
+        torch.manual_seed(2)
+        net = Network()
+        a, o = Input(shape=(1, 6, 6), traces=True), LIFNodes(shape=(2, 6, 6), traces=True, thresh=-60.0)
+        net.add_layer(a, "A")
+        net.add_layer(o, "O")
+        net.add_connection(Conv2dConnection(a, o, kernel_size=k, padding=k // 2, w=2.0 * torch.rand(2, 1, k, k),
+                                            update_rule=PostPre, nu=(1e-2, 1e-2), wmin=0.0, wmax=2.0), "A", "O")
+        net.add_monitor(Monitor(o, ("s", "v")), "O")
+        return net
+
+    x = {"A": torch.rand(100, 1, 6, 6, generator=torch.Generator().manual_seed(9)) < 0.3}
+    for k in (3, 5):
+        assert_same(run(build(k), "eager", x, 100), run(build(k), "cpu", x, 100), f"kernel {k}")

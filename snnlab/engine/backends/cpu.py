@@ -590,8 +590,8 @@ class _Gen:
         p = self.plan.order[self.plan.name_of(conn.source)]
         q = self.plan.order[self.plan.name_of(conn.target)]
         rule = conn.update_rule
-        n_pre, n_post, n_w = conn.source.n, conn.target.n, conn.weights().numel()
-        wf = self.arg(f"WF{c}")
+        n_pre, n_post = conn.source.n, conn.target.n
+        wf = self.arg(f"WF{c}")  # (its size is read at run time: the source serves every kernel of these sizes)
         names = {"w": f"{wf}[m]", "s_pre": f"f32(S{p}[b, i])", "s_post": f"f32(S{q}[b, j])",
                  "x_pre": f"V{p}_x[b, i]", "x_post": f"V{q}_x[b, j]"}
         for name in rule.values():
@@ -604,7 +604,7 @@ class _Gen:
                 for side, layer in (("x_pre", p), ("x_post", q)):
                     if side in used:
                         self.arg(f"V{layer}_x")
-                self.emit(f"{name} = np.zeros({n_w}, np.float32)")
+                self.emit(f"{name} = np.zeros({wf}.shape[0], np.float32)")
                 self.emit("for b in range(B):")
                 term = f"{name}[m] += {_scalar(inner, names)}"
                 if "s_post" in used and "s_pre" not in used:  # the spiking targets' entries
@@ -622,10 +622,10 @@ class _Gen:
                     self.emit(f"                m = {self.arg(f'MI{c}')}[k]")
                     self.emit(f"                {term}")
             local = dict(names, **{name: f"{name}[m]" for name in sums})
-            self.emit(f"for m in range({n_w}):")
+            self.emit(f"for m in range({wf}.shape[0]):")
             self.emit(f"    {wf}[m] = {wf}[m] + {_scalar(inc, local)}")
         if u.learn and (conn.weight_decay or conn.bounded):
-            self.emit(f"for m in range({n_w}):")
+            self.emit(f"for m in range({wf}.shape[0]):")
             self._block(self._decay_and_bounds(c, conn, f"{wf}[m]"), 1)
 
     def general_rule_code(self, u, c, p, q, sparse, wref) -> None:
