@@ -23,7 +23,11 @@ Shapes (as BindsNET):
 
 Each declares how the graph path (CUDA graphs, ``graph-emulate``) propagates it
 (``graph_propagation``: its own capture-safe ``compute``; ``LocalConnection`` the
-dense rows), so a network with them and described learning rules runs there.
+dense rows), so a network with them and described learning rules runs there; and
+how the compiled CPU loop does (``loop_propagation``): ``LocalConnection`` as a dense
+connection whose ``structural_mask`` stays zero, convolution and ``LocalConnection{1,2,3}D``
+through their ``propagation_map`` (learning by described rules without state of their
+own); max-pooling, mean-field and multicompartment run eagerly on the CPU.
 """
 
 from __future__ import annotations
