@@ -337,3 +337,51 @@ def test_cpu_loop_of_one_size_serves_another_kernel_of_the_same_sizes():
     x = {"A": torch.rand(100, 1, 6, 6, generator=torch.Generator().manual_seed(9)) < 0.3}
     for k in (3, 5):
         assert_same(run(build(k), "eager", x, 100), run(build(k), "cpu", x, 100), f"kernel {k}")
+
+
+# ------------------------------------------------------------------ background compilation
+def _argument_types(net, x, time, monkeypatch, **kwargs) -> tuple:
+    """numba's types of the arguments a background compilation would compile the loop
+    for (``dummy_arguments``) and of those a run then passes, by argument name."""
+    import numba
+
+    from snnlab.engine.backends import cpu
+
+    seen = {}
+    monkeypatch.setattr(cpu, "ready", lambda src: False)
+    monkeypatch.setattr(cpu, "BACKGROUND_WORK", 0)
+    monkeypatch.setattr(cpu, "compile_in_background", lambda src, dummy: seen.setdefault("dummy", dummy))
+    net.cpu_kernels = True
+    net.run(inputs=x, time=time, **kwargs)  # not compiled ("ready" says): eager, and the dummy made
+    assert net.last_backend == "eager" and "dummy" in seen
+    compile_source = cpu.compile_source
+
+    def recording(src, dummy=None):
+        fn = compile_source(src, dummy)
+        return lambda *args: (seen.setdefault("real", args), fn(*args))
+
+    monkeypatch.setattr(cpu, "compile_source", recording)
+    with use_backend("cpu"):
+        net.run(inputs=x, time=time, **kwargs)
+    dummy, real = seen["dummy"], seen["real"]
+    assert len(dummy) == len(real)
+    return [numba.typeof(a) for a in dummy], [numba.typeof(a) for a in real]
+
+
+@needs_cpu
+@pytest.mark.parametrize("case", ["Local-PostPre", "Conv2d-PostPre", "Conv2d_bias", "Local3D", "forcing"])
+def test_background_compilation_compiles_the_loop_for_the_arguments_a_run_passes(case, monkeypatch):
+    """Every argument kind the loop takes has a dummy of the type a run passes, so the
+    background compilation compiles the loop the runs call (and does not fail)."""
+    kind, _, rule = case.partition("-")
+    if case == "forcing":
+        net, time = structured.build("Conv2d"), 30
+        o = net.layers["O"]
+        kwargs = dict(clamp={"O": torch.rand(o.shape) < 0.1}, unclamp={"O": torch.rand(time, *o.shape) < 0.1},
+                      injects_v={"O": torch.rand(o.shape)})
+        x = structured.spikes("Conv2d", time)
+    else:
+        net, time, kwargs = structured.build(kind, PostPre if rule else None), 30, {}
+        x = structured.spikes(kind, time)
+    dummy, real = _argument_types(net, x, time, monkeypatch, **kwargs)
+    assert dummy == real

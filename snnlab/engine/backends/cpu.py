@@ -997,8 +997,10 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros((1, 1), np.float32))
         elif head in ("T", "P", "H", "BB", "WV", "RW"):
             out.append(one)
-        elif head in ("E", "R"):
+        elif head in ("E", "R", "IJ"):
             out.append(np.zeros((1, 1, 1), np.float32))
+        elif head in ("CL", "UC"):
+            out.append(np.zeros((1, 1, 1), np.bool_))
         elif head in ("WR", "WC", "WI", "CJ"):
             out.append(np.zeros(1, np.int64))
         elif head in ("RA", "CA"):
