@@ -27,7 +27,8 @@ dense rows), so a network with them and described learning rules runs there; and
 how the compiled CPU loop does (``loop_propagation``): ``LocalConnection`` as a dense
 connection whose ``structural_mask`` stays zero, convolution and ``LocalConnection{1,2,3}D``
 through their ``propagation_map`` (learning by described rules without state of their
-own); max-pooling, mean-field and multicompartment run eagerly on the CPU.
+own), max-pooling through its ``pooling_windows``, mean-field; multicompartment runs
+eagerly on the CPU.
 """
 
 from __future__ import annotations
@@ -396,6 +397,33 @@ class _MaxPoolNd(_Weighted):
         # Stateful (running rates): one step after the other.
         return torch.stack([self.compute(s) for s in s_seq])
 
+    def pooling_windows(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(row_ptr, sources)``: target ``j``'s window is ``sources[row_ptr[j]:row_ptr[j + 1]]``,
+        its source neurons inside the input in the order max-pooling scans them (row-major
+        over the kernel: the first of equal rates wins). int64 on the CPU, built once."""
+        done = self.__dict__.get("_pooling_windows")
+        if done is not None:
+            return done
+        nd = self.nd
+        channels, size_in, size_out = self.source.shape[0], self.source.shape[1:], self.out_shape[1:]
+        ndim = 1 + 2 * nd  # axes: channel, output positions (nd), kernel elements (nd)
+        (ch,) = _grid((channels,), (0,), ndim)
+        ps = _grid(size_out, range(1, 1 + nd), ndim)
+        ks = _grid(self.kernel_size, range(1 + nd, 1 + 2 * nd), ndim)
+        pos = [ps[d] * self.stride[d] - self.padding[d] + ks[d] * self.dilation[d] for d in range(nd)]
+        inside = torch.ones((1,) * ndim, dtype=torch.bool)
+        for d in range(nd):
+            inside = inside & (pos[d] >= 0) & (pos[d] < size_in[d])
+        pre = ch * math.prod(size_in) + _flat([p.clamp(0, n - 1) for p, n in zip(pos, size_in)], size_in)
+        post = ch * math.prod(size_out) + _flat(ps, size_out)
+        shape = torch.broadcast_shapes(pre.shape, post.shape, inside.shape)
+        keep = inside.expand(shape)  # flattened in axis order: by target, then the kernel's scan order
+        sources, targets = pre.expand(shape)[keep], post.expand(shape)[keep]
+        counts = torch.bincount(targets, minlength=self.target.n)
+        done = (torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)]), sources.contiguous())
+        self._pooling_windows = done
+        return done
+
     def propagation_state(self, batch: int, device) -> dict:
         """``firing_rates`` ``[batch, *source.shape]`` (zeros where missing, as the first step makes them)."""
         shape = (batch, *self.source.shape)
@@ -426,6 +454,7 @@ class MaxPool1dConnection(_MaxPoolNd):
 
     nd = 1
     graph_propagation = "compute"
+    loop_propagation = "pool"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
@@ -449,6 +478,7 @@ class MaxPool2dConnection(_MaxPoolNd):
 
     nd = 2
     graph_propagation = "compute"
+    loop_propagation = "pool"
 
 
 @register
@@ -458,6 +488,7 @@ class MaxPool3dConnection(_MaxPoolNd):
 
     nd = 3
     graph_propagation = "compute"
+    loop_propagation = "pool"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
@@ -695,6 +726,7 @@ class MeanFieldConnection(_Weighted):
 
     arguments = (("w", None),)
     graph_propagation = "compute"
+    loop_propagation = "mean"
 
     def _setup(self, head: dict) -> None:
         if self._rule_cls is not NoOp:

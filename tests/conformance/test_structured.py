@@ -181,6 +181,37 @@ def test_cpu_loop_propagates_fixed_convolution_and_local_weights_through_the_map
 
 @needs_cpu
 @pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("kind", ["MaxPool1d", "MaxPool2d", "MaxPool3d", "MeanField"])
+def test_cpu_loop_runs_max_pooling_and_mean_field_as_eager(kind, batch):
+    compare(kind, "cpu", batch)
+
+
+@needs_cpu
+def test_cpu_loop_continues_max_pooling_rates_across_runs_and_a_reset_clears_them():
+    x = structured.spikes("MaxPool2d", 80, 3, seed=4)
+    nets = {b: structured.build("MaxPool2d") for b in ("eager", "cpu")}
+    for net in nets.values():
+        for key in (("H", "O"), ("A", "O")):
+            net.connections[key].decay = 0.02  # long memory: a rate carried over shows
+    records = {}
+    for backend, net in nets.items():
+        first = run(net, backend, x, 80)
+        second = run(net, backend, x, 80)
+        net.reset_state_variables()
+        third = run(net, backend, x, 80)
+        records[backend] = (first, second, third)
+        rates = net.connections[("H", "O")].firing_rates
+        assert rates is not None and rates.shape == (3, 2, 6, 6) and rates.max() > 1.0
+    for k, (ref, got) in enumerate(zip(records["eager"], records["cpu"])):
+        assert_same(ref, got, f"MaxPool2d run {k}")
+    assert torch.equal(records["cpu"][0][("O", "s")], records["cpu"][2][("O", "s")])
+    assert not torch.equal(records["cpu"][0][("O", "s")], records["cpu"][1][("O", "s")])
+    torch.testing.assert_close(nets["cpu"].connections[("H", "O")].firing_rates,
+                               nets["eager"].connections[("H", "O")].firing_rates)
+
+
+@needs_cpu
+@pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("kind", MAP_KINDS)
 def test_cpu_loop_learns_shared_weights_through_the_map(kind, batch):
     """PostPre's outer products summed per shared weight over the map's entries (as conv_weight / einsum)."""
@@ -369,7 +400,8 @@ def _argument_types(net, x, time, monkeypatch, **kwargs) -> tuple:
 
 
 @needs_cpu
-@pytest.mark.parametrize("case", ["Local-PostPre", "Conv2d-PostPre", "Conv2d_bias", "Local3D", "forcing"])
+@pytest.mark.parametrize("case", ["Local-PostPre", "Conv2d-PostPre", "Conv2d_bias", "Local3D", "MaxPool2d", "MeanField",
+                                  "forcing"])
 def test_background_compilation_compiles_the_loop_for_the_arguments_a_run_passes(case, monkeypatch):
     """Every argument kind the loop takes has a dummy of the type a run passes, so the
     background compilation compiles the loop the runs call (and does not fail)."""

@@ -24,7 +24,8 @@ and local connections (``Conv{1,2,3}dConnection``, ``LocalConnection{1,2,3}D``) 
 their ``propagation_map`` (each pre neuron's (target, shared weight) entries), learning
 by described rules without state of their own (PostPre, WeightDependentPostPre, Hebbian:
 each ``outer`` summed per shared weight over the map; rules with state run eagerly on
-them); learning rules
+them); max-pooling (``MaxPool{1,2,3}dConnection``: running rates in place, each target's
+``pooling_windows``) and ``MeanFieldConnection``; learning rules
 with a description (``model``), with their own per-neuron and per-synapse
 state and a reward (a number or one per sample: MSTDP, MSTDPET); masks; clamp,
 unclamp and injects_v; any batch size; monitors of layer variables recording
@@ -205,6 +206,8 @@ def _map_rule_why_not(u) -> Optional[str]:
     conn, name = u.conn, type(u.conn).__name__
     if u.mask is not None:
         return f"connection {u.key} is a {name} with a mask (masks of shared weights run eagerly)"
+    if loop_propagation(conn) in ("pool", "mean") and u.learn:
+        return f"connection {u.key} is a {name} whose weights decay or are clamped (the loop keeps them fixed)"
     rule = conn.update_rule
     if u.learn and rule.described() and rule.model.general:
         return (f"the learning rule {type(rule).__name__} of {u.key} keeps its own state; on the shared "
@@ -229,7 +232,7 @@ def why_not(plan) -> Optional[str]:
             return (f"connection {key} is a {type(conn).__name__}, which declares no propagation "
                     f"the loop runs (loop_propagation)")
     for u in plan.updates:
-        reason = _map_rule_why_not(u) if loop_propagation(u.conn) == "map" else None
+        reason = _map_rule_why_not(u) if loop_propagation(u.conn) in ("map", "pool", "mean") else None
         if reason is not None:
             return reason
     for u in plan.updates:
@@ -319,6 +322,26 @@ class _Gen:
                 if conn.target_bias() is not None:
                     self.emit(f"for j in range({n}):")
                     self.emit(f"    T{l}[j] = T{l}[j] + {self.arg(f'BB{c}')}[j]")
+            elif loop_propagation(conn) == "pool":  # each window passes the spike of its highest running rate
+                rt, ps = self.arg(f"RT{c}"), self.arg(f"PS{c}")
+                self.emit(f"for i in range({conn.source.n}):")
+                self.emit(f"    {rt}[b, i] = {rt}[b, i] * {self.arg(f'RD{c}')} + f32({spikes}[b, i])")
+                self.emit(f"for j in range({n}):")
+                self.emit("    best = f32(-np.inf)")
+                self.emit("    at = 0")
+                self.emit(f"    for k in range({self.arg(f'PW{c}')}[j], PW{c}[j + 1]):")
+                self.emit(f"        if {rt}[b, {ps}[k]] > best:  # the first of equal rates, as max-pooling")
+                self.emit(f"            best = {rt}[b, {ps}[k]]")
+                self.emit(f"            at = {ps}[k]")
+                self.emit(f"    T{l}[j] = f32({spikes}[b, at])")
+            elif loop_propagation(conn) == "mean":  # w[j] times the mean of the source's spikes
+                self.emit("count = 0")
+                self.emit(f"for i in range({conn.source.n}):")
+                self.emit(f"    if {spikes}[b, i]:")
+                self.emit("        count += 1")
+                self.emit(f"mean = f32(count) / f32({conn.source.n})")
+                self.emit(f"for j in range({n}):")
+                self.emit(f"    T{l}[j] = mean * {self.arg(f'WF{c}')}[j]")
             else:
                 self.emit(f"for i in range({conn.source.n}):")
                 self.emit(f"    if {spikes}[b, i]:")
@@ -1007,13 +1030,15 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros(1, np.bool_))
         elif head == "SM":
             out.append(np.zeros((1, 1), np.bool_))
-        elif head in ("MR", "MT", "MI", "TR", "TP", "TI"):
+        elif head in ("MR", "MT", "MI", "TR", "TP", "TI", "PW", "PS"):
             out.append(np.zeros(1, np.int64))
         elif head == "WF":
             out.append(one)
         elif head in ("MK", "RS"):
             out.append(hr_types[name])
-        elif head in ("RP", "WD", "WMIN", "WMAX"):
+        elif head == "RT":
+            out.append(np.zeros((1, 1), np.float32))
+        elif head in ("RP", "WD", "WMIN", "WMAX", "RD"):
             out.append(_F32(0.0))
         elif head == "HR":
             out.append(hr_types[name])
@@ -1204,6 +1229,13 @@ class CpuBackend(Backend):
                 out[f"WF{c}"] = conn.weights().detach().numpy().reshape(-1)  # a view: learning writes the weights
                 if conn.target_bias() is not None:
                     out[f"BB{c}"] = np.ascontiguousarray(conn.target_bias().detach().numpy())
+            elif loop_propagation(conn) == "pool":
+                (rates,) = conn.propagation_state(B, torch.device("cpu")).values()  # its running rates
+                out[f"RT{c}"] = rates.reshape(B, conn.source.n).numpy()  # written in place
+                out[f"RD{c}"] = _F32(1.0 - conn.decay)
+                out[f"PW{c}"], out[f"PS{c}"] = (t.numpy() for t in conn.pooling_windows())
+            elif loop_propagation(conn) == "mean":
+                out[f"WF{c}"] = np.ascontiguousarray(conn.weights().detach().numpy())
             else:
                 out[f"W{c}"] = conn.w.detach().numpy()
                 if conn.b is not None:
