@@ -114,7 +114,8 @@ class AbstractConnection(torch.nn.Module):
     graph_propagation: Optional[str] = None
     #: How the compiled CPU loop propagates this kind: ``"rows"`` (as ``"rows"``
     #: above), ``"csr"`` (SparseConnection's rows), ``"map"`` (shared weights through
-    #: :meth:`propagation_map`) or None (eager). Only a class's own declaration counts.
+    #: :meth:`propagation_map`), ``"pool"`` (max-pooling: running rates, ``pooling_windows``),
+    #: ``"mean"`` (mean-field) or None (eager). Only a class's own declaration counts.
     loop_propagation: Optional[str] = None
 
     def __init_subclass__(cls, **kwargs):

@@ -219,7 +219,7 @@ def _map_rule_why_not(u) -> Optional[str]:
 
 # --------------------------------------------------------------- the plan
 def loop_propagation(conn) -> Optional[str]:
-    """How the loop propagates ``conn`` ("rows", "csr", "map"), None if it does not:
+    """How the loop propagates ``conn`` ("rows", "csr", "map", "pool", "mean"), None if it does not:
     the class's own declaration only (a subclass may compute otherwise)."""
     return type(conn).__dict__.get("loop_propagation")
 
@@ -1075,8 +1075,9 @@ def _derived(cache: dict, key: str, layer, value, make) -> np.ndarray:
     return array
 
 
-def _by_target(row_ptr, conn) -> tuple:
-    """A connection's propagation map ordered by target: (row_ptr by target, sources, weight indices)."""
+def _by_target(_row_ptr, conn) -> tuple:
+    """A connection's propagation map ordered by target: (row_ptr by target, sources, weight
+    indices); ``_row_ptr``, the map's own, only stamps the cache entry."""
     row_ptr, targets, weight_index = conn.propagation_map()
     sources = torch.repeat_interleave(torch.arange(conn.source.n), row_ptr[1:] - row_ptr[:-1])
     order = torch.argsort(targets, stable=True)
