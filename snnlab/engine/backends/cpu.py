@@ -212,6 +212,8 @@ def _map_rule_why_not(u) -> Optional[str]:
     if u.learn and rule.described() and rule.model.general:
         return (f"the learning rule {type(rule).__name__} of {u.key} keeps its own state; on the shared "
                 f"weights of a {name} it runs eagerly")
+    if u.learn and rule.described() and any("sum_batch" in st.names for st in rule.model.statements()):
+        return f"the learning rule {type(rule).__name__} of {u.key} sums over the batch (sum_batch) on shared weights"
     if u.learn and not conn.weights().is_contiguous():
         return f"connection {u.key} has weights that are not contiguous"
     return None
