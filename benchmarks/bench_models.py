@@ -9,12 +9,7 @@ inputs and weights:
   inhibitory LIF, PostPre STDP on the input weights, 350 steps per sample);
 * ``seed_postpre``: the seed network (100 -> 1000 LIF) with PostPre on the
   forward connection;
-* ``seed_izh``: the seed network with IzhikevichNodes;
-* ``conv``: a 1 x 28 x 28 Input -> Conv2dConnection (8 channels, 5 x 5) -> 8 x 24 x 24 LIF,
-  fixed weights, 250 steps per sample; ``conv_postpre``: the same with PostPre.
-
-``--eager`` also times snnlab forced onto its eager back-end (the column
-``eager/snnlab``: what snnlab's chosen back-end gains over its own eager path).
+* ``seed_izh``: the seed network with IzhikevichNodes.
 
 Prints the medians, the ratio BindsNET / snnlab measured in this run, the
 issue's target (>= 10x), and whether the two simulators agree where they are
@@ -30,6 +25,12 @@ deterministic:
   coupling in a different order: the rasters are identical up to the first
   step where a rounding difference flips a spike (reported), and the spike
   counts stay close.
+
+``conv`` and ``conv_postpre`` (with ``--models``): a 1 x 28 x 28 Input ->
+Conv2dConnection (8 channels, 5 x 5) -> 8 x 24 x 24 LIF, 250 steps per
+sample, fixed weights (deterministic in both: identical rasters expected) or
+PostPre on the shared weights (BindsNET 0.3.4's PostPre on a Conv2dConnection
+raises: time it with ``--no-bindsnet``).
 
 Writes the table to ``results/bench_models.txt`` (and the records as JSON
 with ``--json``).
@@ -64,12 +65,13 @@ DEFAULT_BINDSNET_PY = HERE / "peers" / ".venvs" / "bindsnet" / "bin" / "python"
 TARGET_X_BINDSNET = 10.0
 TARGETED = ("dc", "seed_postpre", "seed_izh")  # the networks issue 9 sets the target for
 LABELS = {
+    "conv": "conv 1x28x28 -> Conv2d 8x5x5 -> 8x24x24 LIF",
+    "conv_postpre": "conv + PostPre on the shared weights",
     "dc": "Diehl & Cook 784 -> 400 exc <-> 400 inh, STDP",
     "seed_postpre": "seed 100 -> 1000 LIF + PostPre",
     "seed_izh": "seed 100 -> 1000 Izhikevich",
-    "conv": "conv 1x28x28 -> Conv2d 8x5x5 -> 8x24x24 LIF",
-    "conv_postpre": "conv + PostPre on the shared weights",
 }
+DEFAULT_MODELS = ("dc", "seed_postpre", "seed_izh")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -131,8 +133,6 @@ def agreement(a_path: Path, b_path: Path) -> dict:
 def describe_agreement(model: str, agree: dict | None) -> str:
     if agree is None:
         return "not checked (no BindsNET)"
-    if "failed" in agree:
-        return "BindsNET failed (below)"
     if agree["identical"]:
         what = "one_spike=False variant: " if model == "dc" else ""
         return f"{what}identical rasters and weights"
@@ -143,7 +143,8 @@ def describe_agreement(model: str, agree: dict | None) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="snnlab vs BindsNET 0.3.4 on model networks (issue 9)")
-    p.add_argument("--models", nargs="+", default=list(run_models.MODELS), choices=run_models.MODELS)
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=run_models.MODELS)
+    p.add_argument("--snnlab-eager", action="store_true", help="also time snnlab's eager back-end (ratio eager / chosen)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--samples", type=int, default=3, help="D&C samples (350 steps each) per timed run")
     p.add_argument("--quick", action="store_true", help="3 repeats, 2 D&C samples")
@@ -151,7 +152,6 @@ def main(argv=None) -> int:
     p.add_argument("--bindsnet-python", type=Path, default=None,
                    help=f"BindsNET's interpreter (default $SNNLAB_BINDSNET_PYTHON or {DEFAULT_BINDSNET_PY})")
     p.add_argument("--no-bindsnet", action="store_true", help="time snnlab only")
-    p.add_argument("--eager", action="store_true", help="also time snnlab's eager back-end (forced)")
     p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
     p.add_argument("--out", type=Path, default=HERE / "results" / "bench_models.txt")
     p.add_argument("--json", type=Path, default=None, help="also write the records here")
@@ -175,19 +175,17 @@ def main(argv=None) -> int:
             print(f"[{model}] snnlab ...", flush=True)
             sn = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True,
                                     save=tmp / f"sn_{model}.npz")
-            bn = agree = eager = None
-            if args.eager:
+            if args.snnlab_eager:
+                from snnlab.engine import use_backend
+
                 print(f"[{model}] snnlab eager ...", flush=True)
-                eager = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True, backend="eager")
-                sn["eager_run_s"] = eager["run_s"]
+                with use_backend("eager"):
+                    sn["eager"] = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True)
+            bn = agree = None
             if bn_py is not None:
                 print(f"[{model}] BindsNET ...", flush=True)
-                try:
-                    bn = peer_record(bn_py, model, samples=samples, repeats=repeats, warmup=1, data_dir=args.data,
-                                     threads=args.threads, save=tmp / f"bn_{model}.npz")
-                except RuntimeError as exc:  # BindsNET cannot run this network (conv_postpre): the table says why
-                    agree = {"failed": str(exc)}
-            if bn is not None:
+                bn = peer_record(bn_py, model, samples=samples, repeats=repeats, warmup=1, data_dir=args.data,
+                                 threads=args.threads, save=tmp / f"bn_{model}.npz")
                 if model == "dc":  # the deterministic variant, one sample, in both
                     run_models.measure("snnlab", model, 1, 1, 0, args.data, False, save=tmp / "sn_dc_det.npz")
                     peer_record(bn_py, model, samples=1, repeats=1, warmup=0, data_dir=args.data,
@@ -209,7 +207,7 @@ def main(argv=None) -> int:
         "",
     ]
     hdr = (f"{'network':46s} {'snnlab s':>9s} {'BindsNET s':>10s} {'BN/snnlab':>9s} {'target >=10x':>12s}  "
-           f"{'snnlab ran':>13s}  " + (f"{'eager/snnlab':>12s}  " if args.eager else "") + "agreement")
+           f"{'snnlab ran':>13s}  agreement")
     lines += [hdr, "-" * (len(hdr) + 40)]
     for model, sn, bn, agree in rows:
         if bn:
@@ -219,17 +217,16 @@ def main(argv=None) -> int:
                 met = "(none)"
         else:
             bn_s = ratio_s = met = "-"
-        gain = f"{sn['eager_run_s'] / sn['run_s']:11.2f}x  " if args.eager else ""
         lines.append(f"{LABELS[model]:46s} {sn['run_s']:9.4f} {bn_s:>10s} {ratio_s:>9s} {met:>12s}  "
-                     f"{sn.get('backend', '?'):>13s}  {gain}{describe_agreement(model, agree)}")
+                     f"{sn.get('backend', '?'):>13s}  {describe_agreement(model, agree)}")
+        if "eager" in sn:
+            lines.append(f"{'  snnlab eager':46s} {sn['eager']['run_s']:9.4f}   eager / {sn.get('backend', '?')} "
+                         f"{sn['eager']['run_s'] / sn['run_s']:.2f}x (same run)")
     lines += ["", "first (untimed) run, s: " + ", ".join(
         f"{m} snnlab {sn.get('first_run_s', float('nan')):.3f}"
         + (f" (+{sn['compile_wait_s']:.1f} s waiting for its compiled loop)" if sn.get("compile_wait_s", 0) > 0.05 else "")
         + (f" / BindsNET {bn['first_run_s']:.3f}" if bn else "")
         for m, sn, bn, _ in rows)]
-    for m, _, _, agree in rows:
-        if agree and "failed" in agree:
-            lines.append(f"{m}: {agree['failed']}")
     if any(m == "dc" for m, *_ in rows):
         lines.append("D&C timed runs use one_spike=True (a random winner per step: the packages draw differently, and "
                      "BindsNET resets every neuron that crossed); the agreement column is for one_spike=False.")

@@ -56,11 +56,13 @@ import numpy as np  # noqa: E402
 
 import common as C  # noqa: E402
 
-MODELS = ("dc", "seed_postpre", "seed_izh", "conv", "conv_postpre")
-CONV_SHAPE, CONV_CHANNELS, CONV_KERNEL, CONV_STEPS = (1, 28, 28), 8, 5, 250
+MODELS = ("dc", "seed_postpre", "seed_izh")
 DC_IN, DC_EXC, DC_STEPS = 784, 400, 350
 SEED_STEPS = 500
 IZH_W_SCALE = 10.0
+
+MODELS += ("conv", "conv_postpre")  # the structured connection's networks
+CONV_SHAPE, CONV_CHANNELS, CONV_KERNEL, CONV_STEPS = (1, 28, 28), 8, 5, 250
 
 
 def load_api(package: str) -> dict:
