@@ -26,12 +26,6 @@ deterministic:
   step where a rounding difference flips a spike (reported), and the spike
   counts stay close.
 
-``conv`` and ``conv_postpre`` (with ``--models``): a 1 x 28 x 28 Input ->
-Conv2dConnection (8 channels, 5 x 5) -> 8 x 24 x 24 LIF, 250 steps per
-sample, fixed weights (deterministic in both: identical rasters expected) or
-PostPre on the shared weights (BindsNET 0.3.4's PostPre on a Conv2dConnection
-raises: time it with ``--no-bindsnet``).
-
 Writes the table to ``results/bench_models.txt`` (and the records as JSON
 with ``--json``).
 
@@ -63,15 +57,11 @@ import run_models  # noqa: E402
 
 DEFAULT_BINDSNET_PY = HERE / "peers" / ".venvs" / "bindsnet" / "bin" / "python"
 TARGET_X_BINDSNET = 10.0
-TARGETED = ("dc", "seed_postpre", "seed_izh")  # the networks issue 9 sets the target for
 LABELS = {
-    "conv": "conv 1x28x28 -> Conv2d 8x5x5 -> 8x24x24 LIF",
-    "conv_postpre": "conv + PostPre on the shared weights",
     "dc": "Diehl & Cook 784 -> 400 exc <-> 400 inh, STDP",
     "seed_postpre": "seed 100 -> 1000 LIF + PostPre",
     "seed_izh": "seed 100 -> 1000 Izhikevich",
 }
-DEFAULT_MODELS = ("dc", "seed_postpre", "seed_izh")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -143,8 +133,7 @@ def describe_agreement(model: str, agree: dict | None) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="snnlab vs BindsNET 0.3.4 on model networks (issue 9)")
-    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=run_models.MODELS)
-    p.add_argument("--snnlab-eager", action="store_true", help="also time snnlab's eager back-end (ratio eager / chosen)")
+    p.add_argument("--models", nargs="+", default=list(run_models.MODELS), choices=run_models.MODELS)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--samples", type=int, default=3, help="D&C samples (350 steps each) per timed run")
     p.add_argument("--quick", action="store_true", help="3 repeats, 2 D&C samples")
@@ -175,12 +164,6 @@ def main(argv=None) -> int:
             print(f"[{model}] snnlab ...", flush=True)
             sn = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True,
                                     save=tmp / f"sn_{model}.npz")
-            if args.snnlab_eager:
-                from snnlab.engine import use_backend
-
-                print(f"[{model}] snnlab eager ...", flush=True)
-                with use_backend("eager"):
-                    sn["eager"] = run_models.measure("snnlab", model, samples, repeats, 1, args.data, True)
             bn = agree = None
             if bn_py is not None:
                 print(f"[{model}] BindsNET ...", flush=True)
@@ -213,15 +196,10 @@ def main(argv=None) -> int:
         if bn:
             ratio = bn["run_s"] / sn["run_s"]
             bn_s, ratio_s, met = f"{bn['run_s']:.4f}", f"{ratio:.2f}x", "MET" if ratio >= TARGET_X_BINDSNET else "MISSED"
-            if model not in TARGETED:
-                met = "(none)"
         else:
             bn_s = ratio_s = met = "-"
         lines.append(f"{LABELS[model]:46s} {sn['run_s']:9.4f} {bn_s:>10s} {ratio_s:>9s} {met:>12s}  "
                      f"{sn.get('backend', '?'):>13s}  {describe_agreement(model, agree)}")
-        if "eager" in sn:
-            lines.append(f"{'  snnlab eager':46s} {sn['eager']['run_s']:9.4f}   eager / {sn.get('backend', '?')} "
-                         f"{sn['eager']['run_s'] / sn['run_s']:.2f}x (same run)")
     lines += ["", "first (untimed) run, s: " + ", ".join(
         f"{m} snnlab {sn.get('first_run_s', float('nan')):.3f}"
         + (f" (+{sn['compile_wait_s']:.1f} s waiting for its compiled loop)" if sn.get("compile_wait_s", 0) > 0.05 else "")

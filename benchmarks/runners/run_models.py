@@ -24,15 +24,6 @@ Models (``--model``):
     The seed network with ``IzhikevichNodes`` (80 % regular spiking, 20 %
     fast spiking; a, b, c, d and the coupling S drawn once with NumPy and
     assigned before the layer is added) and forward weights 10x the seed's.
-``conv``
-    A convolution: a 1 x 28 x 28 Input ``X`` (the ``dc`` model's MNIST-like
-    Poisson spikes) -> ``Conv2dConnection`` (8 channels, 5 x 5 kernels, fixed
-    weights U(0, 3)) -> 8 x 24 x 24 ``LIFNodes`` ``Y``, 250 steps; spikes of Y
-    recorded. snnlab's cpu loop propagates it through the connection's
-    propagation map; ``--backend eager`` times snnlab's eager path instead.
-``conv_postpre``
-    ``conv`` with traces and PostPre (nu (1e-4, 1e-2), w in [0, 3]) on the
-    convolution's shared weights.
 
 ``--one-spike 0`` makes ``dc`` deterministic (DiehlAndCookNodes draw the
 winning neuron at random otherwise), so the two packages can be compared
@@ -61,9 +52,6 @@ DC_IN, DC_EXC, DC_STEPS = 784, 400, 350
 SEED_STEPS = 500
 IZH_W_SCALE = 10.0
 
-MODELS += ("conv", "conv_postpre")  # the structured connection's networks
-CONV_SHAPE, CONV_CHANNELS, CONV_KERNEL, CONV_STEPS = (1, 28, 28), 8, 5, 250
-
 
 def load_api(package: str) -> dict:
     """BindsNET's names from ``package`` (``bindsnet`` or ``snnlab``)."""
@@ -76,7 +64,6 @@ def load_api(package: str) -> dict:
         "Network": net_mod.Network, "Input": nodes.Input, "LIFNodes": nodes.LIFNodes,
         "DiehlAndCookNodes": nodes.DiehlAndCookNodes, "IzhikevichNodes": nodes.IzhikevichNodes,
         "Connection": topo.Connection, "Monitor": mons.Monitor, "PostPre": learning.PostPre,
-        "Conv2dConnection": topo.Conv2dConnection,
     }
 
 
@@ -105,19 +92,6 @@ def model_data(model: str, samples: int, data_dir: Path) -> dict:
             w_in = (0.3 * rng.random((DC_IN, DC_EXC))).astype(np.float32)
             _save_atomic(files["inputs"], spikes)
             _save_atomic(files["w_in"], w_in)
-        return {k: np.load(p) for k, p in files.items()}
-    if model.startswith("conv"):
-        stem = data_dir / f"conv_{samples}x{CONV_STEPS}_s{C.SEED}"
-        files = {k: Path(f"{stem}_{k}.npy") for k in ("inputs", "w_conv")}
-        if not all(p.exists() for p in files.values()):
-            rng = np.random.default_rng(C.SEED + 2)
-            n = int(np.prod(CONV_SHAPE))
-            on = rng.random((samples, n)) < 0.19  # as dc: MNIST-like, at most 63.75 Hz
-            p = np.where(on, rng.uniform(0.5, 1.0, (samples, n)), 0.0) * 63.75 * C.DT / 1000.0
-            spikes = rng.random((samples, CONV_STEPS, n)) < p[:, None, :]
-            _save_atomic(files["inputs"], spikes.reshape(samples, CONV_STEPS, *CONV_SHAPE).astype(np.uint8))
-            w = 3.0 * rng.random((CONV_CHANNELS, CONV_SHAPE[0], CONV_KERNEL, CONV_KERNEL))
-            _save_atomic(files["w_conv"], w.astype(np.float32))
         return {k: np.load(p) for k, p in files.items()}
     wl = C.get_workload("seed", SEED_STEPS)
     inputs, w_fwd = C.load_data(wl, data_dir)
@@ -172,17 +146,6 @@ def build(api: dict, model: str, data: dict, one_spike: bool = True, device: str
                            source="Ai", target="Ae")
         for name, layer in (("Ae", Ae), ("Ai", Ai)):
             monitors[name] = Monitor(layer, state_vars=("s",), time=DC_STEPS, **mkw)
-    elif model.startswith("conv"):
-        side = CONV_SHAPE[1] - CONV_KERNEL + 1
-        learn = model == "conv_postpre"
-        X = Input(shape=CONV_SHAPE, traces=learn)
-        Y = api["LIFNodes"](shape=(CONV_CHANNELS, side, side), traces=learn)
-        net.add_layer(X, name="X")
-        net.add_layer(Y, name="Y")
-        rule = {"update_rule": api["PostPre"], "nu": (1e-4, 1e-2), "wmin": 0.0, "wmax": 3.0} if learn else {}
-        net.add_connection(api["Conv2dConnection"](X, Y, kernel_size=CONV_KERNEL, w=t(data["w_conv"]), **rule),
-                           source="X", target="Y")
-        monitors["Y"] = Monitor(Y, state_vars=("s",), time=CONV_STEPS, **mkw)
     else:
         n_in, n_out = data["w_fwd"].shape
         A = Input(n=n_in, traces=model == "seed_postpre")
@@ -222,20 +185,15 @@ def _wait_for_background_compiles(package: str):
     return tw.s
 
 
-def model_steps(model: str) -> int:
-    return {"dc": DC_STEPS, "conv": CONV_STEPS, "conv_postpre": CONV_STEPS}.get(model, SEED_STEPS)
-
-
 def simulate(net, monitors, model: str, data: dict, device: str = "cpu") -> dict:
     """Run every sample; returns the rasters ``{layer: uint8 [samples, T, n]}``."""
     import torch
 
     rasters = {name: [] for name in monitors}
-    steps = model_steps(model)
+    steps = DC_STEPS if model == "dc" else SEED_STEPS
     for spikes in data["inputs"]:
         # A fresh tensor per sample: BindsNET writes into the caller's inputs.
-        net.run(inputs={"A" if model.startswith("seed") else "X": torch.from_numpy(spikes.copy()).to(device)},
-                time=steps)
+        net.run(inputs={"X" if model == "dc" else "A": torch.from_numpy(spikes.copy()).to(device)}, time=steps)
         for name, m in monitors.items():  # (.cpu() waits for a GPU's work)
             rasters[name].append(m.get("s").reshape(steps, -1).cpu().numpy().astype(np.uint8))
         if model == "dc":
@@ -245,32 +203,21 @@ def simulate(net, monitors, model: str, data: dict, device: str = "cpu") -> dict
 
 def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup: int = 1,
             data_dir: Path = C.DEFAULT_DATA_DIR, one_spike: bool = True, save: Path | None = None,
-            device: str = "cpu", backend: str | None = None) -> dict:
-    """Build and run ``model`` with ``package`` ``warmup + repeats`` times; the result record
-    (``backend``: snnlab's back-end, forced with ``use_backend``; None: chosen)."""
-    import contextlib
-
+            device: str = "cpu") -> dict:
+    """Build and run ``model`` with ``package`` ``warmup + repeats`` times; the result record."""
     import torch
-
-    if backend is not None and package != "snnlab":
-        raise ValueError("backend: only for --package snnlab")
-    forced = contextlib.nullcontext
-    if backend is not None:
-        from snnlab.engine import use_backend
-
-        forced = lambda: use_backend(backend)  # noqa: E731
 
     base = C.rss_mb()
     api = load_api(package)
     data = model_data(model, samples, data_dir)
-    if model in ("dc", "conv", "conv_postpre"):
+    if model == "dc":
         data["inputs"] = data["inputs"][:samples]
     builds, runs, spikes_out, spikes_in, warm = [], [], [], [], []
     waited = None
     for rep in range(warmup + repeats):
         with C.Timer() as tb:
             net, monitors = build(api, model, data, one_spike, device)
-        with C.Timer() as tr, forced():
+        with C.Timer() as tr:
             rasters = simulate(net, monitors, model, data, device)
         if rep < warmup:
             warm.append(tr.s)
@@ -279,7 +226,7 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
         else:
             builds.append(tb.s)
             runs.append(tr.s)
-            out_layer = {"dc": "Ae", "conv": "Y", "conv_postpre": "Y"}.get(model, "B")
+            out_layer = "Ae" if model == "dc" else "B"
             spikes_out.append(int(rasters[out_layer].sum()))
             spikes_in.append(int(data["inputs"].sum()))
         backend = getattr(net, "last_backend", None)  # snnlab: the back-end that ran the last block
@@ -288,11 +235,9 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
             np.savez(save, **{f"s_{k}": v for k, v in rasters.items()}, **weights)
         del net, monitors
         gc.collect()
-    steps = model_steps(model)
-    n_in = int(np.prod(data["inputs"].shape[2:]))
-    n_conv = CONV_CHANNELS * (CONV_SHAPE[1] - CONV_KERNEL + 1) ** 2
-    n_out = {"dc": DC_EXC, "conv": n_conv, "conv_postpre": n_conv}.get(model)
-    wl = C.Workload(model, n_in, n_out or data["w_fwd"].shape[1], steps * len(data["inputs"]))
+    steps = DC_STEPS if model == "dc" else SEED_STEPS
+    wl = C.Workload(model, *(data["inputs"].shape[2], DC_EXC if model == "dc" else data["w_fwd"].shape[1]),
+                    steps * len(data["inputs"]))
     extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "model": model,
              "samples": len(data["inputs"]), "one_spike": one_spike, "device": device}
     if warm:
@@ -316,7 +261,6 @@ def main(argv=None):
     p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
     p.add_argument("--save", type=Path, default=None, help="write the last repeat's rasters and weights (.npz)")
     p.add_argument("--device", default="cpu", help="torch device of the network, inputs and monitors (cpu, cuda)")
-    p.add_argument("--backend", default=None, help="snnlab only: force this back-end (eager, cpu, ...)")
     args = p.parse_args(argv)
     if args.samples < 1 or args.repeats < 1 or args.warmup < 0:
         p.error("--samples and --repeats must be >= 1, --warmup >= 0")
@@ -325,7 +269,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     C.emit(measure(args.package, args.model, args.samples, args.repeats, args.warmup, args.data,
-                   bool(args.one_spike), args.save, args.device, args.backend))
+                   bool(args.one_spike), args.save, args.device))
 
 
 if __name__ == "__main__":
