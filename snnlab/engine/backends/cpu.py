@@ -603,56 +603,6 @@ class _Gen:
             mk = f"{self.arg(f'MK{c}')}[k]" if sparse else f"{self.arg(f'MK{c}')}[i, j]"
             self._each_weight(c, sparse, n_pre, n_post, [f"if {mk}:", f"    {wref} = f32(0.0)"])
 
-    def map_rule_code(self, u) -> None:
-        """A described rule without state on shared weights (convolution, local):
-        each ``outer(a, b)`` of a statement is summed over the map's entries and the
-        samples into one value per weight (``conn.outer_sum``: the entries of the
-        spiking pre rows, or of the spiking post neurons through the map by target,
-        where one side is a spike), then every weight takes its increment, then
-        weight decay and bounds."""
-        conn = u.conn
-        c = self.conn_index[id(conn)]
-        p = self.plan.order[self.plan.name_of(conn.source)]
-        q = self.plan.order[self.plan.name_of(conn.target)]
-        rule = conn.update_rule
-        n_pre, n_post = conn.source.n, conn.target.n
-        wf = self.arg(f"WF{c}")  # (its size is read at run time: the source serves every kernel of these sizes)
-        names = {"w": f"{wf}[m]", "s_pre": f"f32(S{p}[b, i])", "s_post": f"f32(S{q}[b, j])",
-                 "x_pre": f"V{p}_x[b, i]", "x_post": f"V{q}_x[b, j]"}
-        for name in rule.values():
-            if name not in names:
-                names[name] = self.arg(f"RP{c}_{name}")
-        for m, st in enumerate(rule.model.statements() if u.learn else ()):
-            inc, sums = _batch_sums(st, m)
-            for name, inner in sums.items():
-                used = {n.id for n in ast.walk(inner) if isinstance(n, ast.Name)}
-                for side, layer in (("x_pre", p), ("x_post", q)):
-                    if side in used:
-                        self.arg(f"V{layer}_x")
-                self.emit(f"{name} = np.zeros({wf}.shape[0], np.float32)")
-                self.emit("for b in range(B):")
-                term = f"{name}[m] += {_scalar(inner, names)}"
-                if "s_post" in used and "s_pre" not in used:  # the spiking targets' entries
-                    self.emit(f"    for j in range({n_post}):")
-                    self.emit(f"        if S{q}[b, j]:")
-                    self.emit(f"            for k in range({self.arg(f'TR{c}')}[j], TR{c}[j + 1]):")
-                    self.emit(f"                i = {self.arg(f'TP{c}')}[k]")
-                    self.emit(f"                m = {self.arg(f'TI{c}')}[k]")
-                    self.emit(f"                {term}")
-                else:  # the spiking sources' entries (every source's without a pre spike in the term)
-                    self.emit(f"    for i in range({n_pre}):")
-                    self.emit(f"        if S{p}[b, i]:" if "s_pre" in used else "        if True:")
-                    self.emit(f"            for k in range({self.arg(f'MR{c}')}[i], MR{c}[i + 1]):")
-                    self.emit(f"                j = {self.arg(f'MT{c}')}[k]")
-                    self.emit(f"                m = {self.arg(f'MI{c}')}[k]")
-                    self.emit(f"                {term}")
-            local = dict(names, **{name: f"{name}[m]" for name in sums})
-            self.emit(f"for m in range({wf}.shape[0]):")
-            self.emit(f"    {wf}[m] = {wf}[m] + {_scalar(inc, local)}")
-        if u.learn and (conn.weight_decay or conn.bounded):
-            self.emit(f"for m in range({wf}.shape[0]):")
-            self._block(self._decay_and_bounds(c, conn, f"{wf}[m]"), 1)
-
     def general_rule_code(self, u, c, p, q, sparse, wref) -> None:
         """A rule with its own state or a reward (``RuleModel.general``): its
         passes (:func:`rule_passes`) over the neurons and one over the weights,
@@ -810,6 +760,56 @@ class _Gen:
     def _block(self, body, depth):
         for line in body:
             self.emit("    " * depth + line)
+
+    def map_rule_code(self, u) -> None:
+        """A described rule without state on shared weights (convolution, local):
+        each ``outer(a, b)`` of a statement is summed over the map's entries and the
+        samples into one value per weight (``conn.outer_sum``: the entries of the
+        spiking pre rows, or of the spiking post neurons through the map by target,
+        where one side is a spike), then every weight takes its increment, then
+        weight decay and bounds."""
+        conn = u.conn
+        c = self.conn_index[id(conn)]
+        p = self.plan.order[self.plan.name_of(conn.source)]
+        q = self.plan.order[self.plan.name_of(conn.target)]
+        rule = conn.update_rule
+        n_pre, n_post = conn.source.n, conn.target.n
+        wf = self.arg(f"WF{c}")  # (its size is read at run time: the source serves every kernel of these sizes)
+        names = {"w": f"{wf}[m]", "s_pre": f"f32(S{p}[b, i])", "s_post": f"f32(S{q}[b, j])",
+                 "x_pre": f"V{p}_x[b, i]", "x_post": f"V{q}_x[b, j]"}
+        for name in rule.values():
+            if name not in names:
+                names[name] = self.arg(f"RP{c}_{name}")
+        for m, st in enumerate(rule.model.statements() if u.learn else ()):
+            inc, sums = _batch_sums(st, m)
+            for name, inner in sums.items():
+                used = {n.id for n in ast.walk(inner) if isinstance(n, ast.Name)}
+                for side, layer in (("x_pre", p), ("x_post", q)):
+                    if side in used:
+                        self.arg(f"V{layer}_x")
+                self.emit(f"{name} = np.zeros({wf}.shape[0], np.float32)")
+                self.emit("for b in range(B):")
+                term = f"{name}[m] += {_scalar(inner, names)}"
+                if "s_post" in used and "s_pre" not in used:  # the spiking targets' entries
+                    self.emit(f"    for j in range({n_post}):")
+                    self.emit(f"        if S{q}[b, j]:")
+                    self.emit(f"            for k in range({self.arg(f'TR{c}')}[j], TR{c}[j + 1]):")
+                    self.emit(f"                i = {self.arg(f'TP{c}')}[k]")
+                    self.emit(f"                m = {self.arg(f'TI{c}')}[k]")
+                    self.emit(f"                {term}")
+                else:  # the spiking sources' entries (every source's without a pre spike in the term)
+                    self.emit(f"    for i in range({n_pre}):")
+                    self.emit(f"        if S{p}[b, i]:" if "s_pre" in used else "        if True:")
+                    self.emit(f"            for k in range({self.arg(f'MR{c}')}[i], MR{c}[i + 1]):")
+                    self.emit(f"                j = {self.arg(f'MT{c}')}[k]")
+                    self.emit(f"                m = {self.arg(f'MI{c}')}[k]")
+                    self.emit(f"                {term}")
+            local = dict(names, **{name: f"{name}[m]" for name in sums})
+            self.emit(f"for m in range({wf}.shape[0]):")
+            self.emit(f"    {wf}[m] = {wf}[m] + {_scalar(inc, local)}")
+        if u.learn and (conn.weight_decay or conn.bounded):
+            self.emit(f"for m in range({wf}.shape[0]):")
+            self._block(self._decay_and_bounds(c, conn, f"{wf}[m]"), 1)
 
     # ------------------------------------------------------------- network
     def source(self, ext_layers) -> str:
@@ -1022,16 +1022,18 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros((1, 1), np.float32))
         elif head in ("T", "P", "H", "BB", "WV", "RW"):
             out.append(one)
-        elif head in ("E", "R", "IJ"):
+        elif head in ("E", "R"):
             out.append(np.zeros((1, 1, 1), np.float32))
-        elif head in ("CL", "UC"):
-            out.append(np.zeros((1, 1, 1), np.bool_))
         elif head in ("WR", "WC", "WI", "CJ"):
             out.append(np.zeros(1, np.int64))
         elif head in ("RA", "CA"):
             out.append(np.zeros(1, np.bool_))
         elif head == "SM":
             out.append(np.zeros((1, 1), np.bool_))
+        elif head == "IJ":
+            out.append(np.zeros((1, 1, 1), np.float32))
+        elif head in ("CL", "UC"):
+            out.append(np.zeros((1, 1, 1), np.bool_))
         elif head in ("MR", "MT", "MI", "TR", "TP", "TI", "PW", "PS"):
             out.append(np.zeros(1, np.int64))
         elif head == "WF":
