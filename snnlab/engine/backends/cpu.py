@@ -214,6 +214,12 @@ def _map_rule_why_not(u) -> Optional[str]:
                 f"weights of a {name} it runs eagerly")
     if u.learn and rule.described() and any("sum_batch" in st.names for st in rule.model.statements()):
         return f"the learning rule {type(rule).__name__} of {u.key} sums over the batch (sum_batch) on shared weights"
+    if u.learn and rule.described():
+        known = {"w", "s_pre", "s_post", "x_pre", "x_post", "outer", "where", "maximum", "exp"} | set(rule.values())
+        unknown = set().union(*(st.names for st in rule.model.statements())) - known
+        if unknown:
+            return (f"the learning rule {type(rule).__name__} of {u.key} reads {', '.join(sorted(unknown))}: on shared "
+                    f"weights the loop's updates read the spikes, traces and the rule's parameters")
     if u.learn and not conn.weights().is_contiguous():
         return f"connection {u.key} has weights that are not contiguous"
     return None
