@@ -15,7 +15,7 @@ of the stored weights) and :meth:`add_to_weights`.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -26,11 +26,33 @@ from .checks import check_finite_tensor, check_real, describe
 from .model import in_static_shapes
 from .nodes import Nodes
 
-__all__ = ["AbstractConnection", "Connection", "SparseConnection"]
+__all__ = ["AbstractConnection", "Connection", "SparseConnection", "PropagationMap"]
 
 # Fraction of the source layer spiking below which only the spiking rows are summed.
 EVENT_DRIVEN_MAX_FRACTION = 0.125
 _ZERO_OFFSET = torch.zeros(1, dtype=torch.long)
+
+
+class PropagationMap(NamedTuple):
+    """Which weight each spike of a pre-synaptic neuron adds to which target, for
+    connections whose weights are shared or stored in their own shape (convolution,
+    local): when neuron ``i`` spikes, for every ``k`` in ``row_ptr[i]:row_ptr[i + 1]``,
+    target ``targets[k]`` gets ``weights().reshape(-1)[weight_index[k]]``.
+    int64 tensors on the CPU; a row's entries sorted by target."""
+
+    row_ptr: torch.Tensor  # [source.n + 1]
+    targets: torch.Tensor  # [entries]
+    weight_index: torch.Tensor  # [entries]
+
+    @classmethod
+    def from_entries(cls, pre: torch.Tensor, post: torch.Tensor, weight_index: torch.Tensor, n_pre: int, n_post: int):
+        """The map of the entries ``(pre[k], post[k], weight_index[k])``, in any order."""
+        pre, post, weight_index = (t.reshape(-1).to(torch.int64).cpu() for t in (pre, post, weight_index))
+        order = torch.argsort(pre * n_post + post, stable=True)
+        pre, post, weight_index = pre[order], post[order], weight_index[order]
+        counts = torch.bincount(pre, minlength=n_pre)
+        row_ptr = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
+        return cls(row_ptr.contiguous(), post.contiguous(), weight_index.contiguous())
 
 
 def _make_connection_init(cls) -> None:
@@ -81,6 +103,20 @@ class AbstractConnection(torch.nn.Module):
     )
     #: keyword-only constructor arguments that are not parameters: (name, default)
     arguments: tuple = ()
+    #: How the graph path (CUDA graphs; ``graph-emulate`` on any device) propagates
+    #: this kind: ``"rows"`` (``s @ w + b`` from the rows of a dense
+    #: ``(source.n, target.n)`` ``w``), ``"compute"`` (its own :meth:`compute`) or
+    #: None (it does not: the network runs eagerly). A kind that declares one
+    #: promises that its propagation and learning primitives never wait on the
+    #: device (no ``bool(tensor)``, ``.item()``, ``.nonzero()``) and make shapes that
+    #: do not depend on the spikes. Only a class's own declaration counts: a
+    #: subclass that does not restate it runs eagerly (it may compute otherwise).
+    graph_propagation: Optional[str] = None
+    #: How the compiled CPU loop propagates this kind: ``"rows"`` (as ``"rows"``
+    #: above), ``"csr"`` (SparseConnection's rows), ``"map"`` (shared weights through
+    #: :meth:`propagation_map`), ``"pool"`` (max-pooling: running rates, ``pooling_windows``),
+    #: ``"mean"`` (mean-field) or None (eager). Only a class's own declaration counts.
+    loop_propagation: Optional[str] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -207,6 +243,26 @@ class AbstractConnection(torch.nn.Module):
     def reset_state_variables(self) -> None:
         self.update_rule.reset_state_variables()
 
+    def structural_mask(self) -> Optional[torch.Tensor]:
+        """Where weights stay zero whatever the learning (True: no synapse), in the
+        shape of :meth:`weights`, applied after every learning step; None: nowhere."""
+        return None
+
+    def propagation_map(self) -> PropagationMap:
+        """The :class:`PropagationMap` of this connection's geometry (kinds with
+        ``loop_propagation = "map"``; built once, the geometry is fixed)."""
+        raise TypeError(f"{type(self).__name__} has no propagation map")
+
+    def target_bias(self) -> Optional[torch.Tensor]:
+        """The bias each target neuron gets every step, ``[target.n]``, or None."""
+        return getattr(self, "b", None)
+
+    def propagation_state(self, batch: int, device) -> dict:
+        """The tensors :meth:`compute` updates in place from step to step (none for
+        most kinds), made for ``batch`` samples on ``device`` where missing, so a
+        compiled or captured block can read and restore them by address."""
+        return {}
+
     def compute_decays(self, dt: float) -> None:
         self.dt = float(dt)
         self.update_rule.compute_decays(self.dt)
@@ -234,6 +290,8 @@ class Connection(AbstractConnection):
     """
 
     arguments = (("w", None), ("b", None))
+    graph_propagation = "rows"
+    loop_propagation = "rows"
 
     def _setup(self, head: dict) -> None:
         source, target, w, b = self.source, self.target, head["w"], head["b"]
@@ -382,6 +440,8 @@ class SparseConnection(AbstractConnection):
     """
 
     arguments = (("w", None), ("sparsity", None))
+    graph_propagation = "compute"
+    loop_propagation = "csr"
 
     def _setup(self, head: dict) -> None:
         source, w, sparsity = self.source, head["w"], head["sparsity"]

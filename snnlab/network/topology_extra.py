@@ -21,7 +21,14 @@ Shapes (as BindsNET):
   at output position ``p``.
 * ``MeanFieldConnection``: the mean of the source's spikes times a weight per target neuron.
 
-These kinds take the general (not the fused or CUDA-graph) path of the engine.
+Each declares how the graph path (CUDA graphs, ``graph-emulate``) propagates it
+(``graph_propagation``: its own capture-safe ``compute``; ``LocalConnection`` the
+dense rows), so a network with them and described learning rules runs there; and
+how the compiled CPU loop does (``loop_propagation``): ``LocalConnection`` as a dense
+connection whose ``structural_mask`` stays zero, convolution and ``LocalConnection{1,2,3}D``
+through their ``propagation_map`` (learning by described rules without state of their
+own), max-pooling through its ``pooling_windows``, mean-field; multicompartment runs
+eagerly on the CPU.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import torch.nn.functional as F
 from ..dynamics import Param, make_init, register
 from ..dynamics.rules import NoOp
 from ..dynamics.checks import check_finite_tensor, describe
-from ..dynamics.topology import AbstractConnection, Connection
+from ..dynamics.topology import AbstractConnection, Connection, PropagationMap
 from .topology_features import AbstractFeature, Weight
 
 __all__ = [
@@ -78,6 +85,24 @@ def _weights_arg(w, shape: tuple, name: str = "w") -> torch.Tensor:
     w = w.detach().to(torch.float32).reshape(shape).clone()
     check_finite_tensor(name, w)
     return w
+
+
+def _grid(sizes: Sequence[int], axes: Sequence[int], ndim: int) -> list:
+    """``arange(sizes[d])`` shaped to broadcast along axis ``axes[d]`` of ``ndim`` axes."""
+    out = []
+    for size, axis in zip(sizes, axes):
+        shape = [1] * ndim
+        shape[axis] = size
+        out.append(torch.arange(size).view(shape))
+    return out
+
+
+def _flat(indices: Sequence[torch.Tensor], sizes: Sequence[int]):
+    """The row-major flat index of per-dimension ``indices`` into ``sizes``."""
+    flat = 0
+    for index, size in zip(indices, sizes):
+        flat = flat * size + index
+    return flat
 
 
 def _initial(self, shape: tuple) -> torch.Tensor:
@@ -227,6 +252,40 @@ class _ConvNd(_Weighted):
     def _post(self, post: torch.Tensor) -> torch.Tensor:
         return post.reshape(post.shape[0], *self.target.shape).to(self.w.dtype)
 
+    def propagation_map(self) -> PropagationMap:
+        """For each source neuron (input channel, position), every (output channel,
+        output position, kernel element) it reaches: ``in = out * stride - padding +
+        k * dilation`` inside the input (built once: the geometry is fixed)."""
+        done = self.__dict__.get("_propagation_map")
+        if done is not None:
+            return done
+        nd = self.nd
+        size_in, size_out = self.source.shape[1:], self.target.shape[1:]
+        # axes: out channel, in channel, kernel elements (nd), output positions (nd)
+        ndim = 2 + 2 * nd
+        oc, ic = _grid((self.out_channels, self.in_channels), (0, 1), ndim)
+        ks = _grid(self.kernel_size, range(2, 2 + nd), ndim)
+        ps = _grid(size_out, range(2 + nd, 2 + 2 * nd), ndim)
+        pos = [ps[d] * self.stride[d] - self.padding[d] + ks[d] * self.dilation[d] for d in range(nd)]
+        inside = torch.ones((1,) * ndim, dtype=torch.bool)
+        for d in range(nd):
+            inside = inside & (pos[d] >= 0) & (pos[d] < size_in[d])
+        pre = ic * math.prod(size_in) + _flat([p.clamp(0, n - 1) for p, n in zip(pos, size_in)], size_in)
+        post = oc * math.prod(size_out) + _flat(ps, size_out)
+        widx = (oc * self.in_channels + ic) * math.prod(self.kernel_size) + _flat(ks, self.kernel_size)
+        shape = torch.broadcast_shapes(pre.shape, post.shape, widx.shape, inside.shape)
+        keep = inside.expand(shape)
+        entries = [t.expand(shape)[keep] for t in (pre, post, widx)]
+        done = PropagationMap.from_entries(*entries, self.source.n, self.target.n)
+        self._propagation_map = done
+        return done
+
+    def target_bias(self) -> Optional[torch.Tensor]:
+        """``b`` of each target neuron's output channel, ``[target.n]`` (None without a bias)."""
+        if self.b is None:
+            return None
+        return self.b.repeat_interleave(math.prod(self.target.shape[1:]))
+
     def outer(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
         x, g = self._spatial(pre, self.source), self._post(post)
         return torch.stack([
@@ -256,6 +315,8 @@ class Conv1dConnection(_ConvNd):
     ``w`` ``(out_channels, in_channels, kernel_size)``; ``stride``, ``padding``, ``dilation`` as torch."""
 
     nd = 1
+    graph_propagation = "compute"
+    loop_propagation = "map"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation"))
 
 
@@ -276,6 +337,8 @@ class Conv2dConnection(_ConvNd):
     """
 
     nd = 2
+    graph_propagation = "compute"
+    loop_propagation = "map"
 
 
 @register
@@ -283,6 +346,8 @@ class Conv3dConnection(_ConvNd):
     """3-D convolution: source ``(in_channels, D, H, W)``, target ``(out_channels, D_out, H_out, W_out)``."""
 
     nd = 3
+    graph_propagation = "compute"
+    loop_propagation = "map"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation"))
 
 
@@ -332,6 +397,41 @@ class _MaxPoolNd(_Weighted):
         # Stateful (running rates): one step after the other.
         return torch.stack([self.compute(s) for s in s_seq])
 
+    def pooling_windows(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(row_ptr, sources)``: target ``j``'s window is ``sources[row_ptr[j]:row_ptr[j + 1]]``,
+        its source neurons inside the input in the order max-pooling scans them (row-major
+        over the kernel: the first of equal rates wins). int64 on the CPU, built once."""
+        done = self.__dict__.get("_pooling_windows")
+        if done is not None:
+            return done
+        nd = self.nd
+        channels, size_in, size_out = self.source.shape[0], self.source.shape[1:], self.out_shape[1:]
+        ndim = 1 + 2 * nd  # axes: channel, output positions (nd), kernel elements (nd)
+        (ch,) = _grid((channels,), (0,), ndim)
+        ps = _grid(size_out, range(1, 1 + nd), ndim)
+        ks = _grid(self.kernel_size, range(1 + nd, 1 + 2 * nd), ndim)
+        pos = [ps[d] * self.stride[d] - self.padding[d] + ks[d] * self.dilation[d] for d in range(nd)]
+        inside = torch.ones((1,) * ndim, dtype=torch.bool)
+        for d in range(nd):
+            inside = inside & (pos[d] >= 0) & (pos[d] < size_in[d])
+        pre = ch * math.prod(size_in) + _flat([p.clamp(0, n - 1) for p, n in zip(pos, size_in)], size_in)
+        post = ch * math.prod(size_out) + _flat(ps, size_out)
+        shape = torch.broadcast_shapes(pre.shape, post.shape, inside.shape)
+        keep = inside.expand(shape)  # flattened in axis order: by target, then the kernel's scan order
+        sources, targets = pre.expand(shape)[keep], post.expand(shape)[keep]
+        counts = torch.bincount(targets, minlength=self.target.n)
+        done = (torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)]), sources.contiguous())
+        self._pooling_windows = done
+        return done
+
+    def propagation_state(self, batch: int, device) -> dict:
+        """``firing_rates`` ``[batch, *source.shape]`` (zeros where missing, as the first step makes them)."""
+        shape = (batch, *self.source.shape)
+        r = self.firing_rates
+        if r is None or tuple(r.shape) != shape or r.device != torch.device(device):
+            r = self.firing_rates = torch.zeros(shape, dtype=torch.float32, device=device)
+        return {"firing_rates": r}
+
     def reset_state_variables(self) -> None:
         super().reset_state_variables()
         self.firing_rates = None
@@ -353,6 +453,8 @@ class MaxPool1dConnection(_MaxPoolNd):
     in its window. ``stride`` defaults to 1 (as BindsNET; torch's pooling defaults to ``kernel_size``)."""
 
     nd = 1
+    graph_propagation = "compute"
+    loop_propagation = "pool"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
@@ -375,6 +477,8 @@ class MaxPool2dConnection(_MaxPoolNd):
     """
 
     nd = 2
+    graph_propagation = "compute"
+    loop_propagation = "pool"
 
 
 @register
@@ -383,6 +487,8 @@ class MaxPool3dConnection(_MaxPoolNd):
     (BindsNET 0.3.4 spells it ``MaxPoo3dConnection``; that name is kept as an alias.)"""
 
     nd = 3
+    graph_propagation = "compute"
+    loop_propagation = "pool"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "padding", "dilation")) + _MaxPoolNd.params[-1:]
 
 
@@ -414,6 +520,8 @@ class LocalConnection(Connection):
     """
 
     params = Connection.params + _structure_params(2, ("kernel_size", "stride", "n_filters", "input_shape"))
+    graph_propagation = "rows"  # a dense Connection whose masked weights stay zero
+    loop_propagation = "rows"
 
     def _setup(self, head: dict) -> None:
         name = type(self).__name__
@@ -454,6 +562,10 @@ class LocalConnection(Connection):
     def decay_and_clamp(self) -> None:
         super().decay_and_clamp()
         self.w.masked_fill_(self.mask, 0.0)
+
+    def structural_mask(self) -> torch.Tensor:
+        """``mask``: True outside each target neuron's patches (those weights stay zero)."""
+        return self.mask
 
     def normalize(self) -> None:
         if self.norm is None:
@@ -516,6 +628,28 @@ class _LocalNd(_Weighted):
         out = torch.einsum("bcpk,cfpk->bfp", p, w).reshape(s.shape[0], -1)
         return out if self.b is None else out + self.b
 
+    def propagation_map(self) -> PropagationMap:
+        """For each source neuron (channel, position), every (filter, output position,
+        kernel element) whose patch holds it: ``in = out * stride + k`` (built once)."""
+        done = self.__dict__.get("_propagation_map")
+        if done is not None:
+            return done
+        nd = self.nd
+        size_in = self.source.shape[1:]
+        # axes: in channel, filter, output positions (nd), kernel elements (nd)
+        ndim = 2 + 2 * nd
+        c, f = _grid((self.in_channels, self.n_filters), (0, 1), ndim)
+        ps = _grid(self.conv_size, range(2, 2 + nd), ndim)
+        ks = _grid(self.kernel_size, range(2 + nd, 2 + 2 * nd), ndim)
+        pre = c * math.prod(size_in) + _flat([ps[d] * self.stride[d] + ks[d] for d in range(nd)], size_in)
+        post = f * self.conv_prod + _flat(ps, self.conv_size)
+        widx = (c * self.target.n + post) * self.kernel_prod + _flat(ks, self.kernel_size)
+        shape = torch.broadcast_shapes(pre.shape, post.shape, widx.shape)
+        entries = [t.expand(shape).reshape(-1) for t in (pre, post, widx)]
+        done = PropagationMap.from_entries(*entries, self.source.n, self.target.n)
+        self._propagation_map = done
+        return done
+
     def outer(self, pre: torch.Tensor, post: torch.Tensor) -> torch.Tensor:
         p = self._patches(pre)  # [B, C, P, K]
         g = post.reshape(post.shape[0], self.n_filters, self.conv_prod).to(p.dtype)
@@ -545,6 +679,8 @@ class LocalConnection1D(_LocalNd):
     ``w``: ``(in_channels, n_filters * conv_prod, kernel_size)``."""
 
     nd = 1
+    graph_propagation = "compute"
+    loop_propagation = "map"
     params = AbstractConnection.params + _structure_params(1, ("kernel_size", "stride", "n_filters"))
 
 
@@ -562,6 +698,8 @@ class LocalConnection2D(_LocalNd):
     """
 
     nd = 2
+    graph_propagation = "compute"
+    loop_propagation = "map"
 
 
 @register
@@ -570,6 +708,8 @@ class LocalConnection3D(_LocalNd):
     ``(in_channels, n_filters * conv_prod, kd * kh * kw)``."""
 
     nd = 3
+    graph_propagation = "compute"
+    loop_propagation = "map"
     params = AbstractConnection.params + _structure_params(3, ("kernel_size", "stride", "n_filters"))
 
 
@@ -585,6 +725,8 @@ class MeanFieldConnection(_Weighted):
     """
 
     arguments = (("w", None),)
+    graph_propagation = "compute"
+    loop_propagation = "mean"
 
     def _setup(self, head: dict) -> None:
         if self._rule_cls is not NoOp:
@@ -664,6 +806,8 @@ class MulticompartmentConnection(Connection):
     holds only the features of :mod:`snnlab.network.topology_features` (a
     subclass of one is refused at save time).
     """
+
+    graph_propagation = "compute"  # s @ A + B folded from the features (Probability draws on the device)
 
     def __init__(self, source, target, device="cpu", pipeline: Sequence = (), manual_update: bool = False,
                  traces: bool = False, sparse_compute: bool = False, **kwargs) -> None:

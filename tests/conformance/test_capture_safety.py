@@ -15,7 +15,9 @@ import torch
 
 from snnlab.engine.backends.gpu import GraphRunner, why_not
 
-from . import cases, harness
+from snnlab.learning import PostPre
+
+from . import cases, harness, structured, test_structured
 from .test_features import FEATURES
 
 SYNCS = ("__bool__", "item", "nonzero", "tolist", "__int__", "__float__", "__index__", "numpy", "cpu")
@@ -111,3 +113,22 @@ def test_captured_features_never_wait_on_the_device(name, monkeypatch):
     except harness.Unsupported as exc:
         pytest.skip(f"the graph path does not take {name}: {exc}")
     assert checked, f"{name}: no block ran on the graph path"
+
+
+@needs_graphs
+@pytest.mark.parametrize("kind,rule", [(k, None) for k in structured.KINDS] + [(k, "PostPre") for k in structured.RULE_KINDS])
+def test_captured_structured_connections_never_wait_on_the_device(kind, rule, monkeypatch):
+    """Each structured connection kind (convolution, max-pooling, local, mean-field,
+    multicompartment) propagates, and learns by a described rule, with host syncs
+    refused, and matches the eager path (batch 3)."""
+    body = GraphRunner._body
+    checked = []
+
+    def guarded(self, steps):
+        checked.append(steps)
+        with host_syncs_refused():
+            return body(self, steps)
+
+    monkeypatch.setattr(GraphRunner, "_body", guarded)
+    test_structured.compare(kind, "graph-emulate", 3, rule=PostPre if rule else None, time=100)
+    assert checked, f"{kind}: no block ran on the graph path"

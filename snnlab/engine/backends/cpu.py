@@ -18,7 +18,14 @@ summed event by event here, a block matrix product there, so the last bit of
 a sum can differ, as can a batch > 1 learning update summed in another order).
 
 Runs it takes: CPU tensors; any registered layer (every one has a
-description); dense ``Connection`` and ``SparseConnection``; learning rules
+description); dense ``Connection`` and ``SparseConnection``, and ``LocalConnection`` as a
+dense one whose masked weights are zeroed after each learning step (as eager); convolution
+and local connections (``Conv{1,2,3}dConnection``, ``LocalConnection{1,2,3}D``) through
+their ``propagation_map`` (each pre neuron's (target, shared weight) entries), learning
+by described rules without state of their own (PostPre, WeightDependentPostPre, Hebbian:
+each ``outer`` summed per shared weight over the map; rules with state run eagerly on
+them); max-pooling (``MaxPool{1,2,3}dConnection``: running rates in place, each target's
+``pooling_windows``) and ``MeanFieldConnection``; learning rules
 with a description (``model``), with their own per-neuron and per-synapse
 state, the layers' state they read and a reward (a number or one per sample:
 MSTDP, MSTDPET, Rmax; DiehlAndCook); masks; clamp,
@@ -248,13 +255,48 @@ def _forcing_rows(forcing: tuple, b0: int, b1: int, B: int, n: int, dtype) -> np
     return np.ascontiguousarray(rows.expand(b1 - b0, B, n).numpy())
 
 
+def _map_rule_why_not(u) -> Optional[str]:
+    """Why the loop cannot update a connection's shared weights (propagation map), None if it can."""
+    conn, name = u.conn, type(u.conn).__name__
+    if u.mask is not None:
+        return f"connection {u.key} is a {name} with a mask (masks of shared weights run eagerly)"
+    if loop_propagation(conn) in ("pool", "mean") and u.learn:
+        return f"connection {u.key} is a {name} whose weights decay or are clamped (the loop keeps them fixed)"
+    rule = conn.update_rule
+    if u.learn and rule.described() and rule.model.general:
+        return (f"the learning rule {type(rule).__name__} of {u.key} keeps its own state; on the shared "
+                f"weights of a {name} it runs eagerly")
+    if u.learn and rule.described() and any("sum_batch" in st.names for st in rule.model.statements()):
+        return f"the learning rule {type(rule).__name__} of {u.key} sums over the batch (sum_batch) on shared weights"
+    if u.learn and rule.described():
+        known = {"w", "s_pre", "s_post", "x_pre", "x_post", "outer", "where", "maximum", "exp"} | set(rule.values())
+        unknown = set().union(*(st.names for st in rule.model.statements())) - known
+        if unknown:
+            return (f"the learning rule {type(rule).__name__} of {u.key} reads {', '.join(sorted(unknown))}: on shared "
+                    f"weights the loop's updates read the spikes, traces and the rule's parameters")
+    if u.learn and not conn.weights().is_contiguous():
+        return f"connection {u.key} has weights that are not contiguous"
+    return None
+
+
 # --------------------------------------------------------------- the plan
+def loop_propagation(conn) -> Optional[str]:
+    """How the loop propagates ``conn`` ("rows", "csr", "map", "pool", "mean"), None if it does not:
+    the class's own declaration only (a subclass may compute otherwise)."""
+    return type(conn).__dict__.get("loop_propagation")
+
+
 def why_not(plan) -> Optional[str]:
     if plan.device.type != "cpu":
         return f"it runs on the CPU, the network is on {plan.device}"
     for key, conn in plan.connections:
-        if type(conn) not in (Connection, SparseConnection):
-            return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
+        if loop_propagation(conn) is None:
+            return (f"connection {key} is a {type(conn).__name__}, which declares no propagation "
+                    f"the loop runs (loop_propagation)")
+    for u in plan.updates:
+        reason = _map_rule_why_not(u) if loop_propagation(u.conn) in ("map", "pool", "mean") else None
+        if reason is not None:
+            return reason
     for u in plan.updates:
         rule = u.conn.update_rule
         if u.learn and not rule.described():
@@ -334,6 +376,34 @@ class _Gen:
                 self.emit(f"    if {spikes}[b, i]:")
                 self.emit(f"        for k in range({self.arg(f'WR{c}')}[i], WR{c}[i + 1]):")
                 self.emit(f"            T{l}[{self.arg(f'WC{c}')}[k]] += {self.arg(f'WV{c}')}[k]")
+            elif loop_propagation(conn) == "map":  # shared weights: (target, weight index) per pre neuron
+                self.emit(f"for i in range({conn.source.n}):")
+                self.emit(f"    if {spikes}[b, i]:")
+                self.emit(f"        for k in range({self.arg(f'MR{c}')}[i], MR{c}[i + 1]):")
+                self.emit(f"            T{l}[{self.arg(f'MT{c}')}[k]] += {self.arg(f'WF{c}')}[{self.arg(f'MI{c}')}[k]]")
+                if conn.target_bias() is not None:
+                    self.emit(f"for j in range({n}):")
+                    self.emit(f"    T{l}[j] = T{l}[j] + {self.arg(f'BB{c}')}[j]")
+            elif loop_propagation(conn) == "pool":  # each window passes the spike of its highest running rate
+                rt, ps = self.arg(f"RT{c}"), self.arg(f"PS{c}")
+                self.emit(f"for i in range({conn.source.n}):")
+                self.emit(f"    {rt}[b, i] = {rt}[b, i] * {self.arg(f'RD{c}')} + f32({spikes}[b, i])")
+                self.emit(f"for j in range({n}):")
+                self.emit("    best = f32(-np.inf)")
+                self.emit("    at = 0")
+                self.emit(f"    for k in range({self.arg(f'PW{c}')}[j], PW{c}[j + 1]):")
+                self.emit(f"        if {rt}[b, {ps}[k]] > best:  # the first of equal rates, as max-pooling")
+                self.emit(f"            best = {rt}[b, {ps}[k]]")
+                self.emit(f"            at = {ps}[k]")
+                self.emit(f"    T{l}[j] = f32({spikes}[b, at])")
+            elif loop_propagation(conn) == "mean":  # w[j] times the mean of the source's spikes
+                self.emit("count = 0")
+                self.emit(f"for i in range({conn.source.n}):")
+                self.emit(f"    if {spikes}[b, i]:")
+                self.emit("        count += 1")
+                self.emit(f"mean = f32(count) / f32({conn.source.n})")
+                self.emit(f"for j in range({n}):")
+                self.emit(f"    T{l}[j] = mean * {self.arg(f'WF{c}')}[j]")
             else:
                 self.emit(f"for i in range({conn.source.n}):")
                 self.emit(f"    if {spikes}[b, i]:")
@@ -491,6 +561,9 @@ class _Gen:
     # --------------------------------------------------------------- rules
     def rule_code(self, u) -> None:
         conn = u.conn
+        if loop_propagation(conn) == "map":
+            self.map_rule_code(u)
+            return
         c = self.conn_index[id(conn)]
         p = self.plan.order[self.plan.name_of(conn.source)]
         q = self.plan.order[self.plan.name_of(conn.target)]
@@ -630,6 +703,8 @@ class _Gen:
                              f"if wk > {self.arg(f'WMAX{c}')}:", f"    wk = WMAX{c}"]
                 body.append(f"{wref} = wk")
                 self._each_weight(c, sparse, n_pre, n_post, body)
+        if u.learn and conn.structural_mask() is not None:  # after decay and bounds, as eager (LocalConnection)
+            self._each_weight(c, sparse, n_pre, n_post, [f"if {self.arg(f'SM{c}')}[i, j]:", f"    {wref} = f32(0.0)"])
         if u.mask is not None:
             mk = f"{self.arg(f'MK{c}')}[k]" if sparse else f"{self.arg(f'MK{c}')}[i, j]"
             self._each_weight(c, sparse, n_pre, n_post, [f"if {mk}:", f"    {wref} = f32(0.0)"])
@@ -810,6 +885,56 @@ class _Gen:
     def _block(self, body, depth):
         for line in body:
             self.emit("    " * depth + line)
+
+    def map_rule_code(self, u) -> None:
+        """A described rule without state on shared weights (convolution, local):
+        each ``outer(a, b)`` of a statement is summed over the map's entries and the
+        samples into one value per weight (``conn.outer_sum``: the entries of the
+        spiking pre rows, or of the spiking post neurons through the map by target,
+        where one side is a spike), then every weight takes its increment, then
+        weight decay and bounds."""
+        conn = u.conn
+        c = self.conn_index[id(conn)]
+        p = self.plan.order[self.plan.name_of(conn.source)]
+        q = self.plan.order[self.plan.name_of(conn.target)]
+        rule = conn.update_rule
+        n_pre, n_post = conn.source.n, conn.target.n
+        wf = self.arg(f"WF{c}")  # (its size is read at run time: the source serves every kernel of these sizes)
+        names = {"w": f"{wf}[m]", "s_pre": f"f32(S{p}[b, i])", "s_post": f"f32(S{q}[b, j])",
+                 "x_pre": f"V{p}_x[b, i]", "x_post": f"V{q}_x[b, j]"}
+        for name in rule.values():
+            if name not in names:
+                names[name] = self.arg(f"RP{c}_{name}")
+        for m, st in enumerate(rule.model.statements() if u.learn else ()):
+            inc, sums = _batch_sums(st, m)
+            for name, inner in sums.items():
+                used = {n.id for n in ast.walk(inner) if isinstance(n, ast.Name)}
+                for side, layer in (("x_pre", p), ("x_post", q)):
+                    if side in used:
+                        self.arg(f"V{layer}_x")
+                self.emit(f"{name} = np.zeros({wf}.shape[0], np.float32)")
+                self.emit("for b in range(B):")
+                term = f"{name}[m] += {_scalar(inner, names)}"
+                if "s_post" in used and "s_pre" not in used:  # the spiking targets' entries
+                    self.emit(f"    for j in range({n_post}):")
+                    self.emit(f"        if S{q}[b, j]:")
+                    self.emit(f"            for k in range({self.arg(f'TR{c}')}[j], TR{c}[j + 1]):")
+                    self.emit(f"                i = {self.arg(f'TP{c}')}[k]")
+                    self.emit(f"                m = {self.arg(f'TI{c}')}[k]")
+                    self.emit(f"                {term}")
+                else:  # the spiking sources' entries (every source's without a pre spike in the term)
+                    self.emit(f"    for i in range({n_pre}):")
+                    self.emit(f"        if S{p}[b, i]:" if "s_pre" in used else "        if True:")
+                    self.emit(f"            for k in range({self.arg(f'MR{c}')}[i], MR{c}[i + 1]):")
+                    self.emit(f"                j = {self.arg(f'MT{c}')}[k]")
+                    self.emit(f"                m = {self.arg(f'MI{c}')}[k]")
+                    self.emit(f"                {term}")
+            local = dict(names, **{name: f"{name}[m]" for name in sums})
+            self.emit(f"for m in range({wf}.shape[0]):")
+            self.emit(f"    {wf}[m] = {wf}[m] + {_scalar(inc, local)}")
+        if u.learn and (conn.weight_decay or conn.bounded):
+            self.emit(f"for m in range({wf}.shape[0]):")
+            self._block(self._decay_and_bounds(c, conn, f"{wf}[m]"), 1)
 
     # ------------------------------------------------------------- network
     def source(self, ext_layers) -> str:
@@ -1034,9 +1159,21 @@ def dummy_arguments(names, hr_types) -> tuple:
             out.append(np.zeros(1, np.int64))
         elif head in ("RA", "CA"):
             out.append(np.zeros(1, np.bool_))
+        elif head == "SM":
+            out.append(np.zeros((1, 1), np.bool_))
+        elif head == "IJ":
+            out.append(np.zeros((1, 1, 1), np.float32))
+        elif head in ("CL", "UC"):
+            out.append(np.zeros((1, 1, 1), np.bool_))
+        elif head in ("MR", "MT", "MI", "TR", "TP", "TI", "PW", "PS"):
+            out.append(np.zeros(1, np.int64))
+        elif head == "WF":
+            out.append(one)
         elif head in ("MK", "RS"):
             out.append(hr_types[name])
-        elif head in ("RP", "WD", "WMIN", "WMAX"):
+        elif head == "RT":
+            out.append(np.zeros((1, 1), np.float32))
+        elif head in ("RP", "WD", "WMIN", "WMAX", "RD"):
             out.append(_F32(0.0))
         elif head == "HR":
             out.append(hr_types[name])
@@ -1071,6 +1208,17 @@ def _derived(cache: dict, key: str, layer, value, make) -> np.ndarray:
     array = make(value, layer)
     cache[key] = (layer, value, stamp, array)
     return array
+
+
+def _by_target(_row_ptr, conn) -> tuple:
+    """A connection's propagation map ordered by target: (row_ptr by target, sources, weight
+    indices); ``_row_ptr``, the map's own, only stamps the cache entry."""
+    row_ptr, targets, weight_index = conn.propagation_map()
+    sources = torch.repeat_interleave(torch.arange(conn.source.n), row_ptr[1:] - row_ptr[:-1])
+    order = torch.argsort(targets, stable=True)
+    counts = torch.bincount(targets, minlength=conn.target.n)
+    by_target = torch.cat([torch.zeros(1, dtype=torch.int64), counts.cumsum(0)])
+    return by_target.numpy(), sources[order].contiguous().numpy(), weight_index[order].contiguous().numpy()
 
 
 def _scratch(cache: dict, key: str, shape: tuple, dtype) -> np.ndarray:
@@ -1217,10 +1365,26 @@ class CpuBackend(Backend):
                 out[f"WR{c}"] = conn.row_ptr.numpy()
                 out[f"WC{c}"] = conn.cols.numpy()
                 out[f"WI{c}"] = conn.rows.numpy()
+            elif loop_propagation(conn) == "map":
+                out[f"MR{c}"], out[f"MT{c}"], out[f"MI{c}"] = (t.numpy() for t in conn.propagation_map())
+                if f"TR{c}" in wanted:
+                    out[f"TR{c}"], out[f"TP{c}"], out[f"TI{c}"] = _derived(cache, f"TR{c}", conn, conn.propagation_map().row_ptr, _by_target)
+                out[f"WF{c}"] = conn.weights().detach().numpy().reshape(-1)  # a view: learning writes the weights
+                if conn.target_bias() is not None:
+                    out[f"BB{c}"] = np.ascontiguousarray(conn.target_bias().detach().numpy())
+            elif loop_propagation(conn) == "pool":
+                (rates,) = conn.propagation_state(B, torch.device("cpu")).values()  # its running rates
+                out[f"RT{c}"] = rates.reshape(B, conn.source.n).numpy()  # written in place
+                out[f"RD{c}"] = _F32(1.0 - conn.decay)
+                out[f"PW{c}"], out[f"PS{c}"] = (t.numpy() for t in conn.pooling_windows())
+            elif loop_propagation(conn) == "mean":
+                out[f"WF{c}"] = np.ascontiguousarray(conn.weights().detach().numpy())
             else:
                 out[f"W{c}"] = conn.w.detach().numpy()
                 if conn.b is not None:
                     out[f"BB{c}"] = conn.b.detach().numpy()
+            if f"SM{c}" in wanted:
+                out[f"SM{c}"] = np.ascontiguousarray(conn.structural_mask().numpy())
             out[f"RA{c}"] = _scratch(cache, f"RA{c}", (conn.source.n,), np.bool_)
             out[f"CA{c}"] = _scratch(cache, f"CA{c}", (conn.target.n,), np.bool_)
             out[f"CJ{c}"] = _scratch(cache, f"CJ{c}", (conn.target.n,), np.int64)

@@ -33,7 +33,10 @@ Eligible runs: CUDA tensors; learning by rules written as descriptions
 and bounds; their updates run inside the block, after the layers, with dense
 outer products, then the masks; a rule's own state is written in place and the
 run's reward read from a static buffer); clamp, unclamp and injects_v (read from static buffers; such layers
-run the eager step, not the generated Triton kernel); dense and sparse connections; monitors recording
+run the eager step, not the generated Triton kernel); dense and sparse connections, and the
+structured kinds that declare a capture-safe ``graph_propagation`` (convolution, max-pooling,
+local, mean-field, multicompartment: their own ``compute``; max-pooling's running rates
+are made before capture and restored with the state); monitors recording
 every step with a window of at least ``BLOCK`` rows. Random draws inside a step
 (SRM0's escape noise, Diehl & Cook's one winner) come from torch's CUDA
 generator, which a captured graph advances on every replay (fresh numbers each
@@ -58,7 +61,7 @@ from ...dynamics import parameters_of
 from ...dynamics.model import static_shapes
 from ..monitors import Monitor
 from ...dynamics.rules import NoOp, reward_values
-from ...dynamics.topology import Connection, SparseConnection
+from ...dynamics.topology import Connection
 from .base import Backend, cache_for
 from .eager import drive, external_block, fixed_inputs
 
@@ -109,17 +112,6 @@ class _Propagator:
         return out if self.conn.b is None else out + self.conn.b
 
 
-class _SparsePropagator:
-    """``s @ w`` for a SparseConnection: every synapse's pre-spike times weight,
-    summed into the targets (shapes fixed by the synapse count)."""
-
-    def __init__(self, conn: SparseConnection) -> None:
-        self.conn = conn
-
-    def __call__(self, s: torch.Tensor, overflow: torch.Tensor) -> torch.Tensor:
-        return self.conn.compute(s)
-
-
 def why_not(plan, capture: bool = True):
     """None if the graph code can run this plan, else why not."""
     for u in plan.updates:
@@ -129,12 +121,31 @@ def why_not(plan, capture: bool = True):
         if u.learn and _uses_reward(rule) and plan.reward is None:
             return f"the learning rule {type(rule).__name__} of connection {u.key} needs a reward (none given)"
     for key, conn in plan.connections:
-        if type(conn) not in (Connection, SparseConnection):
-            return f"connection {key} is a {type(conn).__name__} (it runs Connection and SparseConnection)"
+        if graph_propagation(conn) is None:
+            return (f"connection {key} is a {type(conn).__name__}, which declares no capture-safe "
+                    f"propagation (graph_propagation)")
     for m in plan.monitors:
         if m.every != 1 or (m.time is not None and m.time < BLOCK):
             return f"a monitor records every {m.every} steps or keeps a window shorter than {BLOCK} steps"
     return None
+
+
+def graph_propagation(conn) -> Optional[str]:
+    """How the graph path propagates ``conn`` ("rows", "compute"), None if it does not:
+    the class's own declaration only (a subclass may compute otherwise)."""
+    return type(conn).__dict__.get("graph_propagation")
+
+
+class _ComputePropagator:
+    """A connection's own ``compute``, declared capture-safe: SparseConnection (every
+    synapse's pre-spike times weight, summed into the targets: shapes fixed by the
+    synapse count), convolution, pooling, local, mean-field, multicompartment."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def __call__(self, s: torch.Tensor, overflow: torch.Tensor) -> torch.Tensor:
+        return self.conn.compute(s)
 
 
 def _general(rule) -> bool:
@@ -188,6 +199,7 @@ class GraphRunner:
             tensors.extend(lp.layer.state_tensors().values())
         tensors.extend(u.conn.weights() for u in self.plan.updates)
         tensors.extend(self.rule_states)
+        tensors.extend(self.conn_states)
         return tensors
 
     def _read_tensors(self, plan) -> List[torch.Tensor]:
@@ -217,6 +229,8 @@ class GraphRunner:
         # Rules with state: their tensors made (outside capture) for this batch, written in place.
         self.rule_states = [t for u in plan.updates if u.learn and _general(u.conn.update_rule)
                             for t in u.conn.update_rule.ensure_state(plan.batch, plan.device).values()]
+        # What connections update as they propagate (max-pooling's rates): made outside capture, in place.
+        self.conn_states = [t for _, c in plan.connections for t in c.propagation_state(plan.batch, plan.device).values()]
         rewarded = any(u.learn and _uses_reward(u.conn.update_rule) for u in plan.updates)
         reward = reward_values("reward", plan.reward, plan.batch, plan.device) if rewarded else None
         key = (
@@ -237,6 +251,7 @@ class GraphRunner:
                            + [u.conn.update_rule for u in plan.updates]),
             tuple((u.key, u.learn) for u in plan.updates),
             tuple(t.data_ptr() for t in self.rule_states),
+            tuple(t.data_ptr() for t in self.conn_states),
             None if reward is None else tuple(reward.shape),
         )
         self.reward_now = reward
@@ -258,7 +273,7 @@ class GraphRunner:
         self.overflow = torch.zeros((), dtype=torch.bool, device=device)
         make = self._propagator_class()
         self.props = {
-            id(conn): _SparsePropagator(conn) if isinstance(conn, SparseConnection) else make(conn, plan.batch)
+            id(conn): make(conn, plan.batch) if graph_propagation(conn) == "rows" else _ComputePropagator(conn)
             for lp in plan.layers
             for _, conn in lp.step_conns
         }
