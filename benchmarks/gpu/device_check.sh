@@ -40,14 +40,14 @@ timeout "$T_TESTS" "${PYTEST[@]}" tests/network tests/conformance tests/compat/t
     2>&1 | tee "$OUT/tests.log" | tail -40
 echo "== 2. every conformance cell on the GPU back-ends (limit ${T_MATRIX} s)"
 SNNLAB_CONFORMANCE=full timeout "$T_MATRIX" "${PYTEST[@]}" tests/conformance/test_matrix.py \
-    -k "triton or cuda-graphs" 2>&1 | tee "$OUT/matrix.log" | tail -40
+    tests/conformance/test_features.py -k "triton or cuda-graphs" 2>&1 | tee "$OUT/matrix.log" | tail -40
 echo "== 3. bench_gpu.py (limit ${T_BENCH} s)"
 if "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then DEV=cuda; else DEV=cpu; fi
 BENCH_ARGS=(--repeats 5)
 [ "$DEV" = cpu ] && BENCH_ARGS=(--device cpu --steps 30 --repeats 1 --warmup 0)
 timeout "$T_BENCH" "$PY" benchmarks/gpu/bench_gpu.py "${BENCH_ARGS[@]}" --out "$OUT" 2>&1 | tee "$OUT/bench_gpu.log" | tail -15
 echo "== 4. model networks on $DEV (limit ${T_MODEL} s each)"
-for model in dc seed_postpre seed_izh; do
+for model in dc seed_postpre seed_izh dc_rule seed_rmax seed_csrm; do
     for package in snnlab bindsnet; do
         timeout "$T_MODEL" "$PY" benchmarks/runners/run_models.py --package "$package" --model "$model" \
             --device "$DEV" --repeats 3 --warmup 1 --threads 0 --data /tmp/snnlab_bench_data 2>&1 \
