@@ -139,6 +139,23 @@ def test_a_csrm_network_on_the_cpu_runs_the_compiled_loop(monkeypatch):
         torch.testing.assert_close(getattr(net.layers["L"], name), getattr(eager.layers["L"], name))
 
 
+def test_a_csrm_spike_weighs_refractory_0_on_the_next_step_and_leaves_after_the_window():
+    """BindsNET 0.3.4's offset: the spike k steps back weighs refractory((k - 1) dt),
+    over ceil(ref_window_size / dt) steps (here 1.5 ms at 0.5 ms: 3 steps)."""
+    layer = CSRMNodes(n=1, rest=0.0, thresh=0.5, tau=1.0, tc_decay=1e12, res_window_size=0.5,
+                      ref_window_size=1.5, reset_const=4.0, learning=False)
+    layer.compute_decays(0.5)
+    assert torch.allclose(layer.ref_kernel, -4.0 * torch.exp(-torch.tensor([0.0, 0.5, 1.0])))
+    v = []
+    for x in (1.0, 0.0, 0.0, 0.0, 0.0):
+        layer(torch.full((1, 1), x))
+        v.append(float(layer.v))
+    e = math.exp
+    want = [1.0, 1.0 - 4.0, 1.0 - 4.0 * (1 + e(-0.5)), 1.0 - 4.0 * (1 + e(-0.5) + e(-1.0))]
+    want.append(want[-1])  # 4 steps back: out of the window
+    assert v == pytest.approx(want, rel=1e-6)
+
+
 @pytest.mark.parametrize("name", ["res_window_size", "ref_window_size"])
 def test_a_csrm_window_too_large_to_keep_is_refused_naming_it(name):
     with pytest.raises(ValueError, match=f"{name}=1000000000.0 ms at dt=1.0 ms") as info:
