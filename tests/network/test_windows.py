@@ -139,6 +139,32 @@ def test_a_csrm_network_on_the_cpu_runs_the_compiled_loop(monkeypatch):
         torch.testing.assert_close(getattr(net.layers["L"], name), getattr(eager.layers["L"], name))
 
 
+def test_the_cpu_window_and_the_device_window_agree_bit_for_bit_even_after_the_kernel_is_rewritten():
+    """``window`` on the CPU (views made once per buffer) and as on a device
+    (slot as a tensor) write the same ring buffer and return the same float32
+    sums, step after step; rewriting the kernel in place takes effect."""
+    from snnlab.dynamics.model import _window, static_shapes
+
+    gen = torch.Generator().manual_seed(5)
+    kernel = torch.rand(7, generator=gen)
+    buffers = [torch.zeros(7, 2, 3, 4, dtype=torch.float64) for _ in range(2)]
+    clocks = [torch.zeros(1, dtype=torch.int64) for _ in range(2)]
+    for step in range(30):
+        if step == 17:
+            kernel.mul_(-3.0)  # in place: the CPU's cached weights must follow
+        x = torch.randn(2, 3, 4, generator=gen) * 10 ** float(step % 5)
+        fast = _window(buffers[0], clocks[0], x, kernel)
+        with static_shapes():
+            slow = _window(buffers[1], clocks[1], x, kernel)
+        assert fast.dtype == torch.float32 and fast.shape == (2, 3, 4)
+        assert torch.equal(fast, slow), step
+        assert torch.equal(buffers[0], buffers[1])
+        want = sum(kernel[d].double() * buffers[0][(step - d) % 7] for d in range(7)).float()
+        torch.testing.assert_close(fast, want, rtol=1e-6, atol=1e-6)
+        for clock in clocks:
+            clock.add_(1)
+
+
 def test_a_csrm_spike_weighs_refractory_0_on_the_next_step_and_leaves_after_the_window():
     """BindsNET 0.3.4's offset: the spike k steps back weighs refractory((k - 1) dt),
     over ceil(ref_window_size / dt) steps (here 1.5 ms at 0.5 ms: 3 steps)."""
