@@ -163,11 +163,11 @@ class NodeModel:
                 out.append((x, k))
         return tuple(out)
 
-    @property
+    @functools.cached_property  # (read by every step of every layer)
     def uses_rand(self) -> bool:
         return any("rand" in st.names for st in self.statements())
 
-    @property
+    @functools.cached_property
     def uses_winner(self) -> bool:
         return any(st.kind == "one_winner" for st in self.statements())
 

@@ -253,7 +253,10 @@ class Nodes(torch.nn.Module):
     def values(self) -> dict:
         """Parameters (per-neuron ones in the layer's shape), decays and ``dt``, by name."""
         shape = self.shape
-        env = {p.name: _shaped(getattr(self, p.name), shape) for p in self.params}
+        if len(shape) == 1:  # a flat layer's per-neuron parameters are in its shape already (_shaped: no-op)
+            env = {p.name: getattr(self, p.name) for p in self.params}
+        else:
+            env = {p.name: _shaped(getattr(self, p.name), shape) for p in self.params}
         env.update(self.__dict__.get("_decays", {}))
         env["dt"] = self.dt
         return env

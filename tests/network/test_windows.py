@@ -140,7 +140,7 @@ def test_a_csrm_network_on_the_cpu_runs_the_compiled_loop(monkeypatch):
 
 
 def test_the_cpu_window_and_the_device_window_agree_bit_for_bit_even_after_the_kernel_is_rewritten():
-    """``window`` on the CPU (views made once per buffer) and as on a device
+    """``window`` on the CPU (weight rows made once per kernel) and as on a device
     (slot as a tensor) write the same ring buffer and return the same float32
     sums, step after step; rewriting the kernel in place takes effect."""
     from snnlab.dynamics.model import _window, static_shapes
