@@ -581,18 +581,38 @@ def _window(buffer: torch.Tensor, clock: torch.Tensor, x, kernel: torch.Tensor) 
 
 
 _WEIGHT_ROWS: Dict[int, tuple] = {}
+#: longer kernels get their weight rows sliced each step (len + 1 views of
+#: each would hold more memory than they save time)
+_MADE_ROWS_UP_TO = 1024
+
+
+class _SlicedRows:
+    """``rows[j]``: ``doubled[j : j + length]`` as a ``[1, length]`` view, sliced when asked."""
+
+    __slots__ = ("doubled", "length")
+
+    def __init__(self, doubled: torch.Tensor, length: int) -> None:
+        self.doubled, self.length = doubled, length
+
+    def __getitem__(self, j: int) -> torch.Tensor:
+        return self.doubled[j: j + self.length].unsqueeze(0)
 
 
 def _weight_rows(kernel: torch.Tensor) -> tuple:
     """The rows ``cat(flip(k), flip(k))[j : j + len(k)]`` (float64, ``[1, len(k)]``
     views) for ``j = 0 .. len(k)``, made once and kept until ``kernel`` is
-    written (its version): a step indexes a tuple instead of slicing. (Rows of
-    ``[1, len]``: ``mm`` is what ``matmul`` of a vector and a matrix runs.)"""
+    written (its version): a step indexes a tuple instead of slicing (a kernel
+    longer than ``_MADE_ROWS_UP_TO`` is sliced when asked). (Rows of ``[1, len]``:
+    ``mm`` is what ``matmul`` of a vector and a matrix runs.)"""
     hit = _WEIGHT_ROWS.get(id(kernel))
     if hit is not None and hit[0]() is kernel and hit[1] == kernel._version:
         return hit[2]
     flipped = kernel.to(torch.float64).flip(0)
-    rows = torch.cat((flipped, flipped)).unfold(0, len(flipped), 1).unsqueeze(1).unbind(0)
+    doubled = torch.cat((flipped, flipped))
+    if len(flipped) > _MADE_ROWS_UP_TO:
+        rows = _SlicedRows(doubled, len(flipped))
+    else:
+        rows = doubled.unfold(0, len(flipped), 1).unsqueeze(1).unbind(0)
     if len(_WEIGHT_ROWS) > 256:  # kernels of layers gone since
         _WEIGHT_ROWS.clear()
     _WEIGHT_ROWS[id(kernel)] = (weakref.ref(kernel), kernel._version, rows)

@@ -139,15 +139,16 @@ def test_a_csrm_network_on_the_cpu_runs_the_compiled_loop(monkeypatch):
         torch.testing.assert_close(getattr(net.layers["L"], name), getattr(eager.layers["L"], name))
 
 
-def test_the_cpu_window_and_the_device_window_agree_bit_for_bit_even_after_the_kernel_is_rewritten():
+@pytest.mark.parametrize("length", [7, 1100])  # weight rows made once / sliced each step (> 1024)
+def test_the_cpu_window_and_the_device_window_agree_bit_for_bit_even_after_the_kernel_is_rewritten(length):
     """``window`` on the CPU (weight rows made once per kernel) and as on a device
     (slot as a tensor) write the same ring buffer and return the same float32
     sums, step after step; rewriting the kernel in place takes effect."""
     from snnlab.dynamics.model import _window, static_shapes
 
     gen = torch.Generator().manual_seed(5)
-    kernel = torch.rand(7, generator=gen)
-    buffers = [torch.zeros(7, 2, 3, 4, dtype=torch.float64) for _ in range(2)]
+    kernel = torch.rand(length, generator=gen)
+    buffers = [torch.zeros(length, 2, 3, 4, dtype=torch.float64) for _ in range(2)]
     clocks = [torch.zeros(1, dtype=torch.int64) for _ in range(2)]
     for step in range(30):
         if step == 17:
@@ -159,7 +160,8 @@ def test_the_cpu_window_and_the_device_window_agree_bit_for_bit_even_after_the_k
         assert fast.dtype == torch.float32 and fast.shape == (2, 3, 4)
         assert torch.equal(fast, slow), step
         assert torch.equal(buffers[0], buffers[1])
-        want = sum(kernel[d].double() * buffers[0][(step - d) % 7] for d in range(7)).float()
+        ages = (step - torch.arange(length)) % length  # slot of the value d steps back
+        want = torch.tensordot(kernel.double(), buffers[0][ages], 1).float()
         torch.testing.assert_close(fast, want, rtol=1e-6, atol=1e-6)
         for clock in clocks:
             clock.add_(1)
