@@ -23,11 +23,11 @@ deterministic:
 * ``dc``: DiehlAndCookNodes(one_spike=True) draws a random winner, so the
   timed runs cannot agree spike for spike; the same network with
   ``one_spike=False`` (deterministic) is run once in both and compared;
-* ``seed_csrm`` (the seed network with CSRMNodes): deterministic in both; the
-  rasters agree until the first step after a spike of B: snnlab weighs a
-  spike k steps back by ``refractory(k dt)``, BindsNET by
-  ``refractory((k - 1) dt)`` (docs/semantics.md; with BindsNET's offset they
-  agree bit for bit);
+* ``seed_csrm`` (the seed network with CSRMNodes): deterministic in both,
+  with the same kernels (a spike k steps back weighs ``refractory((k - 1) dt)``);
+  snnlab sums each window in float64 and BindsNET in float32, so a rounding
+  difference could flip a spike (the first such step is reported); on this
+  network the rasters and weights are identical;
 * ``seed_izh``: deterministic in both, but the Izhikevich half-steps amplify
   float32 rounding about 1000x near a spike and the two packages sum the
   coupling in a different order: the rasters are identical up to the first

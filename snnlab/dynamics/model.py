@@ -163,11 +163,11 @@ class NodeModel:
                 out.append((x, k))
         return tuple(out)
 
-    @property
+    @functools.cached_property  # (read by every step of every layer)
     def uses_rand(self) -> bool:
         return any("rand" in st.names for st in self.statements())
 
-    @property
+    @functools.cached_property
     def uses_winner(self) -> bool:
         return any(st.kind == "one_winner" for st in self.statements())
 
@@ -524,6 +524,8 @@ class _TorchExpr(ast.NodeTransformer):
 def _where(c, a, b):
     # where(c, a, b) with numbers or tensors (a number where a tensor is expected is filled)
     if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+        if a == 1 and b == 0:  # where(s, 1.0, 0.0): the condition as numbers, in one op
+            return c.to(torch.float32)
         # (made on c's device: no host-to-device copy, which a captured CUDA graph refuses)
         return torch.full(c.shape, b, dtype=torch.float32, device=c.device).masked_fill_(c, a)
     if not isinstance(a, torch.Tensor):
@@ -547,49 +549,74 @@ def _exp(a):
 
 
 def _sum_batch(e):
-    return e.to(torch.float32).sum(0)
+    return e.sum(0, dtype=torch.float32)  # (e cast to float32, then summed: one op)
 
 
 def _window(buffer: torch.Tensor, clock: torch.Tensor, x, kernel: torch.Tensor) -> torch.Tensor:
     """``window(x, kernel)``: write ``x`` into its ring buffer's (float64) slot
     ``clock mod len(kernel)``, then ``sum_d kernel[d] * x[t - d]``, summed in
     float64 and rounded once. On the CPU outside a captured block the slot is
-    read as a number and the weights are a slice of the kernel reversed twice
-    over; otherwise the slot stays on the device (no host sync)."""
+    read as a number and the weights are a row made once of the kernel
+    reversed twice over (:func:`_weight_rows`); otherwise the slot stays on
+    the device (no host sync)."""
     length = buffer.shape[0]
     if buffer.device.type == "cpu" and not in_static_shapes():
         slot = int(clock) % length
+        row = buffer[slot]
         if isinstance(x, torch.Tensor):
-            buffer[slot].copy_(x)
+            row.copy_(x)
         else:
-            buffer[slot].fill_(float(x))
+            row.fill_(float(x))
         # the value in slot p is (slot - p) mod length steps old: weight kernel[(slot - p) mod length]
-        weights = _reversed_twice(kernel)[length - 1 - slot: 2 * length - 1 - slot]
+        weights = _weight_rows(kernel)[length - 1 - slot]
+        return torch.mm(weights, buffer.view(length, -1)).float().view_as(row)  # (view_as: faster than view(shape))
+    slot = torch.remainder(clock, length)
+    if isinstance(x, torch.Tensor):
+        buffer.index_copy_(0, slot, x.to(buffer.dtype).expand(buffer.shape[1:]).unsqueeze(0))
     else:
-        slot = torch.remainder(clock, length)
-        if isinstance(x, torch.Tensor):
-            buffer.index_copy_(0, slot, x.to(buffer.dtype).expand(buffer.shape[1:]).unsqueeze(0))
-        else:
-            buffer.index_fill_(0, slot, float(x))
-        age = torch.remainder(slot - torch.arange(length, device=buffer.device), length)
-        weights = kernel.to(device=buffer.device, dtype=torch.float64)[age]
+        buffer.index_fill_(0, slot, float(x))
+    age = torch.remainder(slot - torch.arange(length, device=buffer.device), length)
+    weights = kernel.to(device=buffer.device, dtype=torch.float64)[age]
     return (weights @ buffer.view(length, -1)).view(buffer.shape[1:]).to(torch.float32)
 
 
-_REVERSED: Dict[int, tuple] = {}
+_WEIGHT_ROWS: Dict[int, tuple] = {}
+#: longer kernels get their weight rows sliced each step (len + 1 views of
+#: each would hold more memory than they save time)
+_MADE_ROWS_UP_TO = 1024
 
 
-def _reversed_twice(kernel: torch.Tensor) -> torch.Tensor:
-    """``cat(flip(k), flip(k))`` in float64, kept until ``kernel`` is written (its version)."""
-    hit = _REVERSED.get(id(kernel))
+class _SlicedRows:
+    """``rows[j]``: ``doubled[j : j + length]`` as a ``[1, length]`` view, sliced when asked."""
+
+    __slots__ = ("doubled", "length")
+
+    def __init__(self, doubled: torch.Tensor, length: int) -> None:
+        self.doubled, self.length = doubled, length
+
+    def __getitem__(self, j: int) -> torch.Tensor:
+        return self.doubled[j: j + self.length].unsqueeze(0)
+
+
+def _weight_rows(kernel: torch.Tensor) -> tuple:
+    """The rows ``cat(flip(k), flip(k))[j : j + len(k)]`` (float64, ``[1, len(k)]``
+    views) for ``j = 0 .. len(k)``, made once and kept until ``kernel`` is
+    written (its version): a step indexes a tuple instead of slicing (a kernel
+    longer than ``_MADE_ROWS_UP_TO`` is sliced when asked). (Rows of ``[1, len]``:
+    ``mm`` is what ``matmul`` of a vector and a matrix runs.)"""
+    hit = _WEIGHT_ROWS.get(id(kernel))
     if hit is not None and hit[0]() is kernel and hit[1] == kernel._version:
         return hit[2]
     flipped = kernel.to(torch.float64).flip(0)
     doubled = torch.cat((flipped, flipped))
-    if len(_REVERSED) > 256:  # kernels of layers gone since
-        _REVERSED.clear()
-    _REVERSED[id(kernel)] = (weakref.ref(kernel), kernel._version, doubled)
-    return doubled
+    if len(flipped) > _MADE_ROWS_UP_TO:
+        rows = _SlicedRows(doubled, len(flipped))
+    else:
+        rows = doubled.unfold(0, len(flipped), 1).unsqueeze(1).unbind(0)
+    if len(_WEIGHT_ROWS) > 256:  # kernels of layers gone since
+        _WEIGHT_ROWS.clear()
+    _WEIGHT_ROWS[id(kernel)] = (weakref.ref(kernel), kernel._version, rows)
+    return rows
 
 
 _TORCH_ENV = {"_where": _where, "_maximum": _maximum, "_exp": _exp, "_sum_batch": _sum_batch, "_window": _window,

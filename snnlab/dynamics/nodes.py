@@ -253,7 +253,10 @@ class Nodes(torch.nn.Module):
     def values(self) -> dict:
         """Parameters (per-neuron ones in the layer's shape), decays and ``dt``, by name."""
         shape = self.shape
-        env = {p.name: _shaped(getattr(self, p.name), shape) for p in self.params}
+        if len(shape) == 1:  # a flat layer's per-neuron parameters are in its shape already (_shaped: no-op)
+            env = {p.name: getattr(self, p.name) for p in self.params}
+        else:
+            env = {p.name: _shaped(getattr(self, p.name), shape) for p in self.params}
         env.update(self.__dict__.get("_decays", {}))
         env["dt"] = self.dt
         return env
@@ -326,7 +329,10 @@ class Nodes(torch.nn.Module):
 
     def steps(self) -> tuple:
         """(main statements, trace statements) active now: the layer's whole step."""
-        key = (type(self), self.flags())
+        return self._active_steps((type(self), self.flags()))
+
+    def _active_steps(self, key: tuple) -> tuple:
+        """:meth:`steps` for ``key = (type(self), self.flags())`` (a step computes the key once)."""
         cached = _ACTIVE.get(key)
         if cached is None:
             main = active(parse_step(PRE_STEP) + parse_step(self.model.step), self)
@@ -367,8 +373,8 @@ class Nodes(torch.nn.Module):
         """
         if type(self)._step is not Nodes._step:  # a model written by hand (eager back-end only)
             return self._forward_by_hand(x, clamp, unclamp)
-        main, trace = self.steps()
         key = (type(self), self.flags())
+        main, trace = self._active_steps(key)
         env = self.values()
         d = self.__dict__
         for name in self.model.state:

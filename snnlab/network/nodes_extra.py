@@ -118,8 +118,10 @@ class CSRMNodes(Nodes):
     1. ``v *= exp(-dt / tc_decay)``; while learning, ``theta`` decays;
     2. ``v += sum_k response(k dt) * x[t - k]`` over the inputs of the last
        ``res_window_size`` ms (``x[t]`` included, at ``k = 0``);
-    3. ``v += sum_k refractory(k dt) * s[t - k]`` over this layer's spikes of
-       the last ``ref_window_size`` ms (``k >= 1``);
+    3. ``v += sum_k refractory((k - 1) dt) * s[t - k]`` over this layer's
+       spikes of the last ``ref_window_size`` ms (``k >= 1``: the last step's
+       spike weighs ``refractory(0)``, the full ``-reset_const`` of the
+       EtaKernel, so the kernel acts as the reset at once, as in BindsNET 0.3.4);
     4. spike where ``v >= thresh + theta``; while learning,
        ``theta += theta_plus`` per spike (summed over the batch); no reset
        (the refractory kernel does it); clip at ``lbound``.
@@ -145,7 +147,8 @@ class CSRMNodes(Nodes):
 
     # One description; every back-end's code comes from it (snnlab.dynamics.model).
     # ``fired``: this step's own spikes (before clamp/unclamp) as numbers, whose
-    # window the next steps' refractory term reads (so window k = 0 is one step back).
+    # window the next steps' refractory term reads (so window slot 0, weighed
+    # ref_kernel[0] = refractory(0), is one step back).
     model = NodeModel(
         state=("v", "fired"), init={"v": "rest", "fired": 0.0}, shared=("theta",),
         decays={"decay": "tc_decay", "theta_decay": "tc_theta_decay"},
@@ -199,13 +202,14 @@ class CSRMNodes(Nodes):
         return {"responseKernel": self.responseKernel, "refractoryKernel": self.refractoryKernel}
 
     def window_kernels(self, dt: float) -> dict:
-        """``res_kernel[k] = response(k dt)`` (k = 0 .. res_window_size / dt - 1, this
-        step's input first) and ``ref_kernel[k] = refractory((k + 1) dt)`` (the
-        spikes of the last ref_window_size ms, the last step's first)."""
+        """``res_kernel[k] = response(k dt)`` (k = 0 .. ceil(res_window_size / dt) - 1,
+        this step's input first) and ``ref_kernel[k] = refractory(k dt)`` for the
+        spike k + 1 steps back (k = 0 .. ceil(ref_window_size / dt) - 1, the last
+        step's first): BindsNET 0.3.4's kernels and window lengths."""
         n_res = _window_steps(self, "res_window_size", dt)
         n_ref = _window_steps(self, "ref_window_size", dt)
         t_res = torch.arange(n_res, dtype=torch.float32) * dt
-        t_ref = torch.arange(1, n_ref + 1, dtype=torch.float32) * dt
+        t_ref = torch.arange(n_ref, dtype=torch.float32) * dt
         return {"res_kernel": RESPONSE_KERNELS[self.responseKernel](t_res, self.tau),
                 "ref_kernel": REFRACTORY_KERNELS[self.refractoryKernel](t_ref, self.tau, self.reset_const)}
 

@@ -23,7 +23,8 @@ Notes on the spec where it is silent:
 * CSRM (BindsNET's CSRMNodes) in the order of its docstring: ``v *= decay``;
   while learning, theta decays; ``v +=`` the response window over this
   step's and past inputs; ``v +=`` the refractory window over the layer's own
-  past spikes (before clamp/unclamp, the last step's first); spike at
+  past spikes (before clamp/unclamp, the last step's first, weighing
+  ``refractory(0)``); spike at
   ``thresh + theta``; while learning ``theta += theta_plus`` per spike (over
   the batch); no reset; clip at ``lbound``. Each window's sum is taken in
   float64 (exact products of float32 numbers) and rounded to float32 once.
@@ -80,8 +81,9 @@ def decay(dt: float, tc) -> np.ndarray:
 
 def csrm_kernels(spec: "LayerSpec", dt: float):
     """CSRM's kernels at ``dt``, from the spec: ``response(k dt)`` for the input
-    k steps back (k = 0 .. ceil(res_window_size / dt) - 1) and ``refractory(k dt)``
-    for the spike k steps back (k = 1 .. ceil(ref_window_size / dt)), in float32."""
+    k steps back (k = 0 .. ceil(res_window_size / dt) - 1) and ``refractory((k - 1) dt)``
+    for the spike k steps back (k = 1 .. ceil(ref_window_size / dt): the last
+    step's spike weighs refractory(0), as in BindsNET 0.3.4), in float32."""
     tau = F32(spec.p("tau"))
     n_res = max(int(math.ceil(float(spec.p("res_window_size")) / dt - 1e-9)), 1)
     n_ref = max(int(math.ceil(float(spec.p("ref_window_size")) / dt - 1e-9)), 1)
@@ -93,7 +95,7 @@ def csrm_kernels(spec: "LayerSpec", dt: float):
         res = t * np.exp(-t / tau) / F32(float(tau) ** 2)
     else:
         raise ValueError(f"the reference has no response kernel {name!r}")
-    t = np.arange(1, n_ref + 1, dtype=F32) * F32(dt)
+    t = np.arange(n_ref, dtype=F32) * F32(dt)
     if spec.p("refractoryKernel") != "EtaKernel":
         raise ValueError(f"the reference has no refractory kernel {spec.p('refractoryKernel')!r}")
     ref = F32(-float(spec.p("reset_const"))) * np.exp(-t / tau)

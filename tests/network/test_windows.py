@@ -139,6 +139,51 @@ def test_a_csrm_network_on_the_cpu_runs_the_compiled_loop(monkeypatch):
         torch.testing.assert_close(getattr(net.layers["L"], name), getattr(eager.layers["L"], name))
 
 
+@pytest.mark.parametrize("length", [7, 1100])  # weight rows made once / sliced each step (> 1024)
+def test_the_cpu_window_and_the_device_window_agree_bit_for_bit_even_after_the_kernel_is_rewritten(length):
+    """``window`` on the CPU (weight rows made once per kernel) and as on a device
+    (slot as a tensor) write the same ring buffer and return the same float32
+    sums, step after step; rewriting the kernel in place takes effect."""
+    from snnlab.dynamics.model import _window, static_shapes
+
+    gen = torch.Generator().manual_seed(5)
+    kernel = torch.rand(length, generator=gen)
+    buffers = [torch.zeros(length, 2, 3, 4, dtype=torch.float64) for _ in range(2)]
+    clocks = [torch.zeros(1, dtype=torch.int64) for _ in range(2)]
+    for step in range(30):
+        if step == 17:
+            kernel.mul_(-3.0)  # in place: the CPU's cached weights must follow
+        x = torch.randn(2, 3, 4, generator=gen) * 10 ** float(step % 5)
+        fast = _window(buffers[0], clocks[0], x, kernel)
+        with static_shapes():
+            slow = _window(buffers[1], clocks[1], x, kernel)
+        assert fast.dtype == torch.float32 and fast.shape == (2, 3, 4)
+        assert torch.equal(fast, slow), step
+        assert torch.equal(buffers[0], buffers[1])
+        ages = (step - torch.arange(length)) % length  # slot of the value d steps back
+        want = torch.tensordot(kernel.double(), buffers[0][ages], 1).float()
+        torch.testing.assert_close(fast, want, rtol=1e-6, atol=1e-6)
+        for clock in clocks:
+            clock.add_(1)
+
+
+def test_a_csrm_spike_weighs_refractory_0_on_the_next_step_and_leaves_after_the_window():
+    """BindsNET 0.3.4's offset: the spike k steps back weighs refractory((k - 1) dt),
+    over ceil(ref_window_size / dt) steps (here 1.5 ms at 0.5 ms: 3 steps)."""
+    layer = CSRMNodes(n=1, rest=0.0, thresh=0.5, tau=1.0, tc_decay=1e12, res_window_size=0.5,
+                      ref_window_size=1.5, reset_const=4.0, learning=False)
+    layer.compute_decays(0.5)
+    assert torch.allclose(layer.ref_kernel, -4.0 * torch.exp(-torch.tensor([0.0, 0.5, 1.0])))
+    v = []
+    for x in (1.0, 0.0, 0.0, 0.0, 0.0):
+        layer(torch.full((1, 1), x))
+        v.append(float(layer.v))
+    e = math.exp
+    want = [1.0, 1.0 - 4.0, 1.0 - 4.0 * (1 + e(-0.5)), 1.0 - 4.0 * (1 + e(-0.5) + e(-1.0))]
+    want.append(want[-1])  # 4 steps back: out of the window
+    assert v == pytest.approx(want, rel=1e-6)
+
+
 @pytest.mark.parametrize("name", ["res_window_size", "ref_window_size"])
 def test_a_csrm_window_too_large_to_keep_is_refused_naming_it(name):
     with pytest.raises(ValueError, match=f"{name}=1000000000.0 ms at dt=1.0 ms") as info:
