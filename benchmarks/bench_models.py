@@ -205,15 +205,10 @@ def main(argv=None) -> int:
             records += [r for r in (sn, bn) if r]
             rows.append((model, sn, bn, agree))
 
-    mi = C.machine_info()
-    lines = [
-        f"snnlab model benchmark (issue 9)  {mi['date_utc']}, {mi['cpu']}, {mi['cores']} cores, "
-        f"load {mi['loadavg']}, threads {args.threads or 'default'}, git {C.git_rev()}",
-        f"command: {' '.join([Path(sys.executable).name, 'benchmarks/bench_models.py', *(argv if argv is not None else sys.argv[1:])])}",
-        f"medians of {repeats} timed runs after 1 untimed warm-up; D&C: {samples} samples x 350 steps per run; "
-        f"seed networks: 500 steps",
-        "",
-    ]
+    lines = C.results_header("snnlab model benchmark (issue 9)", "benchmarks/bench_models.py",
+                             argv if argv is not None else sys.argv[1:], args.threads or "default",
+                             f"medians of {repeats} timed runs after 1 untimed warm-up; D&C: {samples} samples "
+                             f"x 350 steps per run; seed networks: 500 steps")
     hdr = (f"{'network':46s} {'snnlab s':>9s} {'BindsNET s':>10s} {'BN/snnlab':>9s} {'target >=10x':>12s}  "
            f"{'snnlab ran':>13s}  agreement")
     lines += [hdr, "-" * (len(hdr) + 40)]
@@ -236,12 +231,9 @@ def main(argv=None) -> int:
     if any(m in run_models.DC_MODELS for m, *_ in rows):
         lines.append("D&C timed runs use one_spike=True (a random winner per step: the packages draw differently, and "
                      "BindsNET resets every neuron that crossed); the agreement column is for one_spike=False.")
-    text = "\n".join(lines)
-    print("\n" + text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    C.write_results(lines, args.out)
     if args.json:
-        args.json.write_text(json.dumps({"machine": mi, "records": records}, indent=1))
+        args.json.write_text(json.dumps({"machine": C.machine_info(), "records": records}, indent=1))
     return 0
 
 

@@ -93,15 +93,10 @@ def main(argv=None) -> int:
                 agree["BindsNET"] = bench_models.agreement(tmp / "snnlab.npz", tmp / "bn.npz")
             rows.append((model, runs, agree))
 
-    mi = C.machine_info()
-    lines = [
-        f"snnlab structured-connection benchmark (issue 9)  {mi['date_utc']}, {mi['cpu']}, {mi['cores']} cores, "
-        f"load {mi['loadavg']}, threads {args.threads}, git {C.git_rev()}",
-        f"command: {' '.join(['python', 'benchmarks/bench_structured.py', *(argv if argv is not None else sys.argv[1:])])}",
-        f"medians of {args.repeats} timed runs after 1 untimed warm-up; {args.samples} samples x "
-        f"{run_structured.STEPS} steps per run",
-        "",
-    ]
+    lines = C.results_header("snnlab structured-connection benchmark (issue 9)", "benchmarks/bench_structured.py",
+                             argv if argv is not None else sys.argv[1:], args.threads,
+                             f"medians of {args.repeats} timed runs after 1 untimed warm-up; {args.samples} samples "
+                             f"x {run_structured.STEPS} steps per run")
     hdr = (f"{'network':38s} {'snnlab s':>9s} {'ran':>5s} {'eager s':>8s} {'eager/snnlab':>12s} "
            f"{'BindsNET s':>10s} {'BN/snnlab':>9s}  agreement")
     lines += [hdr, "-" * (len(hdr) + 30)]
@@ -119,10 +114,7 @@ def main(argv=None) -> int:
     if any(m not in PEER_RUNS for m, *_ in rows) and bn_py is not None:
         lines.append("conv_postpre: not run in BindsNET 0.3.4 (its PostPre on a Conv2dConnection raises: "
                      "permute(sparse_coo) in _conv2d_connection_update).")
-    text = "\n".join(lines)
-    print("\n" + text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    C.write_results(lines, args.out)
     return 0
 
 

@@ -257,6 +257,53 @@ def common_args(parser):
     return parser
 
 
+def add_model_run_arguments(parser, models, samples: int, samples_help: str) -> None:
+    """The arguments every model-network runner takes (``run_models``, ``run_structured``)."""
+    parser.add_argument("--package", required=True, choices=["bindsnet", "snnlab"])
+    parser.add_argument("--model", required=True, choices=models)
+    parser.add_argument("--samples", type=int, default=samples, help=samples_help)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (compilation, allocator)")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: torch's default)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--save", type=Path, default=None, help="write the last repeat's rasters and weights (.npz)")
+
+
+def check_model_run_arguments(parser, args) -> None:
+    """Counts a runner cannot use are a usage error; sets torch's thread count."""
+    if args.samples < 1 or args.repeats < 1 or args.warmup < 0:
+        parser.error("--samples and --repeats must be >= 1, --warmup >= 0")
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def present(**values) -> dict:
+    """The keyword values that are not None (optional fields of a record)."""
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def write_results(lines: list, out: Path) -> None:
+    """Print a results table and write it to ``out`` (folders made)."""
+    text = "\n".join(lines)
+    print("\n" + text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+
+
+def results_header(title: str, script: str, argv, threads, timing: str) -> list:
+    """The first lines of a results table: what ran where, the command, how it was timed."""
+    mi = machine_info()
+    return [
+        f"{title}  {mi['date_utc']}, {mi['cpu']}, {mi['cores']} cores, load {mi['loadavg']}, "
+        f"threads {threads}, git {git_rev()}",
+        f"command: {' '.join(['python', script, *argv])}",
+        timing,
+        "",
+    ]
+
+
 def machine_info() -> dict:
     """Date, CPU model, core count and memory, for the results table."""
     cpu = platform.processor() or "unknown CPU"

@@ -264,35 +264,18 @@ def measure(package: str, model: str, samples: int = 3, repeats: int = 3, warmup
     wl = C.Workload(model, *(data["inputs"].shape[2], DC_EXC if model in DC_MODELS else data["w_fwd"].shape[1]),
                     steps * len(data["inputs"]))
     extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "model": model,
-             "samples": len(data["inputs"]), "one_spike": one_spike, "device": device}
-    if warm:
-        extra["first_run_s"] = warm[0]
-    if backend is not None:
-        extra["backend"] = backend
-    if waited is not None:
-        extra["compile_wait_s"] = waited
+             "samples": len(data["inputs"]), "one_spike": one_spike, "device": device,
+             **C.present(first_run_s=warm[0] if warm else None, backend=backend, compile_wait_s=waited)}
     return C.summarize(package, wl, builds, runs, spikes_out, spikes_in, base, **extra)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--package", required=True, choices=["bindsnet", "snnlab"])
-    p.add_argument("--model", required=True, choices=MODELS)
-    p.add_argument("--samples", type=int, default=3, help="dc: samples of 350 steps per run")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (compilation, allocator)")
+    C.add_model_run_arguments(p, MODELS, 3, "dc: samples of 350 steps per run")
     p.add_argument("--one-spike", type=int, default=1, choices=[0, 1], help="dc: DiehlAndCookNodes(one_spike=...)")
-    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: torch's default)")
-    p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
-    p.add_argument("--save", type=Path, default=None, help="write the last repeat's rasters and weights (.npz)")
     p.add_argument("--device", default="cpu", help="torch device of the network, inputs and monitors (cpu, cuda)")
     args = p.parse_args(argv)
-    if args.samples < 1 or args.repeats < 1 or args.warmup < 0:
-        p.error("--samples and --repeats must be >= 1, --warmup >= 0")
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    C.check_model_run_arguments(p, args)
     C.emit(measure(args.package, args.model, args.samples, args.repeats, args.warmup, args.data,
                    bool(args.one_spike), args.save, args.device))
 

@@ -152,34 +152,17 @@ def measure(package: str, model: str, samples: int = 1, repeats: int = 3, warmup
         gc.collect()
     wl = C.Workload(model, int(np.prod(SHAPE)), CHANNELS * SIDE * SIDE, STEPS * len(data["inputs"]))
     extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "model": model,
-             "samples": len(data["inputs"])}
-    if warm:
-        extra["first_run_s"] = warm[0]
-    if last_backend is not None:
-        extra["backend"] = last_backend
-    if waited is not None:
-        extra["compile_wait_s"] = waited
+             "samples": len(data["inputs"]),
+             **C.present(first_run_s=warm[0] if warm else None, backend=last_backend, compile_wait_s=waited)}
     return C.summarize(package, wl, builds, runs, spikes_out, [int(data["inputs"].sum())] * len(runs), base, **extra)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--package", required=True, choices=["bindsnet", "snnlab"])
-    p.add_argument("--model", required=True, choices=MODELS)
-    p.add_argument("--samples", type=int, default=1, help="samples of 250 steps per run")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (compilation, allocator)")
-    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: torch's default)")
-    p.add_argument("--data", type=Path, default=C.DEFAULT_DATA_DIR)
-    p.add_argument("--save", type=Path, default=None, help="write the last repeat's rasters and weights (.npz)")
+    C.add_model_run_arguments(p, MODELS, 1, "samples of 250 steps per run")
     p.add_argument("--backend", default=None, help="snnlab only: force this back-end (eager, cpu)")
     args = p.parse_args(argv)
-    if args.samples < 1 or args.repeats < 1 or args.warmup < 0:
-        p.error("--samples and --repeats must be >= 1, --warmup >= 0")
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    C.check_model_run_arguments(p, args)
     C.emit(measure(args.package, args.model, args.samples, args.repeats, args.warmup, args.data, args.save,
                    args.backend))
 
