@@ -62,7 +62,7 @@ def test_brunel_regimes_are_reached_with_g_and_the_external_rate():
     assert cv_sr < 0.35 < 0.45 < cv_ai
 
 
-@pytest.mark.parametrize("model", ["LIF", "IF", "AdaptiveLIF", "Izhikevich", "CurrentLIF"])
+@pytest.mark.parametrize("model", ["LIF", "IF", "AdaptiveLIF", "Izhikevich", "CurrentLIF", "BoostedLIF"])
 def test_fi_curve_rates_grow_with_current(model):
     exp = FICurveExperiment(model=model, n=20, current=20.0 if model == "Izhikevich" else 3.0)
     counts = run(exp, 500.0).recording.spikes("cells").sum(0)

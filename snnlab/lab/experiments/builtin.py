@@ -122,7 +122,7 @@ class BrunelExperiment(_Preset):
 
 # -- f-I curves ------------------------------------------------------------------------------
 
-_MODELS = ("LIF", "IF", "AdaptiveLIF", "Izhikevich", "CurrentLIF")
+_MODELS = ("LIF", "IF", "AdaptiveLIF", "Izhikevich", "CurrentLIF", "BoostedLIF")
 
 
 class FICurveExperiment(_Preset):
@@ -146,7 +146,8 @@ class FICurveExperiment(_Preset):
 
         v = self.values
         cls = {"LIF": nodes.LIFNodes, "IF": nodes.IFNodes, "AdaptiveLIF": nodes.AdaptiveLIFNodes,
-               "Izhikevich": nodes.IzhikevichNodes, "CurrentLIF": nodes.CurrentLIFNodes}[v["model"]]
+               "Izhikevich": nodes.IzhikevichNodes, "CurrentLIF": nodes.CurrentLIFNodes,
+               "BoostedLIF": nodes.BoostedLIFNodes}[v["model"]]
         if cls is nodes.IzhikevichNodes:
             n = v["n"]
             layer = cls(n=n, excitatory=1.0)
