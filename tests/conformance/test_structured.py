@@ -230,6 +230,43 @@ def test_cpu_loop_learns_shared_weights_with_a_weight_dependent_rule_and_decay(k
     assert_same(*runs, f"{kind} WeightDependentPostPre with decay on cpu")
 
 
+def shared_weight_masks(net, seed: int = 6) -> dict:
+    """A mask in each structured connection's own weight shape (True: that shared weight is zeroed)."""
+    g = torch.Generator().manual_seed(seed)
+    return {key: torch.rand(net.connections[key].weights().shape, generator=g) < 0.3 for key in (("H", "O"), ("A", "O"))}
+
+
+@needs_cpu
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("rule", [None, PostPre])
+@pytest.mark.parametrize("kind", ["Conv2d", "Local2D"])
+def test_cpu_loop_applies_masks_of_shared_weights_as_eager(kind, rule, batch):
+    """``masks`` in the weights' own shape zero those shared weights after each step's learning, as eager."""
+    x = structured.spikes(kind, 150, batch)
+    masks = shared_weight_masks(structured.build(kind, rule))
+    runs = []
+    for backend in ("eager", "cpu"):
+        net = structured.build(kind, rule)
+        runs.append(run(net, backend, x, 150, masks=masks))
+        assert net.last_backend == backend
+    eager, fast = runs
+    assert_same(eager, fast, f"{kind} masked on cpu, batch {batch}")
+    w0 = structured.build(kind, rule).connections[("H", "O")].weights()
+    mask = masks[("H", "O")]
+    assert mask.any() and not fast[("w", "H", "O")][mask].any() and w0[mask].ne(0).all()
+    assert eager[("O", "s")].sum() > 0
+    if rule is not None:
+        assert fast[("w", "H", "O")][~mask].ne(w0[~mask]).any(), "the rule changed no unmasked weight"
+
+
+def test_a_mask_of_shared_weights_must_have_their_shape():
+    net = structured.build("Conv2d", PostPre)
+    conn = net.connections[("H", "O")]
+    wrong = torch.zeros(conn.source.n, conn.target.n, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"masks\[\('H', 'O'\)\] has shape \(72, 27\), expected \(3, 2, 3, 3\)"):
+        net.run(inputs=structured.spikes("Conv2d", 5), time=5, masks={("H", "O"): wrong})
+
+
 @needs_cpu
 def test_cpu_loop_leaves_a_rule_with_state_on_shared_weights_to_the_eager_path():
     from snnlab.learning import MSTDP

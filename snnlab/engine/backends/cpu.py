@@ -23,7 +23,7 @@ dense one whose masked weights are zeroed after each learning step (as eager); c
 and local connections (``Conv{1,2,3}dConnection``, ``LocalConnection{1,2,3}D``) through
 their ``propagation_map`` (each pre neuron's (target, shared weight) entries), learning
 by described rules without state of their own (PostPre, WeightDependentPostPre, Hebbian:
-each ``outer`` summed per shared weight over the map; rules with state run eagerly on
+each ``outer`` summed per shared weight over the map, then masks in the weights' own shape; rules with state run eagerly on
 them); max-pooling (``MaxPool{1,2,3}dConnection``: running rates in place, each target's
 ``pooling_windows``) and ``MeanFieldConnection``; learning rules
 with a description (``model``), with their own per-neuron and per-synapse
@@ -258,8 +258,8 @@ def _forcing_rows(forcing: tuple, b0: int, b1: int, B: int, n: int, dtype) -> np
 def _map_rule_why_not(u) -> Optional[str]:
     """Why the loop cannot update a connection's shared weights (propagation map), None if it can."""
     conn, name = u.conn, type(u.conn).__name__
-    if u.mask is not None:
-        return f"connection {u.key} is a {name} with a mask (masks of shared weights run eagerly)"
+    if u.mask is not None and loop_propagation(conn) in ("pool", "mean"):
+        return f"connection {u.key} is a {name} with a mask (the loop keeps its weights fixed)"
     if loop_propagation(conn) in ("pool", "mean") and u.learn:
         return f"connection {u.key} is a {name} whose weights decay or are clamped (the loop keeps them fixed)"
     rule = conn.update_rule
@@ -935,6 +935,10 @@ class _Gen:
         if u.learn and (conn.weight_decay or conn.bounded):
             self.emit(f"for m in range({wf}.shape[0]):")
             self._block(self._decay_and_bounds(c, conn, f"{wf}[m]"), 1)
+        if u.mask is not None:  # after decay and bounds, as eager: a mask in the weights' own shape
+            self.emit(f"for m in range({wf}.shape[0]):")
+            self.emit(f"    if {self.arg(f'MK{c}')}[m]:")
+            self.emit(f"        {wf}[m] = f32(0.0)")
 
     # ------------------------------------------------------------- network
     def source(self, ext_layers) -> str:
@@ -1270,7 +1274,8 @@ class CpuBackend(Backend):
             dtype = np.bool_ if var == "s" else np.float32
             types[f"HR{k}"] = np.zeros((1,) * (2 if var in layer.model.shared else 3), dtype)
         for c, (_, conn) in enumerate(plan.connections):
-            types[f"MK{c}"] = np.zeros((1,) if isinstance(conn, SparseConnection) else (1, 1), np.bool_)
+            flat = isinstance(conn, SparseConnection) or loop_propagation(conn) == "map"
+            types[f"MK{c}"] = np.zeros((1,) if flat else (1, 1), np.bool_)
         types.update(rule_argument_types(plan))
         compile_in_background(src, dummy_arguments(names, types))
         return False
@@ -1402,5 +1407,7 @@ class CpuBackend(Backend):
                 m = u.mask
                 if isinstance(u.conn, SparseConnection):
                     m = m[u.conn.rows, u.conn.cols]
+                elif loop_propagation(u.conn) == "map":  # the shared weights' mask, as WF
+                    m = m.reshape(-1)
                 out[f"MK{c}"] = np.ascontiguousarray(m.numpy())
         return out
