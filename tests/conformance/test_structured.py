@@ -259,6 +259,16 @@ def test_cpu_loop_applies_masks_of_shared_weights_as_eager(kind, rule, batch):
         assert fast[("w", "H", "O")][~mask].ne(w0[~mask]).any(), "the rule changed no unmasked weight"
 
 
+@needs_emulate
+@pytest.mark.parametrize("kind", ["Conv2d", "Local2D"])
+def test_graph_path_applies_masks_of_shared_weights_as_eager(kind):
+    x = structured.spikes(kind, 80, 3)
+    masks = shared_weight_masks(structured.build(kind, PostPre))
+    eager, graph = (run(structured.build(kind, PostPre), backend, x, 80, masks=masks) for backend in ("eager", "graph-emulate"))
+    assert_same(eager, graph, f"{kind} masked on graph-emulate")
+    assert not graph[("w", "H", "O")][masks[("H", "O")]].any()
+
+
 def test_a_mask_of_shared_weights_must_have_their_shape():
     net = structured.build("Conv2d", PostPre)
     conn = net.connections[("H", "O")]
