@@ -538,7 +538,7 @@ def _argument_types(net, x, time, monkeypatch, **kwargs) -> tuple:
 
 @needs_cpu
 @pytest.mark.parametrize("case", ["Local-PostPre", "Conv2d-PostPre", "Conv2d_bias", "Local3D", "MaxPool2d", "MeanField",
-                                  "forcing"])
+                                  "forcing", "Local2D-MSTDP-masked"])
 def test_background_compilation_compiles_the_loop_for_the_arguments_a_run_passes(case, monkeypatch):
     """Every argument kind the loop takes has a dummy of the type a run passes, so the
     background compilation compiles the loop the runs call (and does not fail)."""
@@ -549,6 +549,12 @@ def test_background_compilation_compiles_the_loop_for_the_arguments_a_run_passes
         kwargs = dict(clamp={"O": torch.rand(o.shape) < 0.1}, unclamp={"O": torch.rand(time, *o.shape) < 0.1},
                       injects_v={"O": torch.rand(o.shape)})
         x = structured.spikes("Conv2d", time)
+    elif rule == "MSTDP-masked":  # rule state per shared weight, a reward, a mask of shared weights
+        from snnlab.learning import MSTDP
+
+        net, time = structured.build(kind, MSTDP), 30
+        kwargs = dict(reward=1.0, masks=shared_weight_masks(net))
+        x = structured.spikes(kind, time)
     else:
         net, time, kwargs = structured.build(kind, PostPre if rule else None), 30, {}
         x = structured.spikes(kind, time)
