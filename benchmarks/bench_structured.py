@@ -8,7 +8,10 @@ weights:
 * ``conv``: 1 x 28 x 28 Input -> Conv2dConnection 8 x 5 x 5 -> 8 x 24 x 24 LIF,
   fixed weights (snnlab's cpu loop: the connection's propagation map);
 * ``conv_postpre``: the same with PostPre on the shared weights (snnlab only:
-  BindsNET 0.3.4's PostPre on a Conv2dConnection raises).
+  BindsNET 0.3.4's PostPre on a Conv2dConnection raises);
+* ``conv_mstdp``: the same with MSTDP (reward 1) on the shared weights, a rule
+  with its own state (snnlab only: BindsNET 0.3.4's MSTDP on a Conv2dConnection
+  raises).
 
 Prints the medians and the ratios measured in this run (eager / snnlab,
 BindsNET / snnlab), and whether the rasters and weights agree: snnlab's
@@ -38,8 +41,13 @@ import bench_models  # noqa: E402
 import common as C  # noqa: E402
 import run_structured  # noqa: E402
 
-LABELS = {"conv": "1x28x28 -> Conv2d 8x5x5 -> 8x24x24 LIF", "conv_postpre": "the same + PostPre on the kernels"}
-PEER_RUNS = ("conv",)  # BindsNET 0.3.4 runs these (its PostPre on a Conv2dConnection raises)
+LABELS = {"conv": "1x28x28 -> Conv2d 8x5x5 -> 8x24x24 LIF", "conv_postpre": "the same + PostPre on the kernels",
+          "conv_mstdp": "the same + MSTDP on the kernels"}
+PEER_RUNS = ("conv",)  # BindsNET 0.3.4 runs these (its PostPre and MSTDP on a Conv2dConnection raise)
+NOT_IN_PEER = {
+    "conv_postpre": "its PostPre on a Conv2dConnection raises: permute(sparse_coo) in _conv2d_connection_update",
+    "conv_mstdp": "its MSTDP on a Conv2dConnection raises: conv2d_weight gets a 3-d input in _conv_point_eligibility",
+}
 
 
 def peer_record(python: Path, model: str, *, samples: int, repeats: int, data_dir: Path, threads: int,
@@ -111,9 +119,8 @@ def main(argv=None) -> int:
         + (f" (+{r['snnlab']['compile_wait_s']:.1f} s waiting for its compiled loop)"
            if r["snnlab"].get("compile_wait_s", 0) > 0.05 else "")
         for m, r, _ in rows)]
-    if any(m not in PEER_RUNS for m, *_ in rows) and bn_py is not None:
-        lines.append("conv_postpre: not run in BindsNET 0.3.4 (its PostPre on a Conv2dConnection raises: "
-                     "permute(sparse_coo) in _conv2d_connection_update).")
+    if bn_py is not None:
+        lines += [f"{m}: not run in BindsNET 0.3.4 ({NOT_IN_PEER[m]})." for m, *_ in rows if m in NOT_IN_PEER]
     C.write_results(lines, args.out)
     return 0
 

@@ -18,6 +18,10 @@ Models (``--model``):
     ``conv`` with traces and PostPre (nu (1e-4, 1e-2), w in [0, 3]) on the
     convolution's shared weights. (BindsNET 0.3.4's PostPre on a
     ``Conv2dConnection`` raises in ``_conv2d_connection_update``; snnlab only.)
+``conv_mstdp``
+    ``conv`` with MSTDP (nu 1e-4, w in [0, 3], reward 1 every step) on the
+    shared weights: per-neuron traces and an eligibility per shared weight
+    (snnlab's cpu loop: each sample's outer summed over the propagation map).
 
 ``--backend NAME`` (snnlab only) forces snnlab's back-end (``eager``,
 ``cpu``). ``--save PATH`` writes the last repeat's rasters and final weights
@@ -40,7 +44,8 @@ import numpy as np  # noqa: E402
 
 import common as C  # noqa: E402
 
-MODELS = ("conv", "conv_postpre")
+MODELS = ("conv", "conv_postpre", "conv_mstdp")
+REWARD = {"conv_mstdp": 1.0}  # passed to every Network.run
 SHAPE, CHANNELS, KERNEL, STEPS = (1, 28, 28), 8, 5, 250
 SIDE = SHAPE[1] - KERNEL + 1
 
@@ -53,6 +58,7 @@ def load_api(package: str) -> dict:
         "LIFNodes": nodes.LIFNodes, "Conv2dConnection": topo.Conv2dConnection,
         "Monitor": importlib.import_module(f"{package}.network.monitors").Monitor,
         "PostPre": importlib.import_module(f"{package}.learning").PostPre,
+        "MSTDP": importlib.import_module(f"{package}.learning").MSTDP,
     }
 
 
@@ -81,13 +87,15 @@ def build(api: dict, model: str, data: dict):
     """The network of ``model`` with ``api``'s classes. Returns (network, monitors)."""
     import torch
 
-    learn = model == "conv_postpre"
+    learn = model in ("conv_postpre", "conv_mstdp")
     net = api["Network"](dt=C.DT)
     x = api["Input"](shape=SHAPE, traces=learn)
     y = api["LIFNodes"](shape=(CHANNELS, SIDE, SIDE), traces=learn)
     net.add_layer(x, name="X")
     net.add_layer(y, name="Y")
     rule = {"update_rule": api["PostPre"], "nu": (1e-4, 1e-2), "wmin": 0.0, "wmax": 3.0} if learn else {}
+    if model == "conv_mstdp":
+        rule = {"update_rule": api["MSTDP"], "nu": 1e-4, "wmin": 0.0, "wmax": 3.0}
     w = torch.from_numpy(np.ascontiguousarray(data["w_conv"])).clone()
     net.add_connection(api["Conv2dConnection"](x, y, kernel_size=KERNEL, w=w, **rule), source="X", target="Y")
     monitors = {"Y": api["Monitor"](y, state_vars=("s",), time=STEPS)}
@@ -95,13 +103,14 @@ def build(api: dict, model: str, data: dict):
     return net, monitors
 
 
-def simulate(net, monitors, data: dict) -> dict:
+def simulate(net, monitors, data: dict, reward=None) -> dict:
     """Run every sample (state carried on); the rasters ``{layer: uint8 [samples, T, n]}``."""
     import torch
 
     rasters = {name: [] for name in monitors}
+    given = {} if reward is None else {"reward": reward}
     for spikes in data["inputs"]:
-        net.run(inputs={"X": torch.from_numpy(spikes.copy())}, time=STEPS)  # a fresh tensor: BindsNET writes into it
+        net.run(inputs={"X": torch.from_numpy(spikes.copy())}, time=STEPS, **given)  # a fresh tensor: BindsNET writes into it
         for name, m in monitors.items():
             rasters[name].append(m.get("s").reshape(STEPS, -1).cpu().numpy().astype(np.uint8))
     return {name: np.stack(r) for name, r in rasters.items()}
@@ -131,7 +140,7 @@ def measure(package: str, model: str, samples: int = 1, repeats: int = 3, warmup
         with C.Timer() as tb:
             net, monitors = build(api, model, data)
         with C.Timer() as tr, forced():
-            rasters = simulate(net, monitors, data)
+            rasters = simulate(net, monitors, data, REWARD.get(model))
         if rep < warmup:
             warm.append(tr.s)
             if rep == warmup - 1 and package == "snnlab":

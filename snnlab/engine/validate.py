@@ -191,8 +191,10 @@ def checked_weight_masks(network, masks) -> dict:
         if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
             raise TypeError(f"masks[{key!r}] must be a bool tensor, got {describe(m)}")
         expected = (conn.source.n, conn.target.n)
+        if getattr(conn, "own_weight_shape", False):  # shared weights (convolution, local, ...): their own shape
+            expected = tuple(conn.weights().shape)
         if tuple(m.shape) != expected:
-            raise ValueError(f"masks[{key!r}] has shape {tuple(m.shape)}, expected {expected}")
+            raise ValueError(f"masks[{key!r}] has shape {tuple(m.shape)}, expected {expected} (the shape of its weights)")
         out[key] = m.to(conn.weights().device)
     return out
 

@@ -286,7 +286,8 @@ class Network(torch.nn.Module):
             constant (``[*shape]``) or per step (``[T, ...]``).
         masks : dict, optional
             ``(source, target)`` -> bool mask of weights forced to zero after
-            every step's learning.
+            every step's learning: ``[source.n, target.n]``, or the weights' own
+            shape for a connection with shared weights (convolution, local Nd).
         reward : float or Tensor, optional
             Passed to reward-modulated rules (``[B]`` for one per sample).
         progress_bar : bool

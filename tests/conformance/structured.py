@@ -18,7 +18,7 @@ import torch
 from snnlab.learning import PostPre
 from snnlab.network import Network
 from snnlab.network.monitors import Monitor
-from snnlab.network.nodes import Input, LIFNodes
+from snnlab.network.nodes import Input, LIFNodes, SRM0Nodes
 from snnlab.network.topology import Connection
 from snnlab.network import topology_extra as tx
 from snnlab.network.topology_features import Bias, Mask, Probability, Weight
@@ -103,6 +103,19 @@ def build(kind: str, rule=None, seed: int = 0, scale: float = None, monitor: boo
     return net
 
 
+def build_srm0(kind: str, rule, seed: int = 0, scale: float = 3.0, **extra) -> Network:
+    """``A`` (Input of the kind's source shape, additive traces) -> ``O`` (SRM0, the kind's
+    target shape) through the kind learning by ``rule`` (Rmax reads the target's ``s_prob``)."""
+    src, tgt, _, _ = KINDS[kind]
+    torch.manual_seed(seed)
+    net = Network(dt=1.0)
+    net.add_layer(Input(shape=src, traces=True, traces_additive=True), "A")
+    net.add_layer(SRM0Nodes(shape=tgt), "O")
+    net.add_connection(make_connection(kind, net.layers["A"], net.layers["O"], rule, scale, **extra), "A", "O")
+    net.add_monitor(Monitor(net.layers["O"], ("s", "v")), "O")
+    return net
+
+
 def spikes(kind: str, time: int, batch: int = 1, p: float = 0.25, seed: int = 1) -> dict:
     """Input spikes for ``A``: ``[time, batch, *shape]`` (``[time, *shape]`` for a batch of one)."""
     g = torch.Generator().manual_seed(seed)
@@ -112,4 +125,4 @@ def spikes(kind: str, time: int, batch: int = 1, p: float = 0.25, seed: int = 1)
 
 
 RULE_KINDS = [k for k, v in KINDS.items() if v[3]]
-__all__ = ["KINDS", "RULE_KINDS", "build", "spikes", "make_connection", "PostPre"]
+__all__ = ["KINDS", "RULE_KINDS", "build", "build_srm0", "spikes", "make_connection", "PostPre"]

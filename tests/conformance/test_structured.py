@@ -230,15 +230,143 @@ def test_cpu_loop_learns_shared_weights_with_a_weight_dependent_rule_and_decay(k
     assert_same(*runs, f"{kind} WeightDependentPostPre with decay on cpu")
 
 
+def shared_weight_masks(net, seed: int = 6) -> dict:
+    """A mask in each structured connection's own weight shape (True: that shared weight is zeroed)."""
+    g = torch.Generator().manual_seed(seed)
+    return {key: torch.rand(net.connections[key].weights().shape, generator=g) < 0.3 for key in (("H", "O"), ("A", "O"))}
+
+
 @needs_cpu
-def test_cpu_loop_leaves_a_rule_with_state_on_shared_weights_to_the_eager_path():
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("rule", [None, PostPre])
+@pytest.mark.parametrize("kind", ["Conv2d", "Local2D"])
+def test_cpu_loop_applies_masks_of_shared_weights_as_eager(kind, rule, batch):
+    """``masks`` in the weights' own shape zero those shared weights after each step's learning, as eager."""
+    x = structured.spikes(kind, 150, batch)
+    masks = shared_weight_masks(structured.build(kind, rule))
+    runs = []
+    for backend in ("eager", "cpu"):
+        net = structured.build(kind, rule)
+        runs.append(run(net, backend, x, 150, masks=masks))
+        assert net.last_backend == backend
+    eager, fast = runs
+    assert_same(eager, fast, f"{kind} masked on cpu, batch {batch}")
+    w0 = structured.build(kind, rule).connections[("H", "O")].weights()
+    mask = masks[("H", "O")]
+    assert mask.any() and not fast[("w", "H", "O")][mask].any() and w0[mask].ne(0).all()
+    assert eager[("O", "s")].sum() > 0
+    if rule is not None:
+        assert fast[("w", "H", "O")][~mask].ne(w0[~mask]).any(), "the rule changed no unmasked weight"
+
+
+@needs_emulate
+@pytest.mark.parametrize("kind", ["Conv2d", "Local2D"])
+def test_graph_path_applies_masks_of_shared_weights_as_eager(kind):
+    x = structured.spikes(kind, 80, 3)
+    masks = shared_weight_masks(structured.build(kind, PostPre))
+    eager, graph = (run(structured.build(kind, PostPre), backend, x, 80, masks=masks) for backend in ("eager", "graph-emulate"))
+    assert_same(eager, graph, f"{kind} masked on graph-emulate")
+    assert not graph[("w", "H", "O")][masks[("H", "O")]].any()
+
+
+def test_a_mask_of_shared_weights_must_have_their_shape():
+    net = structured.build("Conv2d", PostPre)
+    conn = net.connections[("H", "O")]
+    wrong = torch.zeros(conn.source.n, conn.target.n, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"masks\[\('H', 'O'\)\] has shape \(72, 27\), expected \(3, 2, 3, 3\)"):
+        net.run(inputs=structured.spikes("Conv2d", 5), time=5, masks={("H", "O"): wrong})
+
+
+def rule_states(net, key) -> dict:
+    rule = net.connections[key].update_rule
+    return {name: getattr(rule, name).clone() for name in rule.model.state}
+
+
+def compare_with_state(build, key, x, time: int, reward, batch: int, what: str) -> tuple:
+    """Eager and cpu runs of ``build()`` (SRM0's draws seeded alike): records, weights and
+    the rule's own state equal; the run on cpu asserted (``last_backend``)."""
+    runs, states = [], []
+    for backend in ("eager", "cpu"):
+        net = build()
+        torch.manual_seed(7)
+        runs.append(run(net, backend, x, time, reward=reward))
+        assert net.last_backend == backend
+        states.append(rule_states(net, key))
+    assert_same(*runs, what)
+    for name, ref in states[0].items():  # [batch, *w.shape]: one per sample and shared weight
+        if build().connections[key].update_rule.model.state[name] == "synapse":
+            assert ref.shape == (batch, *build().connections[key].weights().shape)
+        torch.testing.assert_close(states[1][name], ref, atol=1e-4, rtol=1e-5, msg=lambda m: f"{what} {name}: {m}")
+    return runs
+
+
+@needs_cpu
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("rule", ["MSTDP", "MSTDPET"])
+@pytest.mark.parametrize("kind", MAP_KINDS)
+def test_cpu_loop_learns_shared_weights_with_a_rule_with_state_and_a_reward(kind, rule, batch):
+    """MSTDP / MSTDPET on shared weights: per-neuron traces, an eligibility per sample and
+    shared weight (each outer summed over the map's entries of that weight, as conn.outer),
+    ``sum_batch(reward * eligibility)`` over the samples; a reward per sample at batch 3."""
+    import snnlab.learning as learning
+
+    rule_cls = getattr(learning, rule)
+    x = structured.spikes(kind, 150, batch)
+    reward = 1.0 if batch == 1 else torch.tensor([1.0, -0.5, 2.0])
+    eager, _ = compare_with_state(lambda: structured.build(kind, rule_cls, nu=(0.01, 0.01)), ("H", "O"), x, 150,
+                                  reward, batch, f"{kind} {rule} on cpu, batch {batch}")
+    w0 = structured.build(kind, rule_cls, nu=(0.01, 0.01)).connections[("H", "O")].weights()
+    w = eager[("w", "H", "O")]
+    assert w.ne(w0).float().mean() > 0.5 and ((w > 0) & (w < 4)).float().mean() > 0.3, "learning tests little"
+
+
+@needs_cpu
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("kind,nu", [("Conv2d", 1e-5), ("Local2D", 1e-4)])
+def test_cpu_loop_learns_shared_weights_with_rmax_on_an_srm0_target(kind, nu, batch):
+    """Rmax: an eligibility trace per sample and shared weight from outer(x_pre, f(s_post, s_prob_post))."""
+    from snnlab.learning import Rmax
+
+    x = structured.spikes(kind, 150, batch)
+    reward = 1.0 if batch == 1 else torch.tensor([1.0, -0.5, 2.0])
+    eager, _ = compare_with_state(lambda: structured.build_srm0(kind, Rmax, nu=(nu, nu)), ("A", "O"), x, 150, reward,
+                                  batch, f"{kind} Rmax on cpu, batch {batch}")
+    assert eager[("O", "s")].float().mean() > 0.05
+    w0 = structured.build_srm0(kind, Rmax, nu=(nu, nu)).connections[("A", "O")].weights()
+    w = eager[("w", "A", "O")]
+    assert w.ne(w0).float().mean() > 0.5 and ((w > 0) & (w < 3)).float().mean() > 0.9, "learning tests little"
+
+
+@needs_cpu
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("kind", ["Conv2d", "Local2D"])
+def test_cpu_loop_learns_shared_weights_with_a_rule_reading_the_layers_state(kind, batch):
+    """A rule without state reading the target's voltage (``layer_state``): each sample's outer summed per weight."""
+    from snnlab.dynamics.model import RuleModel
+    from snnlab.learning import LearningRule
+
+    class VoltageGated(LearningRule):
+        needs_traces = True
+        model = RuleModel(layer_state=("v_post",), updates="""
+            w = w + nu_pre * outer(x_pre, s_post)
+            w = w + nu_post * outer(s_pre, v_post + 65.0)
+        """)
+
+    x = structured.spikes(kind, 150, batch)
+    eager, fast = (run(structured.build(kind, VoltageGated, nu=(1e-2, 1e-3)), backend, x, 150) for backend in ("eager", "cpu"))
+    assert_same(eager, fast, f"{kind} VoltageGated on cpu, batch {batch}")
+    w0 = structured.build(kind, VoltageGated, nu=(1e-2, 1e-3)).connections[("H", "O")].weights()
+    assert eager[("w", "H", "O")].ne(w0).float().mean() > 0.5
+
+
+@needs_cpu
+def test_cpu_loop_leaves_a_rule_with_state_and_its_own_reduction_on_shared_weights_to_the_eager_path():
     from snnlab.learning import MSTDP
 
-    net = structured.build("Conv2d", MSTDP)
+    net = structured.build("Conv2d", MSTDP, reduction=torch.mean)
     net.cpu_kernels = True
     x = structured.spikes("Conv2d", 5)
-    with pytest.raises(ValueError, match=r"MSTDP of \('H', 'O'\) keeps its own state; on the shared weights of a "
-                                         r"Conv2dConnection it runs eagerly"):
+    with pytest.raises(ValueError, match=r"connection \('H', 'O'\) sums its learning over the batch with its own reduction"):
         with use_backend("cpu"):
             net.run(inputs=x, time=5, reward=1.0)
     net.run(inputs=x, time=5, reward=1.0)
@@ -247,6 +375,15 @@ def test_cpu_loop_leaves_a_rule_with_state_on_shared_weights_to_the_eager_path()
     with use_backend("cpu"):
         net.run(inputs=x, time=5)
     assert net.last_backend == "cpu"
+
+
+@needs_cpu
+def test_cpu_loop_leaves_a_mask_on_mean_field_weights_to_the_eager_path():
+    net = structured.build("MeanField")
+    mask = torch.zeros(net.connections[("H", "O")].weights().shape, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"connection \('H', 'O'\) is a MeanFieldConnection with a mask \(the loop keeps"):
+        with use_backend("cpu"):
+            net.run(inputs=structured.spikes("MeanField", 5), time=5, masks={("H", "O"): mask})
 
 
 # ------------------------------------------------------------------ the map itself
@@ -401,7 +538,7 @@ def _argument_types(net, x, time, monkeypatch, **kwargs) -> tuple:
 
 @needs_cpu
 @pytest.mark.parametrize("case", ["Local-PostPre", "Conv2d-PostPre", "Conv2d_bias", "Local3D", "MaxPool2d", "MeanField",
-                                  "forcing"])
+                                  "forcing", "Local2D-MSTDP-masked"])
 def test_background_compilation_compiles_the_loop_for_the_arguments_a_run_passes(case, monkeypatch):
     """Every argument kind the loop takes has a dummy of the type a run passes, so the
     background compilation compiles the loop the runs call (and does not fail)."""
@@ -412,6 +549,12 @@ def test_background_compilation_compiles_the_loop_for_the_arguments_a_run_passes
         kwargs = dict(clamp={"O": torch.rand(o.shape) < 0.1}, unclamp={"O": torch.rand(time, *o.shape) < 0.1},
                       injects_v={"O": torch.rand(o.shape)})
         x = structured.spikes("Conv2d", time)
+    elif rule == "MSTDP-masked":  # rule state per shared weight, a reward, a mask of shared weights
+        from snnlab.learning import MSTDP
+
+        net, time = structured.build(kind, MSTDP), 30
+        kwargs = dict(reward=1.0, masks=shared_weight_masks(net))
+        x = structured.spikes(kind, time)
     else:
         net, time, kwargs = structured.build(kind, PostPre if rule else None), 30, {}
         x = structured.spikes(kind, time)

@@ -22,9 +22,10 @@ description); dense ``Connection`` and ``SparseConnection``, and ``LocalConnecti
 dense one whose masked weights are zeroed after each learning step (as eager); convolution
 and local connections (``Conv{1,2,3}dConnection``, ``LocalConnection{1,2,3}D``) through
 their ``propagation_map`` (each pre neuron's (target, shared weight) entries), learning
-by described rules without state of their own (PostPre, WeightDependentPostPre, Hebbian:
-each ``outer`` summed per shared weight over the map; rules with state run eagerly on
-them); max-pooling (``MaxPool{1,2,3}dConnection``: running rates in place, each target's
+by described rules (PostPre, WeightDependentPostPre, Hebbian: each ``outer`` summed per
+shared weight over the map; rules with state, a reward or the layers' state, MSTDP, MSTDPET,
+Rmax: per-synapse state per sample and shared weight, each sample's ``outer`` summed over
+the map as ``conn.outer``), then masks in the weights' own shape; max-pooling (``MaxPool{1,2,3}dConnection``: running rates in place, each target's
 ``pooling_windows``) and ``MeanFieldConnection``; learning rules
 with a description (``model``), with their own per-neuron and per-synapse
 state, the layers' state they read and a reward (a number or one per sample:
@@ -227,6 +228,7 @@ def rule_argument_types(plan) -> Dict[str, np.ndarray]:
             continue
         for name, where in rule.model.state.items():
             dims = 3 if where == "synapse" and not isinstance(conn, SparseConnection) else 2
+            dims = 2 if loop_propagation(conn) == "map" else dims  # [batch, shared weight]
             out[f"RS{c}_{name}"] = np.zeros((1,) * dims, np.float32)
     return out
 
@@ -241,6 +243,8 @@ def rule_arguments(plan, names, out: dict) -> None:
         if any(n.startswith(f"RS{c}_") for n in names):
             for name, t in rule.ensure_state(B, torch.device("cpu")).items():
                 out[f"RS{c}_{name}"] = t.numpy()
+                if loop_propagation(conn) == "map":  # [batch, *w.shape] as [batch, shared weight]: a view
+                    out[f"RS{c}_{name}"] = t.numpy().reshape(B, -1)
         if f"RW{c}" in names:
             r = torch.as_tensor(plan.reward, dtype=torch.float32).reshape(-1)
             out[f"RW{c}"] = np.ascontiguousarray(r.expand(B).numpy() if r.numel() == 1 else r.numpy())
@@ -258,22 +262,11 @@ def _forcing_rows(forcing: tuple, b0: int, b1: int, B: int, n: int, dtype) -> np
 def _map_rule_why_not(u) -> Optional[str]:
     """Why the loop cannot update a connection's shared weights (propagation map), None if it can."""
     conn, name = u.conn, type(u.conn).__name__
-    if u.mask is not None:
-        return f"connection {u.key} is a {name} with a mask (masks of shared weights run eagerly)"
+    if u.mask is not None and loop_propagation(conn) in ("pool", "mean"):
+        return f"connection {u.key} is a {name} with a mask (the loop keeps its weights fixed)"
     if loop_propagation(conn) in ("pool", "mean") and u.learn:
         return f"connection {u.key} is a {name} whose weights decay or are clamped (the loop keeps them fixed)"
-    rule = conn.update_rule
-    if u.learn and rule.described() and rule.model.general:
-        return (f"the learning rule {type(rule).__name__} of {u.key} keeps its own state; on the shared "
-                f"weights of a {name} it runs eagerly")
-    if u.learn and rule.described() and any("sum_batch" in st.names for st in rule.model.statements()):
-        return f"the learning rule {type(rule).__name__} of {u.key} sums over the batch (sum_batch) on shared weights"
-    if u.learn and rule.described():
-        known = {"w", "s_pre", "s_post", "x_pre", "x_post", "outer", "where", "maximum", "exp"} | set(rule.values())
-        unknown = set().union(*(st.names for st in rule.model.statements())) - known
-        if unknown:
-            return (f"the learning rule {type(rule).__name__} of {u.key} reads {', '.join(sorted(unknown))}: on shared "
-                    f"weights the loop's updates read the spikes, traces and the rule's parameters")
+    # any described rule (map_rule_code; RuleModel.check lets per-neuron values reach a synapse only through outer())
     if u.learn and not conn.weights().is_contiguous():
         return f"connection {u.key} has weights that are not contiguous"
     return None
@@ -900,12 +893,14 @@ class _Gen:
         rule = conn.update_rule
         n_pre, n_post = conn.source.n, conn.target.n
         wf = self.arg(f"WF{c}")  # (its size is read at run time: the source serves every kernel of these sizes)
+        if u.learn and (rule.model.general or rule.model.layer_state):  # state, a reward or the layers' state
+            self.map_general_rule_code(u, c, p, q, wf)
         names = {"w": f"{wf}[m]", "s_pre": f"f32(S{p}[b, i])", "s_post": f"f32(S{q}[b, j])",
                  "x_pre": f"V{p}_x[b, i]", "x_post": f"V{q}_x[b, j]"}
         for name in rule.values():
             if name not in names:
                 names[name] = self.arg(f"RP{c}_{name}")
-        for m, st in enumerate(rule.model.statements() if u.learn else ()):
+        for m, st in enumerate(rule.model.statements() if u.learn and not (rule.model.general or rule.model.layer_state) else ()):
             inc, sums = _batch_sums(st, m)
             for name, inner in sums.items():
                 used = {n.id for n in ast.walk(inner) if isinstance(n, ast.Name)}
@@ -935,6 +930,101 @@ class _Gen:
         if u.learn and (conn.weight_decay or conn.bounded):
             self.emit(f"for m in range({wf}.shape[0]):")
             self._block(self._decay_and_bounds(c, conn, f"{wf}[m]"), 1)
+        if u.mask is not None:  # after decay and bounds, as eager: a mask in the weights' own shape
+            self.emit(f"for m in range({wf}.shape[0]):")
+            self.emit(f"    if {self.arg(f'MK{c}')}[m]:")
+            self.emit(f"        {wf}[m] = f32(0.0)")
+
+    def map_outer_sums(self, c, p, q, outers, names, array: str) -> None:
+        """Each sample's ``outer(a, b)`` summed per shared weight over the map's entries
+        (``conn.outer``), into ``array[b, m]``: the spiking sources' entries where ``a`` is
+        ``s_pre``, the spiking targets' where ``b`` is ``s_post``, else every entry."""
+        conn = self.plan.connections[c][1]
+        a, b_ = outers
+        term = f"{array}[b, m] += f32({_scalar(a, names)}) * f32({_scalar(b_, names)})"
+        self.emit(f"{array} = np.zeros((B, {self.arg(f'WF{c}')}.shape[0]), np.float32)")
+        self.emit("for b in range(B):")
+        if isinstance(b_, ast.Name) and b_.id == "s_post" and not (isinstance(a, ast.Name) and a.id == "s_pre"):
+            self.emit(f"    for j in range({conn.target.n}):")
+            self.emit(f"        if S{q}[b, j]:")
+            self.emit(f"            for k in range({self.arg(f'TR{c}')}[j], TR{c}[j + 1]):")
+            self.emit(f"                i = {self.arg(f'TP{c}')}[k]")
+            self.emit(f"                m = {self.arg(f'TI{c}')}[k]")
+            self.emit(f"                {term}")
+        else:
+            self.emit(f"    for i in range({conn.source.n}):")
+            self.emit(f"        if S{p}[b, i]:" if isinstance(a, ast.Name) and a.id == "s_pre" else "        if True:")
+            self.emit(f"            for k in range({self.arg(f'MR{c}')}[i], MR{c}[i + 1]):")
+            self.emit(f"                j = {self.arg(f'MT{c}')}[k]")
+            self.emit(f"                m = {self.arg(f'MI{c}')}[k]")
+            self.emit(f"                {term}")
+
+    def map_general_rule_code(self, u, c, p, q, wf) -> None:
+        """A rule with its own state or a reward on shared weights, statement by
+        statement as eager: per-neuron state per sample and neuron; per-synapse state
+        ``[batch, shared weight]`` (``rule.state_shapes``), its ``outer(a, b)`` each
+        sample's sum over the map's entries of that weight (``conn.outer``); a weight
+        update's ``outer`` and ``sum_batch`` those summed over the samples in order
+        (``conn.reduce``). Weight decay, bounds and the mask follow in map_rule_code."""
+        conn = u.conn
+        rule = conn.update_rule
+        model = rule.model
+        scalars = set(rule.values()) - {"s_pre", "x_pre", "s_post", "x_post", "w", "wmin", "wmax"} - set(model.layer_state)
+        names = {"w": f"{wf}[m]", "wmin": self.arg(f"WMIN{c}"), "wmax": self.arg(f"WMAX{c}")}
+        names.update(self.neuron_names(model, p, q, "b"), reward=f"RW{c}[b]")
+        for name, where in model.state.items():
+            names[name] = f"RS{c}_{name}[b, {dict(pre='i', post='j', synapse='m')[where]}]"
+        for name in scalars:
+            names[name] = f"RP{c}_{name}"
+        for n, st in enumerate(model.statements()):
+            for name in sorted(st.names):  # arguments in a fixed order (the source is the disk cache key)
+                if name in ("x_pre", "x_post"):
+                    self.arg(f"V{p if name == 'x_pre' else q}_x")
+                elif name == "reward":
+                    self.arg(f"RW{c}")
+                elif name in model.state:
+                    self.arg(f"RS{c}_{name}")
+                elif name in scalars:
+                    self.arg(f"RP{c}_{name}")
+            domain = model.domain(st)
+            if domain in ("pre", "post"):
+                idx, n_neurons = ("i", conn.source.n) if domain == "pre" else ("j", conn.target.n)
+                self.emit("for b in range(B):")
+                self.emit(f"    for {idx} in range({n_neurons}):")
+                self.emit(f"        {names[st.target]} = {_scalar(st.expr, names)}")
+                continue
+            outers = {}
+            for call in _outer_calls(st.expr):  # each sample's sums, before the statement
+                key = outer_key(call)
+                if key not in outers:
+                    outers[key] = f"OM{c}_{n}_{len(outers)}"
+                    self.map_outer_sums(c, p, q, call.args, names, outers[key])
+            if domain == "synapse":
+                self.emit("for b in range(B):")
+                self.emit(f"    for m in range({wf}.shape[0]):")
+                self.emit(f"        {names[st.target]} = {_scalar(st.expr, names, {k: f'{v}[b, m]' for k, v in outers.items()})}")
+                continue
+            sums = {}  # a weight update: each outer / sum_batch summed over the samples in order
+
+            class Sums(ast.NodeTransformer):
+                def visit_Call(self, node):
+                    if isinstance(node.func, ast.Name) and node.func.id in ("outer", "sum_batch"):
+                        name = f"acc{n}_{len(sums)}"
+                        sums[name] = (f"{outers[outer_key(node)]}[b, m]" if node.func.id == "outer"
+                                      else _scalar(node.args[0], names, {k: f"{v}[b, m]" for k, v in outers.items()}))
+                        return ast.Name(name, ast.Load())
+                    self.generic_visit(node)
+                    return node
+
+            inc = Sums().visit(ast.parse(ast.unparse(rule_update_parts(st)), mode="eval").body)
+            for name in sums:
+                self.emit(f"{name} = np.zeros({wf}.shape[0], np.float32)")
+            self.emit("for b in range(B):")
+            self.emit(f"    for m in range({wf}.shape[0]):")
+            for name, inner in sums.items():
+                self.emit(f"        {name}[m] += {inner}")
+            self.emit(f"for m in range({wf}.shape[0]):")
+            self.emit(f"    {wf}[m] = {wf}[m] + {_scalar(inc, dict(names, **{k: f'{k}[m]' for k in sums}))}")
 
     # ------------------------------------------------------------- network
     def source(self, ext_layers) -> str:
@@ -1270,7 +1360,8 @@ class CpuBackend(Backend):
             dtype = np.bool_ if var == "s" else np.float32
             types[f"HR{k}"] = np.zeros((1,) * (2 if var in layer.model.shared else 3), dtype)
         for c, (_, conn) in enumerate(plan.connections):
-            types[f"MK{c}"] = np.zeros((1,) if isinstance(conn, SparseConnection) else (1, 1), np.bool_)
+            flat = isinstance(conn, SparseConnection) or loop_propagation(conn) == "map"
+            types[f"MK{c}"] = np.zeros((1,) if flat else (1, 1), np.bool_)
         types.update(rule_argument_types(plan))
         compile_in_background(src, dummy_arguments(names, types))
         return False
@@ -1402,5 +1493,7 @@ class CpuBackend(Backend):
                 m = u.mask
                 if isinstance(u.conn, SparseConnection):
                     m = m[u.conn.rows, u.conn.cols]
+                elif loop_propagation(u.conn) == "map":  # the shared weights' mask, as WF
+                    m = m.reshape(-1)
                 out[f"MK{c}"] = np.ascontiguousarray(m.numpy())
         return out
