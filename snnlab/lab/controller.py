@@ -278,6 +278,9 @@ class Controller:
         self.network = None  # the network of the last run
         self._completed = False
         self._lock = threading.RLock()
+        # State changes come from the UI (Stop) and the run's thread: one at a time, so
+        # on_state sees them in the order they happened.
+        self._state_lock = threading.RLock()
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._resume = threading.Event()
@@ -307,10 +310,13 @@ class Controller:
         return getattr(self.experiment, "config", None)
 
     def _set_state(self, state: str, message: str = "") -> None:
-        self.state = state
-        self.message = message
-        if self.on_state is not None:
-            self.on_state(state, message)
+        with self._state_lock:
+            if self.state == STOPPING and state in (RUNNING, PAUSED):
+                return  # Stop was pressed: the run stays "stopping" until it ends
+            self.state = state
+            self.message = message
+            if self.on_state is not None:
+                self.on_state(state, message)
 
     # -- parameters ----------------------------------------------------------------
 
@@ -495,13 +501,16 @@ class Controller:
         """Stop the run at the next chunk boundary; what was recorded stays (not copied)."""
         if not self.running:
             return
+        # "stopping" before the run is told to stop: the run's own end (stopped, done)
+        # then always comes after it, never overwritten by it
+        with self._state_lock:
+            if self.state in (BUILDING, RUNNING, PAUSED):
+                self._set_state(STOPPING, "")
         self._stop.set()
         net = self.data.network if self.data is not None else None
         if net is not None:
             net.request_stop()
         self._resume.set()
-        if self.state in (BUILDING, RUNNING, PAUSED):
-            self._set_state(STOPPING, "")
         if wait is not None:
             self.join(wait)
 

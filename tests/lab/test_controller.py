@@ -138,6 +138,51 @@ def test_stop_acts_at_the_next_chunk_and_copies_nothing():
     assert np.array_equal(rec.voltages("B"), ref.voltages("B"))
 
 
+class _StopSignal(threading.Event):
+    """The run's stop signal, noting the controller's state when it is given."""
+
+    def __init__(self, ctl):
+        super().__init__()
+        self.ctl = ctl
+        self.state_when_set = None
+
+    def set(self):
+        self.state_when_set = self.ctl.state
+        super().set()
+
+
+@pytest.mark.parametrize("wait_for", ["running", "paused"])
+def test_stop_shows_stopping_before_the_run_is_told_and_ends_stopped(wait_for):
+    # The run's thread may end the instant it is told to stop; "stopping" set after that
+    # overwrote "stopped" and left the lab's buttons (Run, the experiment menu) disabled.
+    ctl = Controller(long_config(), chunk_steps=10)
+    seen = []
+    ctl.on_state = lambda state, message: seen.append(state)
+    ctl._stop = signal = _StopSignal(ctl)
+    ctl.start()
+    assert wait_until(lambda: ctl.state == "running")
+    if wait_for == "paused":
+        ctl.pause()
+        assert wait_until(lambda: ctl.state == "paused")
+    ctl.stop()
+    assert signal.state_when_set == "stopping"
+    assert ctl.join(10)
+    assert ctl.state == "stopped" and seen[-2:] == ["stopping", "stopped"]
+
+
+def test_the_run_cannot_undo_a_stop_it_has_not_seen_yet():
+    ctl = Controller(long_config())
+    seen = []
+    ctl.on_state = lambda state, message: seen.append(state)
+    ctl._set_state("running")
+    ctl._set_state("stopping")
+    ctl._set_state("running")  # the thread, one step behind (e.g. just resumed)
+    ctl._set_state("paused")
+    assert ctl.state == "stopping" and seen == ["running", "stopping"]
+    ctl._set_state("stopped", "stopped at 5 ms")
+    assert ctl.state == "stopped" and ctl.message == "stopped at 5 ms"
+
+
 def test_pause_and_resume():
     ctl = Controller(long_config())
     ctl.start()
