@@ -204,6 +204,11 @@ def _batch_sums(st, m: int):
     return inc, sums
 
 
+def _rule_scalars(rule) -> set:
+    """The numbers a rule's statements read (parameters, decays, derived values), passed as arguments."""
+    return set(rule.values()) - {"s_pre", "x_pre", "s_post", "x_post", "w", "wmin", "wmax"} - set(rule.model.layer_state)
+
+
 def _rule_why_not(u, plan) -> Optional[str]:
     """Why the loop cannot run a connection's learning rule (None if it can)."""
     rule = u.conn.update_rule
@@ -713,6 +718,33 @@ class _Gen:
             out[name] = f"{self.arg(f'V{layer}_{var}')}[{bi}, {idx}]"
         return out
 
+    def rule_names(self, u, c, p, q, bi: str, wref: str, synapse: str) -> Dict[str, str]:
+        """How a general rule's names read in the loop, of sample ``bi``: ``w`` is
+        ``wref``, per-synapse state is indexed by ``synapse``; also its scalars."""
+        rule = u.conn.update_rule
+        model = rule.model
+        out = {"w": wref, "wmin": self.arg(f"WMIN{c}"), "wmax": self.arg(f"WMAX{c}")}
+        out.update(self.neuron_names(model, p, q, bi), reward=f"RW{c}[{bi}]")
+        for name, where in model.state.items():
+            out[name] = f"RS{c}_{name}[{bi}, {dict(pre='i', post='j', synapse=synapse)[where]}]"
+        for name in _rule_scalars(rule):
+            out[name] = f"RP{c}_{name}"
+        return out
+
+    def declare_rule_arguments(self, u, c, p, q, names) -> None:
+        """The loop's arguments a rule's ``names`` read, in a fixed order (the source is the disk cache key)."""
+        model = u.conn.update_rule.model
+        scalars = _rule_scalars(u.conn.update_rule)
+        for name in sorted(names):
+            if name in ("x_pre", "x_post"):
+                self.arg(f"V{p if name == 'x_pre' else q}_x")
+            elif name == "reward":
+                self.arg(f"RW{c}")
+            elif name in model.state:
+                self.arg(f"RS{c}_{name}")
+            elif name in scalars:
+                self.arg(f"RP{c}_{name}")
+
     def general_rule_code(self, u, c, p, q, sparse, wref) -> None:
         """A rule with its own state or a reward (``RuleModel.general``): its
         passes (:func:`rule_passes`) over the neurons and one over the weights,
@@ -724,38 +756,13 @@ class _Gen:
         n_pre, n_post = conn.source.n, conn.target.n
         one = self.plan.batch == 1
         bi = "0" if one else "b"  # batch index (a batch of one: no batch loop, a loop LLVM can vectorize)
-        scalars = set(rule.values()) - {"s_pre", "x_pre", "s_post", "x_post", "w", "wmin", "wmax"} - set(model.layer_state)
 
-        def names_for(kind: str) -> Dict[str, str]:
-            out = {"w": wref, "wmin": self.arg(f"WMIN{c}"), "wmax": self.arg(f"WMAX{c}")}
-            out.update(self.neuron_names(model, p, q, bi), reward=f"RW{c}[{bi}]")
-            for name, where in model.state.items():
-                index = {"pre": "i", "post": "j", "synapse": "k" if sparse else "i, j"}[where]
-                out[name] = f"RS{c}_{name}[{bi}, {index}]"
-            for name in scalars:
-                out[name] = f"RP{c}_{name}"
-            return out
-
-        def declare(stmts) -> None:  # arguments in a fixed order (the source is the disk cache key)
-            used = set()
-            for st in stmts:
-                used |= st.names | {st.target}
-            for name in sorted(used):
-                if name in ("x_pre", "x_post"):
-                    self.arg(f"V{p if name == 'x_pre' else q}_x")
-                elif name == "reward":
-                    self.arg(f"RW{c}")
-                elif name in model.state:
-                    self.arg(f"RS{c}_{name}")
-                elif name in scalars:
-                    self.arg(f"RP{c}_{name}")
-
+        names = self.rule_names(u, c, p, q, bi, wref, "k" if sparse else "i, j")
         passes = rule_passes(model)
         last_synapse = max((k for k, (kind, _) in enumerate(passes) if kind == "synapse"), default=None)
         folded = False
         for k, (kind, stmts) in enumerate(passes):
-            declare(stmts)
-            names = names_for(kind)
+            self.declare_rule_arguments(u, c, p, q, set().union(*(st.names | {st.target} for st in stmts)))
             if kind in ("pre", "post"):
                 idx, n = ("i", n_pre) if kind == "pre" else ("j", n_post)
                 body = [f"{names[st.target]} = {_scalar(st.expr, names)}" for st in stmts]
@@ -969,23 +976,9 @@ class _Gen:
         conn = u.conn
         rule = conn.update_rule
         model = rule.model
-        scalars = set(rule.values()) - {"s_pre", "x_pre", "s_post", "x_post", "w", "wmin", "wmax"} - set(model.layer_state)
-        names = {"w": f"{wf}[m]", "wmin": self.arg(f"WMIN{c}"), "wmax": self.arg(f"WMAX{c}")}
-        names.update(self.neuron_names(model, p, q, "b"), reward=f"RW{c}[b]")
-        for name, where in model.state.items():
-            names[name] = f"RS{c}_{name}[b, {dict(pre='i', post='j', synapse='m')[where]}]"
-        for name in scalars:
-            names[name] = f"RP{c}_{name}"
+        names = self.rule_names(u, c, p, q, "b", f"{wf}[m]", "m")
         for n, st in enumerate(model.statements()):
-            for name in sorted(st.names):  # arguments in a fixed order (the source is the disk cache key)
-                if name in ("x_pre", "x_post"):
-                    self.arg(f"V{p if name == 'x_pre' else q}_x")
-                elif name == "reward":
-                    self.arg(f"RW{c}")
-                elif name in model.state:
-                    self.arg(f"RS{c}_{name}")
-                elif name in scalars:
-                    self.arg(f"RP{c}_{name}")
+            self.declare_rule_arguments(u, c, p, q, st.names)
             domain = model.domain(st)
             if domain in ("pre", "post"):
                 idx, n_neurons = ("i", conn.source.n) if domain == "pre" else ("j", conn.target.n)
