@@ -105,6 +105,17 @@ def _flat(indices: Sequence[torch.Tensor], sizes: Sequence[int]):
     return flat
 
 
+def _window_taps(conn, ps: list, ks: list, size_in: Sequence[int]):
+    """For output positions ``ps`` and kernel taps ``ks`` (broadcast grids) of a sliding
+    window with ``conn``'s stride, padding and dilation: the flat input position each tap
+    reads (clamped into the input) and whether it lies inside the input (not padding)."""
+    pos = [ps[d] * conn.stride[d] - conn.padding[d] + ks[d] * conn.dilation[d] for d in range(len(ps))]
+    inside = torch.ones((1,) * ps[0].dim(), dtype=torch.bool)
+    for d in range(len(ps)):
+        inside = inside & (pos[d] >= 0) & (pos[d] < size_in[d])
+    return _flat([p.clamp(0, n - 1) for p, n in zip(pos, size_in)], size_in), inside
+
+
 def _initial(self, shape: tuple) -> torch.Tensor:
     """BindsNET's default weights: U(wmin, wmax) with finite bounds, else U(0, 1) clamped."""
     if self.finite_bounds():
@@ -266,11 +277,8 @@ class _ConvNd(_Weighted):
         oc, ic = _grid((self.out_channels, self.in_channels), (0, 1), ndim)
         ks = _grid(self.kernel_size, range(2, 2 + nd), ndim)
         ps = _grid(size_out, range(2 + nd, 2 + 2 * nd), ndim)
-        pos = [ps[d] * self.stride[d] - self.padding[d] + ks[d] * self.dilation[d] for d in range(nd)]
-        inside = torch.ones((1,) * ndim, dtype=torch.bool)
-        for d in range(nd):
-            inside = inside & (pos[d] >= 0) & (pos[d] < size_in[d])
-        pre = ic * math.prod(size_in) + _flat([p.clamp(0, n - 1) for p, n in zip(pos, size_in)], size_in)
+        tap, inside = _window_taps(self, ps, ks, size_in)
+        pre = ic * math.prod(size_in) + tap
         post = oc * math.prod(size_out) + _flat(ps, size_out)
         widx = (oc * self.in_channels + ic) * math.prod(self.kernel_size) + _flat(ks, self.kernel_size)
         shape = torch.broadcast_shapes(pre.shape, post.shape, widx.shape, inside.shape)
@@ -410,11 +418,8 @@ class _MaxPoolNd(_Weighted):
         (ch,) = _grid((channels,), (0,), ndim)
         ps = _grid(size_out, range(1, 1 + nd), ndim)
         ks = _grid(self.kernel_size, range(1 + nd, 1 + 2 * nd), ndim)
-        pos = [ps[d] * self.stride[d] - self.padding[d] + ks[d] * self.dilation[d] for d in range(nd)]
-        inside = torch.ones((1,) * ndim, dtype=torch.bool)
-        for d in range(nd):
-            inside = inside & (pos[d] >= 0) & (pos[d] < size_in[d])
-        pre = ch * math.prod(size_in) + _flat([p.clamp(0, n - 1) for p, n in zip(pos, size_in)], size_in)
+        tap, inside = _window_taps(self, ps, ks, size_in)
+        pre = ch * math.prod(size_in) + tap
         post = ch * math.prod(size_out) + _flat(ps, size_out)
         shape = torch.broadcast_shapes(pre.shape, post.shape, inside.shape)
         keep = inside.expand(shape)  # flattened in axis order: by target, then the kernel's scan order
