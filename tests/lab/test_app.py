@@ -40,6 +40,14 @@ def wait_until(cond, timeout=20.0):
     return False
 
 
+def set_sweep_axes(panel, *axes, time):
+    """Sweep each ``(parameter, low, high, points)`` on the panel's axes, ``time`` ms a point."""
+    for k, (name, low, high, points) in enumerate(axes):
+        panel.pick[k].value = name
+        panel.low[k].value, panel.high[k].value, panel.points[k].value = low, high, points
+    panel.time.value = time
+
+
 def test_the_scripting_surface_of_the_issue():
     net = three_layers()
     lab = Lab(net, inputs={"X": 20.0})
@@ -383,11 +391,7 @@ def test_sweep_button_runs_a_sweep_of_the_lab_and_a_click_loads_a_point():
     assert panel.widget in lab.views_box.children
     # the choices are the lab's own numeric parameter records
     assert "inhibition" in panel.pick[0].options and "neuron_model" not in panel.pick[0].options
-    panel.pick[0].value = "inhibition"
-    panel.low[0].value, panel.high[0].value, panel.points[0].value = 0.0, 0.5, 2
-    panel.pick[1].value = "weight_scale"
-    panel.low[1].value, panel.high[1].value, panel.points[1].value = 1.0, 2.0, 2
-    panel.time.value = 30.0
+    set_sweep_axes(panel, ("inhibition", 0.0, 0.5, 2), ("weight_scale", 1.0, 2.0, 2), time=30.0)
     view = panel.start()
     assert view is lab.sweep_view and view.wait(300) and view.error is None
     assert len(view.table) == 4 and set(view.table["inhibition"]) == {0.0, 0.5}
@@ -449,11 +453,7 @@ def test_a_sweep_of_another_preset_shows_its_own_output_rate():
     lab.preset.value = "STDP feed-forward"
     lab.sweep_button.click()
     panel = lab.sweep_panel
-    panel.pick[0].value = "nu_post"
-    panel.low[0].value, panel.high[0].value, panel.points[0].value = 0.01, 0.05, 2
-    panel.pick[1].value = "wmax"
-    panel.low[1].value, panel.high[1].value, panel.points[1].value = 1.0, 2.0, 2
-    panel.time.value = 50.0
+    set_sweep_axes(panel, ("nu_post", 0.01, 0.05, 2), ("wmax", 1.0, 2.0, 2), time=50.0)
     view = panel.start()
     assert view.wait(300) and view.error is None
     assert view.metric_pick.value == "rate_output"  # not the seed's layer name

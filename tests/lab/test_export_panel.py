@@ -203,14 +203,19 @@ def test_cancel_stops_before_the_next_file(lab, monkeypatch, tmp_path):
     assert len(panel.result) == 5
 
 
-def test_an_export_during_a_run_is_a_consistent_snapshot(tmp_path):
-    lab = Lab(SMALL, export_dir=str(tmp_path / "out"))
+def start_until_stop(lab, steps: int) -> None:
+    """Start an open-ended run and wait until it has simulated ``steps`` steps."""
     lab.until_stop.value = True
     lab.run_button.click()
     deadline = time.monotonic() + 60
-    while lab.controller.data is None or lab.controller.data.steps_done < 100:
+    while lab.controller.data is None or lab.controller.data.steps_done < steps:
         assert time.monotonic() < deadline, "the run did not start"
         time.sleep(0.01)
+
+
+def test_an_export_during_a_run_is_a_consistent_snapshot(tmp_path):
+    lab = Lab(SMALL, export_dir=str(tmp_path / "out"))
+    start_until_stop(lab, steps=100)
     try:
         panel = lab.export_panel
         panel.formats["png"].value = False  # data only
@@ -343,19 +348,15 @@ def test_a_snapshot_is_not_overwritten_when_the_run_wraps_its_window(monkeypatch
     lab = Lab(SMALL, export_dir=str(tmp_path / "out"))
     lab.controller.window_steps = 60  # the lab keeps the last 60 steps only
     lab.export_panel.formats["png"].value = False
-    lab.until_stop.value = True
-    lab.run_button.click()
-    deadline = time.monotonic() + 60
-    while lab.controller.data is None or lab.controller.data.steps_done < 100:
-        assert time.monotonic() < deadline, "the run did not start"
-        time.sleep(0.01)
+    start_until_stop(lab, steps=100)
     entered, release = hold_exports(monkeypatch)
     try:
         lab.export_button.click()
         assert entered.wait(30)  # the snapshot is taken; the export waits
         held_at = lab.controller.data.steps_done
+        deadline = time.monotonic() + 60
         while lab.controller.data.steps_done < held_at + 200:  # the ring goes round more than 3 times
-            assert time.monotonic() < deadline + 60, "the run stalled"
+            assert time.monotonic() < deadline, "the run stalled"
             time.sleep(0.01)
         release.set()
         assert lab.export_panel.wait(60)
